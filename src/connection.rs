@@ -1,0 +1,193 @@
+//! One socket to one server, used by one caller at a time.
+//!
+//! Sockets are non-blocking; all waiting happens in `poll(2)` with the caller's deadline (see
+//! [`crate::exchange`]), so a timeout is exact and several connections can be driven at once
+//! from one thread. A connection never outlives an error in the middle of a reply: the pool
+//! guard drops it (see [`crate::pool`]).
+
+use crate::error::{Error, Result, TimeoutPhase};
+use crate::server::Address;
+use bytes::BytesMut;
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Initial read buffer; grown to the size of the largest frame seen, shrunk back after.
+const READ_BUFFER: usize = 16 * 1024;
+/// Buffers above this are released after use so one huge value does not pin memory.
+const KEEP_BUFFER_AT_MOST: usize = 256 * 1024;
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+/// An open connection with its buffers.
+pub struct Connection {
+    stream: Stream,
+    /// Bytes read from the socket and not yet parsed into replies.
+    pub(crate) read_buf: BytesMut,
+    /// Encoded requests not yet written.
+    pub(crate) write_buf: Vec<u8>,
+    /// The server's display name, for errors.
+    pub(crate) server: Arc<str>,
+    /// When the connection was last returned to its pool.
+    pub(crate) idle_since: Instant,
+}
+
+impl Connection {
+    /// Connect, trying each resolved address until `timeout` runs out.
+    pub fn open(address: &Address, server: Arc<str>, timeout: Duration) -> Result<Self> {
+        let stream = match address {
+            Address::Tcp { host, port } => Stream::Tcp(connect_tcp(host, *port, &server, timeout)?),
+            Address::Unix(path) => {
+                // A Unix connect completes or fails at once; there is nothing to time out.
+                let stream = UnixStream::connect(path).map_err(|source| Error::Connect {
+                    server: server.to_string(),
+                    source,
+                })?;
+                Stream::Unix(stream)
+            }
+        };
+        let nonblocking = match &stream {
+            Stream::Tcp(s) => s.set_nonblocking(true),
+            Stream::Unix(s) => s.set_nonblocking(true),
+        };
+        nonblocking.map_err(|source| Error::Connect {
+            server: server.to_string(),
+            source,
+        })?;
+        Ok(Connection {
+            stream,
+            read_buf: BytesMut::with_capacity(READ_BUFFER),
+            write_buf: Vec::with_capacity(READ_BUFFER),
+            server,
+            idle_since: Instant::now(),
+        })
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.stream.fd()
+    }
+
+    /// An idle connection must have nothing to read: readable means the server closed it (EOF,
+    /// e.g. after a restart) or sent something unsolicited; either way it is unusable.
+    pub fn looks_healthy(&self) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 0) };
+        ready == 0
+    }
+
+    /// Write as much of `write_buf[from..]` as the socket takes without blocking.
+    /// Returns bytes written; 0 means "would block".
+    pub(crate) fn write_some(&mut self, from: usize) -> Result<usize> {
+        let pending = &self.write_buf[from..];
+        // SAFETY: pointer and length describe `pending`; MSG_NOSIGNAL turns a closed peer into
+        // EPIPE instead of SIGPIPE.
+        let n = unsafe { libc::send(self.fd(), pending.as_ptr().cast(), pending.len(), libc::MSG_NOSIGNAL) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            e => Err(self.lost(format!("write failed: {e}"))),
+        }
+    }
+
+    /// Read what is available into `read_buf`. Returns bytes read (0 means "would block") and
+    /// whether the read filled all the room it had (more may be waiting).
+    /// A clean EOF is an error: a server never closes a connection with a request pending.
+    pub(crate) fn read_some(&mut self, size_hint: usize) -> Result<(usize, bool)> {
+        let want = size_hint.max(READ_BUFFER / 2);
+        if self.read_buf.capacity() - self.read_buf.len() < want {
+            self.read_buf.reserve(want);
+        }
+        let fd = self.fd();
+        let spare = self.read_buf.spare_capacity_mut();
+        let room = spare.len();
+        // SAFETY: `spare` is writable, uninitialised memory of `spare.len()` bytes owned by the
+        // buffer; read(2) initialises the first `n` bytes, which `set_len` then exposes.
+        let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), room) };
+        if n > 0 {
+            unsafe { self.read_buf.set_len(self.read_buf.len() + n as usize) };
+            return Ok((n as usize, n as usize == room));
+        }
+        if n == 0 {
+            return Err(self.lost("server closed the connection".into()));
+        }
+        match io::Error::last_os_error() {
+            e if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => Ok((0, false)),
+            e => Err(self.lost(format!("read failed: {e}"))),
+        }
+    }
+
+    /// Drop oversized buffers once a request is done.
+    pub(crate) fn trim_buffers(&mut self) {
+        if self.read_buf.is_empty() && self.read_buf.capacity() > KEEP_BUFFER_AT_MOST {
+            self.read_buf = BytesMut::with_capacity(READ_BUFFER);
+        }
+        self.write_buf.clear();
+        if self.write_buf.capacity() > KEEP_BUFFER_AT_MOST {
+            self.write_buf = Vec::with_capacity(READ_BUFFER);
+        }
+    }
+
+    pub(crate) fn lost(&self, detail: String) -> Error {
+        Error::ConnectionLost {
+            server: self.server.to_string(),
+            detail,
+        }
+    }
+}
+
+fn connect_tcp(host: &str, port: u16, server: &str, timeout: Duration) -> Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
+    let connect_error = |source| Error::Connect {
+        server: server.to_owned(),
+        source,
+    };
+    let addrs: Vec<_> = (host, port).to_socket_addrs().map_err(connect_error)?.collect();
+    let mut last_error = None;
+    for addr in addrs {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            break;
+        }
+        match TcpStream::connect_timeout(&addr, remaining) {
+            Ok(stream) => {
+                stream.set_nodelay(true).map_err(connect_error)?;
+                return Ok(stream);
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    match last_error {
+        Some(e) if e.kind() != io::ErrorKind::TimedOut => Err(connect_error(e)),
+        None if Instant::now() < deadline => Err(connect_error(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host} resolved to no address"),
+        ))),
+        _ => Err(Error::Timeout {
+            server: server.to_owned(),
+            phase: TimeoutPhase::Connect,
+            after: timeout,
+        }),
+    }
+}

@@ -1,0 +1,140 @@
+//! The one error type of the core. Callers decide what to do from the predicates
+//! (`is_timeout`, `is_connection_lost` ...) rather than by matching variants; `py::errors`
+//! translates each kind into the Python exception tree.
+
+use std::fmt;
+use std::io;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where a timeout struck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    /// Opening the TCP / Unix connection.
+    Connect,
+    /// Waiting for (or writing) a request and its reply.
+    Read,
+    /// Waiting for a free connection in a full pool.
+    Pool,
+}
+
+#[derive(Debug)]
+pub enum Error {
+    /// The key cannot be used (empty, or not `str`/`bytes`).
+    InvalidKey(String),
+    /// Bad argument: options, flags, server specs, values the serializer refuses.
+    InvalidArgument(String),
+    /// A value over the server's item size limit.
+    ValueTooLarge {
+        key: String,
+        size: usize,
+        limit: Option<usize>,
+    },
+    /// The server refused the request with `CLIENT_ERROR` (e.g. incr of a non-number).
+    ClientErrorReply { server: String, message: String },
+    /// The server answered `SERVER_ERROR`.
+    ServerErrorReply { server: String, message: String },
+    /// The server sent something that is not valid for the request: a protocol violation.
+    UnexpectedReply { server: String, detail: String },
+    /// Could not connect.
+    Connect { server: String, source: io::Error },
+    /// The connection broke (reset, EOF, write failure) during a request.
+    ConnectionLost { server: String, detail: String },
+    /// A timeout in the given phase.
+    Timeout {
+        server: String,
+        phase: TimeoutPhase,
+        after: std::time::Duration,
+    },
+    /// The client was closed.
+    Closed,
+}
+
+impl Error {
+    /// A timeout of any phase.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
+    /// The server could not be reached or the connection failed: the request may or may not
+    /// have been applied, and the connection it used has been discarded.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            Error::Connect { .. } | Error::ConnectionLost { .. } | Error::Timeout { .. }
+        )
+    }
+
+    /// The server answered, but with an error or with nonsense.
+    pub fn is_server_error(&self) -> bool {
+        matches!(self, Error::ServerErrorReply { .. } | Error::UnexpectedReply { .. })
+    }
+
+    /// The caller's input is at fault; retrying the same call cannot succeed.
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidKey(_)
+                | Error::InvalidArgument(_)
+                | Error::ValueTooLarge { .. }
+                | Error::ClientErrorReply { .. }
+        )
+    }
+
+    /// Whether the connection that produced this error may be reused.
+    pub fn connection_reusable(&self) -> bool {
+        // A CLIENT_ERROR / SERVER_ERROR reply is a complete, well-framed response: the
+        // connection is still in step. Everything else leaves it in an unknown state.
+        matches!(
+            self,
+            Error::ClientErrorReply { .. } | Error::ServerErrorReply { .. } | Error::ValueTooLarge { .. }
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidKey(msg) | Error::InvalidArgument(msg) => f.write_str(msg),
+            Error::ValueTooLarge {
+                key,
+                size,
+                limit: Some(limit),
+            } => {
+                write!(
+                    f,
+                    "value for key {key} is {size} bytes, over the server's item size limit of {limit} bytes"
+                )
+            }
+            Error::ValueTooLarge { key, size, limit: None } => {
+                write!(
+                    f,
+                    "value for key {key} is {size} bytes, over the server's item size limit"
+                )
+            }
+            Error::ClientErrorReply { server, message } => write!(f, "{server} refused the request: {message}"),
+            Error::ServerErrorReply { server, message } => write!(f, "{server} failed: SERVER_ERROR {message}"),
+            Error::UnexpectedReply { server, detail } => write!(f, "unexpected reply from {server}: {detail}"),
+            Error::Connect { server, source } => write!(f, "cannot connect to {server}: {source}"),
+            Error::ConnectionLost { server, detail } => write!(f, "connection to {server} lost: {detail}"),
+            Error::Timeout { server, phase, after } => {
+                let what = match phase {
+                    TimeoutPhase::Connect => "connecting to",
+                    TimeoutPhase::Read => "waiting for a reply from",
+                    TimeoutPhase::Pool => "waiting for a free connection to",
+                };
+                write!(f, "timed out after {:.3}s {what} {server}", after.as_secs_f64())
+            }
+            Error::Closed => f.write_str("the client is closed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Connect { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

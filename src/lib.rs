@@ -1,0 +1,39 @@
+//! memlease: a memcached meta-protocol client core, exposed to Python as `memlease._core`.
+//!
+//! # Layout
+//! - [`protocol`]: encode requests and parse replies; no I/O.
+//! - [`keys`]: user key -> wire key (plain, base64 with `b`, or digest).
+//! - [`server`]: server spec parsing (`host:port weight`, `[v6]:port`, `unix:/path`).
+//! - [`ring`]: key placement (libmemcached-compatible weighted ketama).
+//! - [`connection`]: one non-blocking socket with its buffers.
+//! - [`exchange`]: drive one or many connections through `poll(2)` under one deadline.
+//! - [`pool`]: bounded per-server pool; the guard discards a connection on any error.
+//! - [`fork`]: fork detection, so a child never uses its parent's sockets.
+//! - [`cluster`]: pools + placement + parallel exchange with several servers.
+//! - [`client`]: the operations (get, set, cas, get_many ...) on bytes and flags.
+//! - [`error`]: the core error type and its predicates.
+//! - `py`: the Python classes, serialization and exception mapping.
+
+pub mod client;
+pub mod cluster;
+pub mod connection;
+pub mod error;
+pub mod exchange;
+pub mod fork;
+pub mod keys;
+pub mod pool;
+pub mod protocol;
+pub mod ring;
+pub mod server;
+
+mod py;
+
+use pyo3::prelude::*;
+
+#[pymodule(gil_used = false)]
+mod _core {
+    #[pymodule_export]
+    use crate::py::client::Client;
+    #[pymodule_export]
+    use crate::py::result::MetaResult;
+}

@@ -1,0 +1,135 @@
+//! The few classic text-protocol commands the meta protocol has no form for: `stats`,
+//! `version` and `flush_all`. Same contract as [`super::response::parse`]: `Ok(None)` means
+//! "need more bytes".
+
+use super::response::{find_line_end, ProtocolError};
+
+/// Longest `stats` reply we buffer (`stats items` on a big server is some tens of KiB).
+pub const MAX_STATS_LEN: usize = 4 * 1024 * 1024;
+
+/// Encode `stats [group]`. `group` must already be validated (one printable token).
+pub fn encode_stats(group: Option<&str>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"stats");
+    if let Some(group) = group {
+        out.push(b' ');
+        out.extend_from_slice(group.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+pub fn encode_version(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"version\r\n");
+}
+
+pub fn encode_flush_all(delay: u32, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"flush_all");
+    if delay > 0 {
+        out.push(b' ');
+        out.extend_from_slice(itoa::Buffer::new().format(delay).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A parsed classic reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextReply {
+    /// `STAT name value` lines up to `END`.
+    Stats(Vec<(String, String)>),
+    /// A single status line such as `OK` or `VERSION 1.6.18`.
+    Line(String),
+    /// `ERROR`, `CLIENT_ERROR ...` or `SERVER_ERROR ...`.
+    Failure(String),
+}
+
+fn is_failure(line: &[u8]) -> bool {
+    line == b"ERROR" || line.starts_with(b"CLIENT_ERROR") || line.starts_with(b"SERVER_ERROR")
+}
+
+/// Parse a one-line reply (`OK`, `VERSION x`, or an error line).
+pub fn parse_line(input: &[u8]) -> Result<Option<(TextReply, usize)>, ProtocolError> {
+    let Some(end) = find_line_end(input)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&input[..end]).into_owned();
+    let reply = if is_failure(&input[..end]) {
+        TextReply::Failure(text)
+    } else {
+        TextReply::Line(text)
+    };
+    Ok(Some((reply, end + 2)))
+}
+
+/// Parse a `stats` reply: `STAT <name> <value>` lines ended by `END`.
+pub fn parse_stats(input: &[u8]) -> Result<Option<(TextReply, usize)>, ProtocolError> {
+    let mut pos = 0;
+    let mut stats = Vec::new();
+    loop {
+        let Some(rel_end) = find_line_end(&input[pos..])? else {
+            if input.len() > MAX_STATS_LEN {
+                return Err(ProtocolError(format!("stats reply longer than {MAX_STATS_LEN} bytes")));
+            }
+            return Ok(None);
+        };
+        let line = &input[pos..pos + rel_end];
+        pos += rel_end + 2;
+        if line == b"END" {
+            return Ok(Some((TextReply::Stats(stats), pos)));
+        }
+        if pos == rel_end + 2 && is_failure(line) {
+            return Ok(Some((
+                TextReply::Failure(String::from_utf8_lossy(line).into_owned()),
+                pos,
+            )));
+        }
+        let Some(body) = line.strip_prefix(b"STAT ") else {
+            return Err(ProtocolError(format!(
+                "unexpected line in stats reply: {:?}",
+                String::from_utf8_lossy(&line[..line.len().min(80)])
+            )));
+        };
+        let text = String::from_utf8_lossy(body);
+        let (name, value) = text.split_once(' ').unwrap_or((&text, ""));
+        stats.push((name.to_owned(), value.to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stats_blocks() {
+        let wire = b"STAT pid 42\r\nSTAT version 1.6.18\r\nSTAT rusage_user 0.1\r\nEND\r\n";
+        for cut in 0..wire.len() {
+            assert_eq!(parse_stats(&wire[..cut]).unwrap(), None);
+        }
+        let (reply, used) = parse_stats(wire).unwrap().unwrap();
+        assert_eq!(used, wire.len());
+        assert_eq!(
+            reply,
+            TextReply::Stats(vec![
+                ("pid".into(), "42".into()),
+                ("version".into(), "1.6.18".into()),
+                ("rusage_user".into(), "0.1".into()),
+            ])
+        );
+        let (reply, _) = parse_stats(b"CLIENT_ERROR bad command line format\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(matches!(reply, TextReply::Failure(_)));
+        assert!(parse_stats(b"VALUE x\r\n").is_err());
+    }
+
+    #[test]
+    fn parses_single_lines() {
+        assert_eq!(
+            parse_line(b"VERSION 1.6.18\r\n").unwrap(),
+            Some((TextReply::Line("VERSION 1.6.18".into()), 16))
+        );
+        assert_eq!(parse_line(b"OK\r").unwrap(), None);
+        assert!(matches!(
+            parse_line(b"ERROR\r\n").unwrap(),
+            Some((TextReply::Failure(_), 7))
+        ));
+    }
+}

@@ -1,0 +1,111 @@
+//! Python arguments -> core types, with the errors a caller can act on.
+
+use super::errors::invalid_argument;
+use crate::py::errors::InvalidKey;
+use crate::server::ServerSpec;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+use std::time::Duration;
+
+/// The bytes of a key: `str` as UTF-8, `bytes` as is.
+pub fn key_bytes(key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    let bytes = if let Ok(text) = key.cast::<PyString>() {
+        text.to_str()?.as_bytes().to_vec()
+    } else if let Ok(raw) = key.cast::<PyBytes>() {
+        raw.as_bytes().to_vec()
+    } else {
+        let type_name = key.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        return Err(InvalidKey::new_err(format!(
+            "keys must be str or bytes, not {type_name}"
+        )));
+    };
+    if bytes.is_empty() {
+        return Err(InvalidKey::new_err("keys must not be empty"));
+    }
+    Ok(bytes)
+}
+
+/// A timeout option: finite and positive.
+pub fn timeout(name: &str, seconds: f64) -> PyResult<Duration> {
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 3600.0 {
+        return Err(invalid_argument(format!(
+            "{name} must be a number of seconds in (0, 3600], not {seconds}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// One server: `"host:port [weight]"`, `(host, port)`, `(host, port, weight)` or `(spec, weight)`.
+fn server_spec(item: &Bound<'_, PyAny>) -> PyResult<ServerSpec> {
+    if let Ok(text) = item.cast::<PyString>() {
+        return ServerSpec::parse(text.to_str()?).map_err(invalid_argument);
+    }
+    let Ok(tuple) = item.cast::<PyTuple>() else {
+        return Err(invalid_argument(
+            "servers are \"host:port\" strings or (host, port[, weight]) tuples",
+        ));
+    };
+    let parts: Vec<Bound<'_, PyAny>> = tuple.iter().collect();
+    let int = |value: &Bound<'_, PyAny>, what: &str| -> PyResult<u32> {
+        value
+            .extract::<u32>()
+            .map_err(|_| invalid_argument(format!("server {what} must be a positive int")))
+    };
+    match parts.as_slice() {
+        [first, second] => {
+            let first: String = first
+                .extract()
+                .map_err(|_| invalid_argument("server host must be a str"))?;
+            let second = int(second, "port or weight")?;
+            // ("host", 11211) names a port; ("host:port", 3) or ("unix:/p", 3) a weight.
+            let is_spec = first.starts_with("unix:")
+                || first.starts_with('/')
+                || first.starts_with('[')
+                || first.matches(':').count() == 1;
+            if is_spec {
+                let mut spec = ServerSpec::parse(&first).map_err(invalid_argument)?;
+                if second == 0 {
+                    return Err(invalid_argument("server weight must be at least 1"));
+                }
+                spec.weight = second;
+                Ok(spec)
+            } else {
+                let port = u16::try_from(second)
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| invalid_argument(format!("bad port {second}")))?;
+                ServerSpec::from_parts(&first, port, 1).map_err(invalid_argument)
+            }
+        }
+        [host, port, weight] => {
+            let host: String = host
+                .extract()
+                .map_err(|_| invalid_argument("server host must be a str"))?;
+            let port = int(port, "port")?;
+            let port = u16::try_from(port)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| invalid_argument(format!("bad port {port}")))?;
+            ServerSpec::from_parts(&host, port, int(weight, "weight")?).map_err(invalid_argument)
+        }
+        _ => Err(invalid_argument(
+            "server tuples are (host, port), (host, port, weight) or (\"host:port\", weight)",
+        )),
+    }
+}
+
+/// The `servers` argument: one server string, or a sequence of servers (strings or tuples).
+pub fn servers(value: &Bound<'_, PyAny>) -> PyResult<Vec<ServerSpec>> {
+    if value.cast::<PyString>().is_ok() {
+        return Ok(vec![server_spec(value)?]);
+    }
+    let specs = value
+        .try_iter()
+        .map_err(|_| invalid_argument("servers must be a \"host:port\" string or a list of servers"))?
+        .map(|item| server_spec(&item?))
+        .collect::<PyResult<Vec<_>>>()?;
+    if specs.is_empty() {
+        return Err(invalid_argument("at least one server is required"));
+    }
+    Ok(specs)
+}

@@ -1,0 +1,56 @@
+//! The one place core errors become Python exceptions (the tree is drawn in
+//! `python/memlease/_errors.py`).
+
+use crate::error::{Error, TimeoutPhase};
+use pyo3::prelude::*;
+
+pyo3::import_exception!(memlease._errors, MemcacheError);
+pyo3::import_exception!(memlease._errors, InvalidKey);
+pyo3::import_exception!(memlease._errors, InvalidArgument);
+pyo3::import_exception!(memlease._errors, ValueTooLarge);
+pyo3::import_exception!(memlease._errors, SerializationError);
+pyo3::import_exception!(memlease._errors, ServerRejected);
+pyo3::import_exception!(memlease._errors, ServerError);
+pyo3::import_exception!(memlease._errors, UnexpectedReply);
+pyo3::import_exception!(memlease._errors, MemcacheConnectionError);
+pyo3::import_exception!(memlease._errors, ConnectTimeout);
+pyo3::import_exception!(memlease._errors, ReadTimeout);
+pyo3::import_exception!(memlease._errors, PoolTimeout);
+
+impl From<Error> for PyErr {
+    fn from(error: Error) -> PyErr {
+        let message = error.to_string();
+        match error {
+            Error::InvalidKey(_) => InvalidKey::new_err(message),
+            Error::InvalidArgument(_) => InvalidArgument::new_err(message),
+            Error::ValueTooLarge { size, limit, .. } => ValueTooLarge::new_err((message, size, limit)),
+            Error::ClientErrorReply { .. } => ServerRejected::new_err(message),
+            Error::ServerErrorReply { .. } => ServerError::new_err(message),
+            Error::UnexpectedReply { .. } => UnexpectedReply::new_err(message),
+            Error::Connect { .. } | Error::ConnectionLost { .. } | Error::Closed => {
+                MemcacheConnectionError::new_err(message)
+            }
+            Error::Timeout {
+                phase: TimeoutPhase::Connect,
+                ..
+            } => ConnectTimeout::new_err(message),
+            Error::Timeout {
+                phase: TimeoutPhase::Read,
+                ..
+            } => ReadTimeout::new_err(message),
+            Error::Timeout {
+                phase: TimeoutPhase::Pool,
+                ..
+            } => PoolTimeout::new_err(message),
+        }
+    }
+}
+
+/// Shorthand for argument errors raised by the glue itself.
+pub fn invalid_argument(message: impl Into<String>) -> PyErr {
+    InvalidArgument::new_err(message.into())
+}
+
+pub fn serialization_error(message: impl Into<String>) -> PyErr {
+    SerializationError::new_err(message.into())
+}

@@ -1,0 +1,7 @@
+//! All pyo3 glue: argument conversion, serialization, the exception mapping and the classes.
+
+pub mod client;
+pub mod convert;
+pub mod errors;
+pub mod result;
+pub mod serde;

@@ -1,0 +1,189 @@
+//! libmemcached's `MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED` continuum (pylibmc
+//! `behaviors={"ketama_weighted": True}`, twemproxy `hash: md5`, classic libketama).
+//!
+//! Each server gets `floor(weight / total * 40 * n) * 4` points (single-precision arithmetic, as
+//! libmemcached computes it; 160 with equal weights). Point group k of a server is the MD5 of
+//! `"{host}-{k}"` (`"{host}:{port}-{k}"` when the port is not 11211), read as four little-endian
+//! u32s. A key hashes to the first four MD5 bytes of the key, little-endian, and belongs to the
+//! first point at or after that value, wrapping to the first point.
+
+use super::NodeId;
+use crate::server::DEFAULT_PORT;
+use md5::{Digest, Md5};
+
+const POINTS_PER_SERVER: f32 = 160.0;
+
+/// A weighted ketama continuum.
+#[derive(Debug, Clone)]
+pub struct Ketama {
+    /// `(point, server index)`, sorted by point then index (libmemcached's comparator).
+    points: Vec<(u32, u32)>,
+    servers: usize,
+}
+
+/// MD5 of `data` as four little-endian u32s.
+fn md5_words(data: &[u8]) -> [u32; 4] {
+    let digest = Md5::digest(data);
+    std::array::from_fn(|i| {
+        u32::from_le_bytes([digest[i * 4], digest[i * 4 + 1], digest[i * 4 + 2], digest[i * 4 + 3]])
+    })
+}
+
+/// The key hash ketama uses: the first MD5 word.
+pub fn key_hash(key: &[u8]) -> u32 {
+    md5_words(key)[0]
+}
+
+impl Ketama {
+    pub fn new(nodes: &[NodeId]) -> Self {
+        let total: u64 = nodes.iter().map(|n| u64::from(n.weight)).sum();
+        let live = nodes.len() as f32;
+        let mut points = Vec::with_capacity(nodes.len() * 160);
+        for (index, node) in nodes.iter().enumerate() {
+            let pct = node.weight as f32 / total as f32;
+            // Same float expression as libmemcached's update_continuum.
+            let per_server = ((pct * POINTS_PER_SERVER / 4.0 * live + 0.000_000_000_1_f32).floor() as u32) * 4;
+            for group in 0..per_server / 4 {
+                let name = if node.port == DEFAULT_PORT {
+                    format!("{}-{group}", node.host)
+                } else {
+                    format!("{}:{}-{group}", node.host, node.port)
+                };
+                for word in md5_words(name.as_bytes()) {
+                    points.push((word, index as u32));
+                }
+            }
+        }
+        points.sort_unstable();
+        Ketama {
+            points,
+            servers: nodes.len(),
+        }
+    }
+
+    /// Index of the server that owns `key`.
+    pub fn server_for(&self, key: &[u8]) -> usize {
+        if self.servers <= 1 || self.points.is_empty() {
+            return 0;
+        }
+        self.server_for_hash(key_hash(key))
+    }
+
+    /// Index of the server that owns a key hash.
+    pub fn server_for_hash(&self, hash: u32) -> usize {
+        let at = self.points.partition_point(|(point, _)| *point < hash);
+        let (_, server) = self.points.get(at).unwrap_or(&self.points[0]);
+        *server as usize
+    }
+
+    /// The point a key hash lands on (for tests and diagnostics).
+    pub fn point_for_hash(&self, hash: u32) -> u32 {
+        let at = self.points.partition_point(|(point, _)| *point < hash);
+        self.points.get(at).unwrap_or(&self.points[0]).0
+    }
+
+    pub fn point_count(&self) -> usize {
+        self.points.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The weighted fleet of libmemcached's ketama test fixture (all on port 11211).
+    fn fixture_fleet() -> Vec<NodeId> {
+        [
+            ("10.0.1.1", 600),
+            ("10.0.1.2", 300),
+            ("10.0.1.3", 200),
+            ("10.0.1.4", 350),
+            ("10.0.1.5", 1000),
+            ("10.0.1.6", 800),
+            ("10.0.1.7", 950),
+            ("10.0.1.8", 100),
+        ]
+        .into_iter()
+        .map(|(host, weight)| NodeId {
+            host: host.into(),
+            port: 11211,
+            weight,
+        })
+        .collect()
+    }
+
+    #[test]
+    fn matches_the_libmemcached_fixture_examples() {
+        // Cases quoted in shared/research/protocol.md §3.1: key, key hash, point, server.
+        let ring = Ketama::new(&fixture_fleet());
+        let hosts: Vec<String> = fixture_fleet().into_iter().map(|n| n.host).collect();
+        for (key, hash, point, server) in [
+            ("SVa_]_V41)", 443_691_461u32, Some(445_379_617u32), "10.0.1.7"),
+            ("*/Z;?V(.\\8", 1_422_915_503, None, "10.0.1.1"),
+        ] {
+            assert_eq!(key_hash(key.as_bytes()), hash, "{key}");
+            if let Some(point) = point {
+                assert_eq!(ring.point_for_hash(hash), point, "{key}");
+            }
+            assert_eq!(hosts[ring.server_for(key.as_bytes())], server, "{key}");
+        }
+        // A hash above the last point wraps around to the first one.
+        assert_eq!(key_hash(b"VDEAAAAA"), 0xfffc_d1b5);
+        assert_eq!(ring.point_for_hash(u32::MAX), ring.points[0].0);
+    }
+
+    #[test]
+    fn equal_weights_give_160_points_each() {
+        let nodes: Vec<NodeId> = (0..3)
+            .map(|i| NodeId {
+                host: format!("10.0.0.{i}"),
+                port: 11211,
+                weight: 1,
+            })
+            .collect();
+        assert_eq!(Ketama::new(&nodes).point_count(), 480);
+    }
+
+    #[test]
+    fn matches_libmemcached_for_local_servers() {
+        // protocol.md §3.1 table, KETAMA_WEIGHTED column (127.0.0.1:11211, 127.0.0.1:11212,
+        // 10.0.0.5:11211, weight 1): exercises the ":port" naming of non-default ports.
+        let nodes = vec![
+            NodeId {
+                host: "127.0.0.1".into(),
+                port: 11211,
+                weight: 1,
+            },
+            NodeId {
+                host: "127.0.0.1".into(),
+                port: 11212,
+                weight: 1,
+            },
+            NodeId {
+                host: "10.0.0.5".into(),
+                port: 11211,
+                weight: 1,
+            },
+        ];
+        let ring = Ketama::new(&nodes);
+        for (key, hash, server) in [
+            ("foo", 3_675_831_724u32, 0),
+            ("bar", 421_377_335, 1),
+            ("user:1", 282_964_413, 0),
+            ("session:abc", 226_189_362, 0),
+        ] {
+            assert_eq!(key_hash(key.as_bytes()), hash, "{key}");
+            assert_eq!(ring.server_for(key.as_bytes()), server, "{key}");
+        }
+    }
+
+    #[test]
+    fn one_server_takes_everything() {
+        let ring = Ketama::new(&[NodeId {
+            host: "a".into(),
+            port: 1,
+            weight: 5,
+        }]);
+        assert_eq!(ring.server_for(b"anything"), 0);
+    }
+}
