@@ -31,6 +31,13 @@ pub enum StoreOutcome {
     NotFound,
 }
 
+/// How a multi-key batch asks for replies (see [`Client::batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchMode {
+    Quiet,
+    Loud,
+}
+
 /// A store request of a batch.
 pub struct StoreItem<'a> {
     pub key: &'a [u8],
@@ -281,12 +288,18 @@ impl Client {
         }
     }
 
-    /// Send `requests` (one per key) grouped by server, each group pipelined in quiet mode and
-    /// closed by `mn`, all servers in parallel. Returns, per request, the reply the server sent,
-    /// or `None` where quiet mode suppressed the nominal one. Error replies are returned as
-    /// replies; a failed server fails the whole call.
-    fn quiet_batch(
+    /// Send one request per key, grouped by server (one write per server, all servers in
+    /// parallel), each tagged with its position as opaque.
+    ///
+    /// `Quiet`: requests carry `q` and the group ends with `mn`; the result is the reply the
+    /// server sent, or `None` where quiet mode suppressed the nominal one. memcached's error
+    /// replies carry no opaque, so one cannot be pinned on its request: any error reply fails
+    /// the call (after the whole batch is read, so the connection stays in step).
+    /// `Loud`: every request gets its reply, matched by position; use it when individual
+    /// errors must be attributed (a too-large value in `set_many`).
+    fn batch(
         &self,
+        mode: BatchMode,
         command: Command,
         keys: &[&[u8]],
         flags_for: impl Fn(usize) -> Vec<Flag>,
@@ -306,12 +319,17 @@ impl Client {
             .iter()
             .map(|(server, members)| Batch {
                 server: *server,
-                expect: Expect::UntilNoop,
+                expect: match mode {
+                    BatchMode::Quiet => Expect::UntilNoop,
+                    BatchMode::Loud => Expect::Replies(members.len()),
+                },
                 encode: |buf: &mut Vec<u8>| {
                     let mut itoa = itoa::Buffer::new();
                     for (position, &i) in members.iter().enumerate() {
                         let mut flags = flags_for(i);
-                        flags.push(Flag::Quiet);
+                        if mode == BatchMode::Quiet {
+                            flags.push(Flag::Quiet);
+                        }
                         flags.push(Flag::Opaque(Bytes::copy_from_slice(itoa.format(position).as_bytes())));
                         if wire_keys[i].binary {
                             flags.push(Flag::Base64Key);
@@ -322,7 +340,9 @@ impl Client {
                         }
                         request.encode(buf);
                     }
-                    encode_noop(buf);
+                    if mode == BatchMode::Quiet {
+                        encode_noop(buf);
+                    }
                 },
             })
             .collect();
@@ -333,18 +353,25 @@ impl Client {
             let name = self.cluster.server_name(*server);
             let mut next = 0;
             for reply in meta {
-                // Replies come in request order; the opaque says which request each one is.
-                let position = reply
+                let opaque = reply
                     .flags
                     .opaque
                     .as_deref()
                     .and_then(|o| std::str::from_utf8(o).ok())
-                    .and_then(|o| o.parse::<usize>().ok())
-                    .filter(|p| *p >= next && *p < members.len())
-                    .ok_or_else(|| Error::UnexpectedReply {
-                        server: name.to_string(),
-                        detail: format!("reply {} out of order or without a valid opaque", reply.code.as_str()),
-                    })?;
+                    .and_then(|o| o.parse::<usize>().ok());
+                // Replies come in request order; the opaque says which request each one is.
+                let position = match (mode, opaque) {
+                    (BatchMode::Quiet, None) if reply.code.is_error() => return Err(check(name, reply).unwrap_err()),
+                    (BatchMode::Quiet, Some(p)) if p >= next && p < members.len() => p,
+                    (BatchMode::Loud, Some(p)) if p == next => p,
+                    (BatchMode::Loud, None) if reply.code.is_error() => next,
+                    _ => {
+                        return Err(Error::UnexpectedReply {
+                            server: name.to_string(),
+                            detail: format!("reply {} out of order or without its opaque", reply.code.as_str()),
+                        })
+                    }
+                };
                 next = position + 1;
                 out[members[position]] = Some(reply);
             }
@@ -361,7 +388,7 @@ impl Client {
             }
             f
         };
-        let replies = self.quiet_batch(Command::Get, keys, flags, None)?;
+        let replies = self.batch(BatchMode::Quiet, Command::Get, keys, flags, None)?;
         replies
             .into_iter()
             .zip(keys)
@@ -378,40 +405,49 @@ impl Client {
             .collect()
     }
 
-    /// Store many items; returns whether each was stored, aligned with `items`.
+    /// Store many items; returns whether each was stored, aligned with `items`. Items over the
+    /// server's size limit fail the call with `ValueTooLarge` after every other item is stored
+    /// and the oversized keys' old values are deleted.
     pub fn set_many(&self, items: &[StoreItem<'_>], ttl: i64) -> Result<Vec<bool>> {
-        let keys: Vec<&[u8]> = items.iter().map(|i| i.key).collect();
-        let values: Vec<&[u8]> = items.iter().map(|i| i.data).collect();
-        for (item, key) in items.iter().zip(&keys) {
-            self.refuse_if_known_too_large(self.cluster.server_for(key), SetMode::Set, key, item.data.len(), None)?;
-        }
-        let flags = |i: usize| store_flags(SetMode::Set, items[i].client_flags, ttl, None);
-        let replies = self.quiet_batch(Command::Set, &keys, flags, Some(&values))?;
-        let mut stored = Vec::with_capacity(items.len());
-        let mut too_large = Vec::new();
-        for (i, (reply, key)) in replies.into_iter().zip(&keys).enumerate() {
-            stored.push(match reply {
-                None => true,
-                Some(reply) if reply.code == Code::ServerError && reply.message.as_deref() == Some(TOO_LARGE) => {
-                    too_large.push(i);
-                    false
+        let known_limit = |item: &StoreItem<'_>| {
+            let limit = self.item_size_limits[self.cluster.server_for(item.key)].load(Ordering::Relaxed);
+            limit != 0 && item.data.len() > limit
+        };
+        let (mut too_large, sendable): (Vec<usize>, Vec<usize>) =
+            (0..items.len()).partition(|&i| known_limit(&items[i]));
+        let keys: Vec<&[u8]> = sendable.iter().map(|&i| items[i].key).collect();
+        let values: Vec<&[u8]> = sendable.iter().map(|&i| items[i].data).collect();
+        let flags = |n: usize| store_flags(SetMode::Set, items[sendable[n]].client_flags, ttl, None);
+        let replies = self.batch(BatchMode::Loud, Command::Set, &keys, flags, Some(&values))?;
+        let mut stored = vec![false; items.len()];
+        for (reply, &i) in replies.into_iter().zip(&sendable) {
+            let key = items[i].key;
+            let Some(reply) = reply else { continue };
+            if reply.code == Code::ServerError && reply.message.as_deref() == Some(TOO_LARGE) {
+                too_large.push(i);
+                continue;
+            }
+            stored[i] = match check(&self.server_of(key), reply)?.code {
+                Code::Stored => true,
+                Code::NotStored | Code::Exists | Code::NotFound => false,
+                _ => {
+                    return Err(Error::UnexpectedReply {
+                        server: self.server_of(key),
+                        detail: "bad reply to ms".into(),
+                    })
                 }
-                Some(reply) => match check(&self.server_of(key), reply)?.code {
-                    Code::NotStored | Code::Exists | Code::NotFound => false,
-                    _ => {
-                        return Err(Error::UnexpectedReply {
-                            server: self.server_of(key),
-                            detail: "bad reply to ms".into(),
-                        })
-                    }
-                },
-            });
+            };
         }
-        // Every other item is stored; the oversized ones must not leave old values behind.
         let mut first_error = None;
-        for &i in &too_large {
-            let server = self.cluster.server_for(keys[i]);
-            let error = self.too_large(server, SetMode::Set, keys[i], items[i].data.len(), None);
+        for i in too_large {
+            let item = &items[i];
+            let error = self.too_large(
+                self.cluster.server_for(item.key),
+                SetMode::Set,
+                item.key,
+                item.data.len(),
+                None,
+            );
             first_error.get_or_insert(error);
         }
         match first_error {
@@ -422,7 +458,7 @@ impl Client {
 
     /// Delete many keys; returns how many existed.
     pub fn delete_many(&self, keys: &[&[u8]]) -> Result<usize> {
-        let replies = self.quiet_batch(Command::Delete, keys, |_| Vec::new(), None)?;
+        let replies = self.batch(BatchMode::Quiet, Command::Delete, keys, |_| Vec::new(), None)?;
         let mut deleted = 0;
         for (reply, key) in replies.into_iter().zip(keys) {
             match reply {

@@ -136,8 +136,12 @@ class MemcachedServer:
     def _connect(self) -> socket.socket:
         if self.socket_path is not None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(1.0)
-            sock.connect(self.socket_path)
+            try:
+                sock.settimeout(1.0)
+                sock.connect(self.socket_path)
+            except OSError:
+                sock.close()
+                raise
             return sock
         assert self.port is not None
         return socket.create_connection((self.host, self.port), timeout=1.0)

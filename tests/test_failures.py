@@ -1,0 +1,218 @@
+"""Timeouts, dead servers, oversized values: typed errors, bounded waits, no desync."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import memlease
+from memlease.testing import MemcachedServer
+
+
+class SilentServer:
+    """Accepts connections and reads requests but never answers: a hung server."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentServer]:
+    srv = SilentServer()
+    yield srv
+    srv.close()
+
+
+def test_read_timeout_is_bounded(silent: SilentServer) -> None:
+    with memlease.Client(silent.address, timeout=0.2) as c:
+        started = time.monotonic()
+        with pytest.raises(memlease.ReadTimeout) as info:
+            c.get("k")
+        elapsed = time.monotonic() - started
+        assert 0.19 <= elapsed < 1.0
+        assert silent.address in str(info.value)
+        assert isinstance(info.value, memlease.MemcacheTimeout)
+        assert isinstance(info.value, memlease.MemcacheConnectionError)
+        # The timed-out connection was discarded, not returned to the pool.
+        assert c.pool_stats()[silent.address] == {"open": 0, "idle": 0}
+
+
+def test_connect_refused() -> None:
+    port = memlease.testing.free_port()
+    with memlease.Client(f"127.0.0.1:{port}") as c, pytest.raises(memlease.MemcacheConnectionError) as info:
+        c.get("k")
+    assert not isinstance(info.value, memlease.MemcacheTimeout)
+    assert "refused" in str(info.value)
+
+
+def test_connect_timeout() -> None:
+    # A listener whose accept queue is full drops SYNs: connect hangs.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(s)
+    try:
+        with memlease.Client(f"127.0.0.1:{port}", connect_timeout=0.2) as c:
+            started = time.monotonic()
+            with pytest.raises(memlease.ConnectTimeout):
+                c.get("k")
+            assert time.monotonic() - started < 1.0
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+
+
+def test_pool_timeout_when_all_connections_are_busy(silent: SilentServer) -> None:
+    with memlease.Client(silent.address, max_connections=1, timeout=1.0, pool_timeout=0.1) as c:
+        blocker = threading.Thread(target=lambda: pytest.raises(memlease.ReadTimeout, c.get, "a"))
+        blocker.start()
+        time.sleep(0.2)  # the only connection is now waiting on the silent server
+        started = time.monotonic()
+        with pytest.raises(memlease.PoolTimeout):
+            c.get("b")
+        assert time.monotonic() - started < 0.6
+        blocker.join()
+        # The slot came back (the broken connection was closed, not leaked).
+        assert c.pool_stats()[silent.address]["open"] == 0
+
+
+def test_frozen_memcached_times_out_then_recovers(own_server: MemcachedServer) -> None:
+    with memlease.Client(own_server.address, timeout=0.5) as c:
+        c.set("k", "before")
+        own_server.freeze()
+        try:
+            with pytest.raises(memlease.ReadTimeout):
+                c.get("k")
+        finally:
+            own_server.thaw()
+        # The late reply to the timed-out request must not be read as the reply to this one.
+        c.set("k2", "after")
+        assert c.get("k") == "before"
+        assert c.get("k2") == "after"
+
+
+def test_server_restart_is_survived_without_errors(own_server: MemcachedServer) -> None:
+    with memlease.Client(own_server.address) as c:
+        for i in range(4):
+            c.set(f"k{i}", i)  # several pooled connections would be nice; one suffices
+        own_server.restart()
+        time.sleep(0.01)
+        # The pooled connection saw the restart (EOF) and is replaced transparently.
+        assert c.get("k0") is None
+        assert c.set("k0", "new") and c.get("k0") == "new"
+
+
+def test_value_too_large_names_size_and_limit_and_drops_old_value(client: memlease.Client) -> None:
+    client.set("big", "old value")
+    payload = os.urandom(2 * 1024 * 1024)
+    with pytest.raises(memlease.ValueTooLarge) as info:
+        client.set("big", payload)
+    assert info.value.size == len(payload)
+    assert info.value.limit == 1024 * 1024
+    assert "1048576" in str(info.value) and str(len(payload)) in str(info.value)
+    assert client.get("big") is None  # not silently left behind
+    # Learned limit: refused again without sending, still dropping the old value.
+    client.set("big", "old again")
+    with pytest.raises(memlease.ValueTooLarge):
+        client.set("big", payload)
+    assert client.get("big") is None
+    # add never replaces, so a failed add leaves the existing value alone.
+    client.set("kept", "mine")
+    with pytest.raises(memlease.ValueTooLarge):
+        client.add("kept", payload)
+    assert client.get("kept") == "mine"
+
+
+def test_value_too_large_in_set_many(client: memlease.Client) -> None:
+    client.set_many({"small": 1, "huge": "old"})
+    with pytest.raises(memlease.ValueTooLarge):
+        client.set_many({"small": 2, "huge": os.urandom(2 * 1024 * 1024), "other": 3})
+    assert client.get_many(["small", "huge", "other"]) == {"small": 2, "other": 3}
+
+
+def test_bigger_item_limit_is_respected() -> None:
+    with MemcachedServer(item_size_max="4m") as srv, memlease.Client(srv.address, timeout=2.0) as c:
+        value = os.urandom(3 * 1024 * 1024)
+        assert c.set("three_mb", value)
+        assert c.get("three_mb") == value
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"timeout": 0},
+        {"timeout": -1},
+        {"timeout": float("inf")},
+        {"timeout": float("nan")},
+        {"connect_timeout": 0},
+        {"pool_timeout": 1e9},
+        {"max_connections": 0},
+    ],
+    ids=repr,
+)
+def test_bad_options_are_refused(server: MemcachedServer, options: dict[str, float]) -> None:
+    with pytest.raises(memlease.InvalidArgument):
+        memlease.Client(server.address, **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "servers",
+    ["", [], ["host:notaport"], ["host:0"], [("h", 70000)], [5], ["a:1", "a:1"], [("a:1", 0)]],
+    ids=repr,
+)
+def test_bad_server_specs_are_refused(servers: object) -> None:
+    with pytest.raises(memlease.InvalidArgument):
+        memlease.Client(servers)  # type: ignore[arg-type]
+
+
+def test_server_spec_forms() -> None:
+    c = memlease.Client(["cache1", "cache2:11212 3", ("cache3", 11213), ("cache4", 11214, 2), ("cache5:1", 4), "[::1]:5", "unix:/tmp/x.sock"])
+    assert c.servers == [
+        "cache1:11211",
+        "cache2:11212",
+        "cache3:11213",
+        "cache4:11214",
+        "cache5:1",
+        "[::1]:5",
+        "unix:/tmp/x.sock",
+    ]
+
+
+def test_unix_socket_server() -> None:
+    with MemcachedServer(unix_socket=True) as srv, memlease.Client(srv.address) as c:
+        assert c.set("u", "via unix socket")
+        assert c.get("u") == "via unix socket"
