@@ -74,6 +74,8 @@ BATCHES = [SMALL_KEYS[i : i + BATCH_SIZE] for i in range(0, len(SMALL_KEYS), BAT
 
 Op = Callable[[int], object]
 
+MEMCACHED_THREADS = 2
+
 
 # --------------------------------------------------------------------------------------------
 # Clients under test
@@ -558,11 +560,14 @@ def environment(address: str, clients: list[BenchClient]) -> dict[str, Any]:
 
 
 def print_report(rows: list[Row], env: dict[str, Any], args: argparse.Namespace) -> None:
-    print(
-        f"\nmemcached {env['memcached']} (2 threads, loopback) · {env['python']} · "
-        f"{env['cpus']} CPUs · {args.rounds} rounds x {args.seconds:g} s per client, "
-        f"after {args.warmup:g} s warm-up · medians over rounds\n"
-    )
+    setup = [
+        f"memcached {env['memcached']} ({MEMCACHED_THREADS} threads, loopback)",
+        env["python"],
+        f"{env['cpus']} CPUs",
+        f"{args.rounds} rounds x {args.seconds:g} s per client after {args.warmup:g} s warm-up",
+        "medians over rounds",
+    ]
+    print("\n" + " · ".join(setup) + "\n")
     print(markdown_table(rows))
     print("\nClients:")
     for name, description in env["clients"].items():
@@ -643,7 +648,7 @@ def open_clients(names: list[str], address: str) -> list[BenchClient]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     rows: list[Row] = []
-    with MemcachedServer(threads=2) as server:
+    with MemcachedServer(threads=MEMCACHED_THREADS) as server:
         store_data_set(server.address)
         clients = open_clients(args.clients, server.address)
         try:

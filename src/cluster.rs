@@ -203,9 +203,12 @@ impl Cluster {
         }
     }
 
-    /// (open, idle) connections per server, for tests and diagnostics.
+    /// (open, idle) connections per server in this process, for tests and diagnostics.
     pub fn connection_counts(&self) -> Vec<(usize, usize)> {
-        self.pools.load().pools.iter().map(|p| p.counts()).collect()
+        match self.pools() {
+            Ok(pools) => pools.pools.iter().map(|p| p.counts()).collect(),
+            Err(_) => vec![(0, 0); self.names.len()],
+        }
     }
 }
 

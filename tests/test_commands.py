@@ -20,8 +20,21 @@ def test_get_set_and_default(client: memlease.Client) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [b"", b"bytes\r\nwith\x00crlf", "text", "unicod\u00e9 \u2603", 0, -5, 2**80, 1.5, True, None,
-     [1, "two", {"three": 3}], ("t", 1), {"nested": [b"x"]}],
+    [
+        b"",
+        b"bytes\r\nwith\x00crlf",
+        "text",
+        "unicod\u00e9 \u2603",
+        0,
+        -5,
+        2**80,
+        1.5,
+        True,
+        None,
+        [1, "two", {"three": 3}],
+        ("t", 1),
+        {"nested": [b"x"]},
+    ],
     ids=repr,
 )
 def test_values_round_trip_with_their_type(client: memlease.Client, value: object) -> None:

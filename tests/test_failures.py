@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -21,7 +22,7 @@ class SilentServer:
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
-        self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.accepted: list[socket.socket] = []
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
@@ -63,7 +64,10 @@ def test_read_timeout_is_bounded(silent: SilentServer) -> None:
 
 def test_connect_refused() -> None:
     port = memlease.testing.free_port()
-    with memlease.Client(f"127.0.0.1:{port}") as c, pytest.raises(memlease.MemcacheConnectionError) as info:
+    with (
+        memlease.Client(f"127.0.0.1:{port}") as c,
+        pytest.raises(memlease.MemcacheConnectionError) as info,
+    ):
         c.get("k")
     assert not isinstance(info.value, memlease.MemcacheTimeout)
     assert "refused" in str(info.value)
@@ -79,10 +83,8 @@ def test_connect_timeout() -> None:
     for _ in range(4):
         s = socket.socket()
         s.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):
             s.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
         fillers.append(s)
     try:
         with memlease.Client(f"127.0.0.1:{port}", connect_timeout=0.2) as c:
@@ -98,7 +100,15 @@ def test_connect_timeout() -> None:
 
 def test_pool_timeout_when_all_connections_are_busy(silent: SilentServer) -> None:
     with memlease.Client(silent.address, max_connections=1, timeout=1.0, pool_timeout=0.1) as c:
-        blocker = threading.Thread(target=lambda: pytest.raises(memlease.ReadTimeout, c.get, "a"))
+        blocked: list[BaseException] = []
+
+        def hold_the_only_connection() -> None:
+            try:
+                c.get("a")
+            except memlease.MemcacheError as e:
+                blocked.append(e)
+
+        blocker = threading.Thread(target=hold_the_only_connection)
         blocker.start()
         time.sleep(0.2)  # the only connection is now waiting on the silent server
         started = time.monotonic()
@@ -106,6 +116,7 @@ def test_pool_timeout_when_all_connections_are_busy(silent: SilentServer) -> Non
             c.get("b")
         assert time.monotonic() - started < 0.6
         blocker.join()
+        assert len(blocked) == 1 and isinstance(blocked[0], memlease.ReadTimeout)
         # The slot came back (the broken connection was closed, not leaked).
         assert c.pool_stats()[silent.address]["open"] == 0
 
@@ -200,7 +211,17 @@ def test_bad_server_specs_are_refused(servers: object) -> None:
 
 
 def test_server_spec_forms() -> None:
-    c = memlease.Client(["cache1", "cache2:11212 3", ("cache3", 11213), ("cache4", 11214, 2), ("cache5:1", 4), "[::1]:5", "unix:/tmp/x.sock"])
+    c = memlease.Client(
+        [
+            "cache1",
+            "cache2:11212 3",
+            ("cache3", 11213),
+            ("cache4", 11214, 2),
+            ("cache5:1", 4),
+            "[::1]:5",
+            "unix:/tmp/x.sock",
+        ]
+    )
     assert c.servers == [
         "cache1:11211",
         "cache2:11212",

@@ -15,7 +15,7 @@ def raw_meta_get(server: MemcachedServer, line: bytes) -> bytes:
     with socket.create_connection((server.host, server.port), timeout=2) as sock:
         sock.sendall(line + b"\r\n")
         reply = b""
-        while not reply.endswith(b"\r\n") or reply.startswith(b"VA") and reply.count(b"\r\n") < 2:
+        while not reply.endswith(b"\r\n") or (reply.startswith(b"VA") and reply.count(b"\r\n") < 2):
             reply += sock.recv(4096)
         return reply
 
@@ -68,7 +68,9 @@ def test_long_keys_map_to_a_documented_digest(client: memlease.Client, server) -
     key = "long:" + "z" * 300
     client.set(key, b"v")
     digest = hashlib.blake2b(key.encode(), digest_size=32).hexdigest()
-    assert raw_meta_get(server, b"mg memlease-digest:" + digest.encode() + b" v") == b"VA 1\r\nv\r\n"
+    assert (
+        raw_meta_get(server, b"mg memlease-digest:" + digest.encode() + b" v") == b"VA 1\r\nv\r\n"
+    )
 
 
 def test_distinct_long_keys_do_not_collide(client: memlease.Client) -> None:
@@ -85,6 +87,6 @@ def test_bad_keys_raise_invalid_key(client: memlease.Client, bad: object) -> Non
     with pytest.raises(memlease.InvalidKey):
         client.set(bad, 1)  # type: ignore[arg-type]
     with pytest.raises(memlease.InvalidKey):
-        client.get_many(["ok", bad])  # type: ignore[list-item]
+        client.get_many(["ok", bad])  # type: ignore[type-var]
     assert issubclass(memlease.InvalidKey, memlease.ClientError)
     assert issubclass(memlease.InvalidKey, memlease.MemcacheError)

@@ -6,7 +6,9 @@ import memlease
 from memlease.testing import MemcachedServer
 
 
-def test_get_many_spans_servers(cluster_client: memlease.Client, cluster: list[MemcachedServer]) -> None:
+def test_get_many_spans_servers(
+    cluster_client: memlease.Client, cluster: list[MemcachedServer]
+) -> None:
     data = {f"key:{i}": i for i in range(300)}
     assert cluster_client.set_many(data) == []
     # Keys really are spread: every server holds some.
@@ -28,7 +30,8 @@ def test_each_value_comes_back_under_its_own_key(cluster_client: memlease.Client
 def test_get_many_edge_cases(cluster_client: memlease.Client) -> None:
     assert cluster_client.get_many([]) == {}
     cluster_client.set("dup", 1)
-    assert cluster_client.get_many(["dup", "dup", b"dup"]) == {"dup": 1, b"dup": 1}
+    mixed: list[str | bytes] = ["dup", "dup", b"dup"]
+    assert cluster_client.get_many(mixed) == {"dup": 1, b"dup": 1}
     assert cluster_client.get_many(iter(["dup"])) == {"dup": 1}
 
 

@@ -14,7 +14,17 @@ from pymemcache.serde import CompressedSerde, pickle_serde
 import memlease
 from memlease.testing import MemcachedServer
 
-SAMPLES: list[Any] = [b"raw bytes", "text \u00e9", 42, -7, 2**70, 3.25, True, None, [1, {"a": (2, 3)}]]
+SAMPLES: list[Any] = [
+    b"raw bytes",
+    "text \u00e9",
+    42,
+    -7,
+    2**70,
+    3.25,
+    True,
+    None,
+    [1, {"a": (2, 3)}],
+]
 
 
 @pytest.fixture
@@ -89,7 +99,10 @@ def test_corrupt_compressed_data_raises(client: memlease.Client) -> None:
 
 
 def test_pickle_can_be_switched_off(server) -> None:
-    with memlease.Client(server.address, pickle=False) as safe, memlease.Client(server.address) as normal:
+    with (
+        memlease.Client(server.address, pickle=False) as safe,
+        memlease.Client(server.address) as normal,
+    ):
         normal.set("obj", {"a": 1})
         with pytest.raises(memlease.SerializationError, match="unpickling is disabled"):
             safe.get("obj")
@@ -148,7 +161,7 @@ def test_custom_serde(server) -> None:
 
 def test_bad_serde_objects(server) -> None:
     with pytest.raises(memlease.InvalidArgument):
-        memlease.Client(server.address, serde=object())
+        memlease.Client(server.address, serde=object())  # type: ignore[arg-type]
     with pytest.raises(memlease.InvalidArgument):
         memlease.Client(server.address, serde="json")
 
@@ -159,7 +172,11 @@ def test_bad_serde_objects(server) -> None:
         def deserialize(self, key: object, data: bytes, flags: int) -> object:
             return data
 
-    with memlease.Client(server.address, serde=Broken()) as c, pytest.raises(memlease.SerializationError):
+    broken: Any = Broken()
+    with (
+        memlease.Client(server.address, serde=broken) as c,
+        pytest.raises(memlease.SerializationError),
+    ):
         c.set("k", 1)
 
 

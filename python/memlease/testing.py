@@ -82,7 +82,15 @@ class MemcachedServer:
         return self._process.pid
 
     def _command(self) -> list[str]:
-        command = [find_memcached(), "-m", str(self._memory_mb), "-t", str(self._threads), "-U", "0"]
+        command = [
+            find_memcached(),
+            "-m",
+            str(self._memory_mb),
+            "-t",
+            str(self._threads),
+            "-U",
+            "0",
+        ]
         if self.socket_path is not None:
             command += ["-s", self.socket_path]
         else:

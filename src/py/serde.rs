@@ -25,6 +25,8 @@ pub const FLAG_TEXT: u32 = 1 << 4;
 
 /// Default size above which values are zlib-compressed.
 pub const DEFAULT_COMPRESS_THRESHOLD: usize = 16 * 1024;
+/// Bytes compressed as a probe before compressing a large value (see `compress_if_worthwhile`).
+const COMPRESSION_SAMPLE: usize = 4096;
 /// Refuse to inflate a stored value beyond this (a corrupt or hostile item must not exhaust
 /// memory); well above memcached's 1 GiB item ceiling times any sane ratio for real data.
 const MAX_INFLATED: u64 = 256 * 1024 * 1024;
@@ -107,11 +109,10 @@ impl Serde {
                 let (payload, flags) = serialize_default(value, *pickle)?;
                 match compress_threshold {
                     Some(threshold) if payload.len() > *threshold => {
-                        let compressed = py.detach(|| compress(&payload));
-                        if compressed.len() < payload.len() {
-                            return Ok((Payload::Owned(compressed), flags | FLAG_COMPRESSED));
+                        match py.detach(|| compress_if_worthwhile(&payload)) {
+                            Some(compressed) => Ok((Payload::Owned(compressed), flags | FLAG_COMPRESSED)),
+                            None => Ok((payload, flags)),
                         }
-                        Ok((payload, flags))
                     }
                     _ => Ok((payload, flags)),
                 }
@@ -236,6 +237,18 @@ fn deserialize_default(py: Python<'_>, data: Bytes, flags: u32, pickle: bool) ->
     }
     // Bytes, and flag layouts of other clients we do not know: the raw data.
     Ok(PyBytes::new(py, &data).into_any().unbind())
+}
+
+/// Compress `data` unless that does not pay: a sample is compressed first, so already-compressed
+/// or random data (images, encrypted blobs) costs a few microseconds instead of a full deflate
+/// pass, and the result is kept only if smaller.
+fn compress_if_worthwhile(data: &[u8]) -> Option<Vec<u8>> {
+    let sample = &data[..data.len().min(COMPRESSION_SAMPLE)];
+    if sample.len() < data.len() && compress(sample).len() * 16 > sample.len() * 15 {
+        return None;
+    }
+    let compressed = compress(data);
+    (compressed.len() < data.len()).then_some(compressed)
 }
 
 fn compress(data: &[u8]) -> Vec<u8> {

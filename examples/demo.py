@@ -1,0 +1,116 @@
+"""A short tour of memlease against throwaway memcached servers it starts and stops itself.
+
+Run it with `make demo` (which builds the extension and installs memcached when missing).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import memlease
+from memlease.testing import MemcachedServer
+
+
+def show(what: str, result: object) -> None:
+    print(f"  {what:<52} -> {result!r}")
+
+
+def tour(client: memlease.Client) -> None:
+    print("\nBasics (values keep their Python type; the flags are pymemcache's):")
+    show('set("user:1", {"name": "Ada"}, ttl=60)', client.set("user:1", {"name": "Ada"}, ttl=60))
+    show('get("user:1")', client.get("user:1"))
+    show('get("user:2", default="miss")', client.get("user:2", default="miss"))
+    show('add("user:1", ...) when present', client.add("user:1", {"name": "Bob"}))
+    show('incr("hits", initial=100)', client.incr("hits", initial=100))
+    show('incr("hits", 5)', client.incr("hits", 5))
+    show('set(b"bin\\x00key", "binary keys work")', client.set(b"bin\x00key", "binary keys work"))
+    show('get(b"bin\\x00key")', client.get(b"bin\x00key"))
+
+    print("\nCAS: a slow writer cannot overwrite newer data:")
+    _value, cas = client.gets("user:1") or (None, 0)
+    client.set("user:1", {"name": "Ada Lovelace"})
+    show(f"cas('user:1', stale write, cas={cas})", client.cas("user:1", {"name": "stale"}, cas))
+    show('get("user:1")', client.get("user:1"))
+
+    print("\nThree servers, keys placed like pylibmc's ketama_weighted:")
+    data = {f"item:{i}": i * i for i in range(12)}
+    show("set_many(12 items)  (failed keys)", client.set_many(data))
+    for key in ("item:0", "item:1", "item:2"):
+        show(f"server_for({key!r})", client.server_for(key))
+    show("get_many(item:0..11 + 2 missing) size", len(client.get_many([*data, "nope:1", "nope:2"])))
+
+    print("\nLeases with the meta protocol (exactly one caller wins a cold key):")
+    winners = []
+
+    def reader() -> None:
+        result = client.meta_get("report:7", "v c N30")
+        if result.win:
+            winners.append(result.cas)
+
+    threads = [threading.Thread(target=reader) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    show("20 concurrent readers, winners", len(winners))
+    show(
+        "winner fills with its CAS",
+        client.meta_set("report:7", "expensive result", f"C{winners[0]} T300").status,
+    )
+    show('get("report:7")', client.get("report:7"))
+
+    print("\nStale-while-revalidate: invalidate by marking stale:")
+    show('meta_delete("report:7", "I T30")', client.meta_delete("report:7", "I T30").status)
+    first = client.meta_get("report:7", "v c")
+    show("first reader: value, stale, win", (first.value, first.stale, first.win))
+    second = client.meta_get("report:7", "v c")
+    show(
+        "second reader: value, stale, already_won", (second.value, second.stale, second.already_won)
+    )
+
+    print("\nErrors are typed:")
+    try:
+        client.set("huge", os.urandom(2 * 1024 * 1024))
+    except memlease.ValueTooLarge as e:
+        show("set 2 MiB value", f"ValueTooLarge: {e}")
+    try:
+        client.get("")
+    except memlease.InvalidKey as e:
+        show('get("")', f"InvalidKey: {e}")
+
+    print("\nSpeed (one thread, sequential, loopback):")
+    client.set("bench", b"x" * 100)
+    n = 2000
+    started = time.perf_counter()
+    for _ in range(n):
+        client.get("bench")
+    elapsed = time.perf_counter() - started
+    show(f"{n} sequential gets", f"{n / elapsed:,.0f} ops/s")
+    keys = [f"item:{i % 12}" for i in range(100)]
+    started = time.perf_counter()
+    for _ in range(200):
+        client.get_many(keys)
+    elapsed = time.perf_counter() - started
+    show("get_many of 100 keys over 3 servers", f"{200 * 100 / elapsed:,.0f} keys/s")
+    show("stats: total curr_items", sum(int(s["curr_items"]) for s in client.stats().values()))
+
+
+def main() -> None:
+    print("Starting three throwaway memcached servers on loopback ...")
+    servers = [MemcachedServer().start() for _ in range(3)]
+    try:
+        addresses = [s.address for s in servers]
+        print("  servers:", ", ".join(addresses))
+        with memlease.Client(addresses) as client:
+            print("  versions:", client.version())
+            tour(client)
+    finally:
+        for server in servers:
+            server.stop()
+        print("\nServers stopped. Done.")
+
+
+if __name__ == "__main__":
+    main()

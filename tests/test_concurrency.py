@@ -1,0 +1,87 @@
+"""Threads share one Client; the GIL is released while waiting on the network."""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+
+import pytest
+
+import memlease
+from memlease.testing import MemcachedServer
+
+
+def test_gil_is_released_while_waiting() -> None:
+    # A server that never answers: the call waits its full timeout inside Rust. If it held the
+    # GIL, this thread could not count meanwhile.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    address = f"127.0.0.1:{listener.getsockname()[1]}"
+    counted = 0
+    with memlease.Client(address, timeout=0.5) as c:
+        done = threading.Event()
+        outcome: list[BaseException] = []
+
+        def blocked_call() -> None:
+            try:
+                c.get("k")
+            except memlease.MemcacheError as e:
+                outcome.append(e)
+            done.set()
+
+        worker = threading.Thread(target=blocked_call)
+        worker.start()
+        time.sleep(0.05)
+        while not done.is_set():
+            counted += 1
+        worker.join()
+    listener.close()
+    assert len(outcome) == 1 and isinstance(outcome[0], memlease.ReadTimeout)
+    assert counted > 10_000
+
+
+def test_threads_sharing_a_client_each_see_their_own_values(
+    cluster_client: memlease.Client,
+) -> None:
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        rng = random.Random(n)
+        try:
+            for i in range(300):
+                key = f"t{n}:{rng.randrange(20)}"
+                value = f"{key}={i}"
+                cluster_client.set(key, value)
+                assert cluster_client.get(key) == value
+                many = cluster_client.get_many([f"t{n}:{j}" for j in range(20)])
+                assert all(v.startswith(f"{k}=") for k, v in many.items())
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    # 8 threads never needed more than 8 connections per server.
+    for counts in cluster_client.pool_stats().values():
+        assert counts["open"] <= 8
+
+
+def test_errors_never_leak_pool_slots(own_server: MemcachedServer) -> None:
+    with memlease.Client(own_server.address, max_connections=2, timeout=0.1, pool_timeout=0.5) as c:
+        c.set("k", 1)
+        own_server.freeze()
+        try:
+            for _ in range(5):
+                with pytest.raises(memlease.ReadTimeout):
+                    c.get("k")
+        finally:
+            own_server.thaw()
+        # Five timeouts with a pool of two: slots were released each time.
+        assert c.get("k") == 1
+        assert c.pool_stats()[own_server.address]["open"] <= 2

@@ -1,0 +1,66 @@
+"""After os.fork() the child never uses the parent's sockets."""
+
+from __future__ import annotations
+
+import os
+
+import memlease
+
+
+def run_in_child(body) -> int:
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            code = body()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_child_gets_fresh_connections_and_both_stay_correct(
+    client: memlease.Client, server
+) -> None:
+    client.set_many({f"p{i}": f"parent-{i}" for i in range(50)})
+    assert client.get("p0") == "parent-0"
+    assert client.pool_stats()[server.address]["idle"] >= 1
+
+    def child() -> int:
+        # No connection of the parent's survives in the child's pools.
+        if client.pool_stats()[server.address] != {"open": 0, "idle": 0}:
+            return 2
+        for round_ in range(200):
+            client.set(f"c{round_ % 10}", f"child-{round_}")
+            if client.get(f"c{round_ % 10}") != f"child-{round_}":
+                return 3
+            if client.get(f"p{round_ % 50}") != f"parent-{round_ % 50}":
+                return 4
+        return 0 if client.pool_stats()[server.address]["open"] >= 1 else 5
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = child()
+        finally:
+            os._exit(code)
+    # The parent keeps using its own connections while the child runs.
+    for round_ in range(200):
+        assert client.get(f"p{round_ % 50}") == f"parent-{round_ % 50}"
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_child_starts_with_empty_pools(client: memlease.Client, server) -> None:
+    client.get("warm")
+
+    def child() -> int:
+        if client.pool_stats()[server.address] != {"open": 0, "idle": 0}:
+            return 2
+        client.get("x")
+        return 0 if client.pool_stats()[server.address] == {"open": 1, "idle": 1} else 3
+
+    assert run_in_child(child) == 0
+    # Parent's pool is untouched by the child's exit.
+    assert client.get("warm") is None
