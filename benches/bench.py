@@ -7,14 +7,23 @@ Running it (``make bench`` builds memlease, installs the peers and runs everythi
     .venv/bin/python benches/bench.py
     .venv/bin/python benches/bench.py --rounds 3 --seconds 1 --scenarios get_100B,get_many_100 \\
         --clients memlease,pylibmc,raw-socket --json /tmp/bench.json
+    .venv/bin/python benches/bench.py --scenarios get_100B,threads_get_100B --threads 4
 
-Scenarios (one thread, one connection per client; values are random bytes stored with flags 0,
-so no client can win by compressing, and memlease runs with ``serde="raw"`` and compression off):
+Scenarios (one thread, one connection per client unless named threads_*; values are random
+bytes stored with flags 0, so no client can win by compressing, and memlease runs with
+``serde="raw"`` and compression off):
 
-    get_100B       sequential get hit, 100 B value
-    set_100B       sequential acknowledged set, 100 B value (pymemcache with noreply=False)
-    get_many_100   get_many of 100 keys with 100 B values; throughput counted in keys/s
-    get_100KB      sequential get hit, 100 KB value
+    get_100B          sequential get hit, 100 B value
+    set_100B          sequential acknowledged set, 100 B value (pymemcache with noreply=False)
+    get_many_100      get_many of 100 keys with 100 B values; throughput counted in keys/s
+    set_many_100      set_many of 100 keys with 100 B values, acknowledged; in keys/s
+                      (pylibmc set_multi; not meta-memcache, which has no multi-key set)
+    get_100KB         sequential get hit, 100 KB value
+    set_100KB         sequential acknowledged set, 100 KB value
+    threads_get_100B  --threads threads (8) each doing sequential 100 B get hits; throughput
+                      is the total over the threads. memlease and meta-memcache share one
+                      client, pymemcache one PooledClient (max_pool_size=--threads; its plain
+                      Client is not thread-safe), pylibmc gives each thread its own clone()
 
 Clients: memlease, pymemcache, pylibmc, meta-memcache, and raw-socket: a few lines of Python
 that send ``mg <key> v`` and read until the whole reply is in (get_100B only). raw-socket is
@@ -24,7 +33,9 @@ How it measures: the bench starts its own memcached (2 threads) and stores the d
 scenario every client first gets an untimed warm-up, then the clients take turns, one timed
 round each (memlease, peer, peer, ..., memlease, peer, ...), --rounds times, so that the
 machine's slow drifts hit every client alike. A round calls the operation back to back for
---seconds and timestamps every call with ``time.perf_counter_ns``.
+--seconds and timestamps every call with ``time.perf_counter_ns``. In threads_get_100B the
+threads wait at a barrier, the window of --seconds opens when the last one arrives and is the
+same for all of them; only calls that end inside it count.
 
 Reading the output: progress goes to stderr, then a markdown table goes to stdout, one row per
 (scenario, client):
@@ -36,6 +47,11 @@ Reading the output: progress goes to stderr, then a markdown table goes to stdou
                   is faster. On the raw-socket row it tells how close memlease comes to a bare
                   round trip written in Python.
     spread        (max - min) / median of the row's per-round throughputs: how noisy it was
+
+Under the table, "memlease 8 threads / 1 thread" divides memlease's threads_get_100B throughput
+by its get_100B throughput from the same run (the peers' ratios follow in brackets): above 1
+means threads sharing one client get more done than one thread, which a client holding the GIL
+while it waits on the network cannot do. With 2 CPUs shared with memcached, expect well under 8.
 
 Read the ratios, not the absolute numbers: on a shared VM, memcached and the client compete for
 the same few CPUs and loopback round trips dominate, so absolute figures move by tens of percent
@@ -53,6 +69,7 @@ import platform
 import socket
 import statistics
 import sys
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -69,10 +86,17 @@ BIG_VALUE = os.urandom(100 * 1024)
 SMALL_KEYS = [f"bench:small:{i}" for i in range(1000)]
 BIG_KEYS = [f"bench:big:{i}" for i in range(8)]
 SET_KEYS = [f"bench:set:{i}" for i in range(1000)]  # apart from SMALL_KEYS: reads stay intact
+BIG_SET_KEYS = [f"bench:bigset:{i}" for i in range(8)]  # apart from BIG_KEYS, likewise
 BATCH_SIZE = 100
 BATCHES = [SMALL_KEYS[i : i + BATCH_SIZE] for i in range(0, len(SMALL_KEYS), BATCH_SIZE)]
+# Built once: a set_many round times the client, not the building of its mapping.
+SET_BATCHES = [
+    dict.fromkeys(SET_KEYS[i : i + BATCH_SIZE], SMALL_VALUE)
+    for i in range(0, len(SET_KEYS), BATCH_SIZE)
+]
 
 Op = Callable[[int], object]
+Runner = Callable[[float], "Round"]  # runner(seconds) measures one round of a scenario
 
 MEMCACHED_THREADS = 2
 
@@ -83,7 +107,8 @@ MEMCACHED_THREADS = 2
 class BenchClient(ABC):
     """One client under test, driven from one thread.
 
-    Scenarios only call ``get``, ``set`` and ``get_many`` (str keys, bytes values). Async
+    Scenarios only call ``get``, ``set``, ``get_many`` and ``set_many`` (str keys, bytes
+    values). Threaded scenarios ask ``thread_clients`` for the client each thread calls. Async
     clients will get a sibling base class whose rounds run inside an event loop; the
     scenario table, the round loop and the report do not depend on how a call is made.
     """
@@ -103,6 +128,17 @@ class BenchClient(ABC):
 
     def get_many(self, keys: Sequence[str]) -> Mapping[Any, Any]:
         raise NotImplementedError(f"{self.name} has no get_many scenario")
+
+    def set_many(self, mapping: Mapping[str, bytes]) -> Sequence[Any]:
+        """Store every item; return the keys that were not stored."""
+        raise NotImplementedError(f"{self.name} has no set_many scenario")
+
+    def thread_clients(self, threads: int) -> list[BenchClient]:
+        """What each of `threads` threads calls: this client shared, or one it owns per thread.
+
+        Clients made here belong to this one and are closed with it.
+        """
+        raise NotImplementedError(f"{self.name} has no threaded scenario")
 
     @abstractmethod
     def describe(self) -> str:
@@ -128,8 +164,17 @@ class MemleaseClient(BenchClient):
     def get_many(self, keys: Sequence[str]) -> Mapping[Any, Any]:
         return self._client.get_many(keys)
 
+    def set_many(self, mapping: Mapping[str, bytes]) -> Sequence[Any]:
+        return self._client.set_many(mapping)
+
+    def thread_clients(self, threads: int) -> list[BenchClient]:
+        return [self] * threads  # thread-safe: one Client, its pool, shared by every thread
+
     def describe(self) -> str:
-        return f"{memlease.__version__} (serde='raw', compress_threshold=None, default timeouts)"
+        return (
+            f"{memlease.__version__} (serde='raw', compress_threshold=None, default timeouts "
+            "and max_connections; threads share the one Client)"
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -138,13 +183,19 @@ class MemleaseClient(BenchClient):
 class PymemcacheClient(BenchClient):
     name = "pymemcache"
 
-    def __init__(self, address: str) -> None:
-        from pymemcache.client.base import Client
+    def __init__(self, address: str, *, pool_size: int | None = None) -> None:
+        from pymemcache.client.base import Client, PooledClient
 
         host, port = split_address(address)
+        self._address = address
+        self._pooled: PymemcacheClient | None = None
         # pymemcache's default is noreply=True: a set that never waits for the server would
         # not be comparable with the acknowledged sets of the other clients.
-        self._client = Client((host, port), no_delay=True, default_noreply=False)
+        options: dict[str, Any] = {"no_delay": True, "default_noreply": False}
+        if pool_size is None:
+            self._client = Client((host, port), **options)
+        else:  # Client is not thread-safe; PooledClient lends each call a Client of its own
+            self._client = PooledClient((host, port), max_pool_size=pool_size, **options)
 
     def get(self, key: str) -> Any:
         return self._client.get(key)
@@ -155,20 +206,39 @@ class PymemcacheClient(BenchClient):
     def get_many(self, keys: Sequence[str]) -> Mapping[Any, Any]:
         return self._client.get_many(keys)
 
+    def set_many(self, mapping: Mapping[str, bytes]) -> Sequence[Any]:
+        return self._client.set_many(mapping, noreply=False)
+
+    def thread_clients(self, threads: int) -> list[BenchClient]:
+        if self._pooled is None:
+            self._pooled = PymemcacheClient(self._address, pool_size=threads)
+        return [self._pooled] * threads
+
     def describe(self) -> str:
-        return f"{version('pymemcache')} (base.Client, no_delay=True, default_noreply=False)"
+        return (
+            f"{version('pymemcache')} (base.Client, no_delay=True, default_noreply=False; "
+            "threads share one base.PooledClient with max_pool_size=--threads)"
+        )
 
     def close(self) -> None:
         self._client.close()
+        if self._pooled is not None:
+            self._pooled.close()
 
 
 class PylibmcClient(BenchClient):
     name = "pylibmc"
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, clone_of: PylibmcClient | None = None) -> None:
         import pylibmc
 
-        self._client = pylibmc.Client([address], binary=False, behaviors={"tcp_nodelay": True})
+        self._client: Any
+        if clone_of is not None:  # same server and behaviors, a connection of its own
+            self._client = clone_of._client.clone()
+        else:
+            self._client = pylibmc.Client([address], binary=False, behaviors={"tcp_nodelay": True})
+        self._address = address
+        self._clones: list[PylibmcClient] = []
 
     def get(self, key: str) -> Any:
         return self._client.get(key)
@@ -179,20 +249,35 @@ class PylibmcClient(BenchClient):
     def get_many(self, keys: Sequence[str]) -> Mapping[Any, Any]:
         return self._client.get_multi(keys)
 
+    def set_many(self, mapping: Mapping[str, bytes]) -> Sequence[Any]:
+        return self._client.set_multi(mapping)
+
+    def thread_clients(self, threads: int) -> list[BenchClient]:
+        # A pylibmc Client is not thread-safe: every thread gets a clone of its own.
+        while len(self._clones) < threads:
+            self._clones.append(PylibmcClient(self._address, clone_of=self))
+        return list(self._clones[:threads])
+
     def describe(self) -> str:
         import pylibmc
 
         return (
             f"{version('pylibmc')} (libmemcached {pylibmc.libmemcached_version}, "
-            "text protocol, tcp_nodelay)"
+            "text protocol, tcp_nodelay; each thread has its own clone())"
         )
 
     def close(self) -> None:
+        for clone in self._clones:
+            clone.close()
         self._client.disconnect_all()
 
 
 class MetaMemcacheClient(BenchClient):
     name = "meta-memcache"
+    # Its CacheClient has multi_get but no multi-key set.
+    scenarios = frozenset(
+        {"get_100B", "set_100B", "get_many_100", "get_100KB", "set_100KB", "threads_get_100B"}
+    )
     # The library's default read buffer (4 KiB) stalls for ~100 ms per refill on larger replies
     # (see shared/research/bench-baseline.md); with 64 KiB the transport is what gets measured.
     READ_BUFFER_SIZE = 65536
@@ -218,10 +303,14 @@ class MetaMemcacheClient(BenchClient):
     def get_many(self, keys: Sequence[str]) -> Mapping[Any, Any]:
         return self._client.multi_get(keys)
 
+    def thread_clients(self, threads: int) -> list[BenchClient]:
+        return [self] * threads  # CacheClient pools its connections and may be shared
+
     def describe(self) -> str:
         return (
             f"{version('meta-memcache')} (meta-memcache-socket {version('meta-memcache-socket')}, "
-            f"raw-bytes serializer, read_buffer_size={self.READ_BUFFER_SIZE})"
+            f"raw-bytes serializer, read_buffer_size={self.READ_BUFFER_SIZE}, "
+            "threads share the one CacheClient)"
         )
 
     def close(self) -> None:
@@ -329,6 +418,7 @@ class Scenario:
     items_per_call: int  # keys moved by one call: throughput = calls/s * items_per_call
     make_op: Callable[[BenchClient], Op]  # op(i) does the i-th call of a round
     verify: Callable[[BenchClient], None]  # raises unless the client sees the expected data
+    threaded: bool = False  # --threads threads call op at once, each on its thread_clients()
 
 
 def cycle(items: Sequence[Any], call: Callable[[Any], object]) -> Op:
@@ -355,8 +445,17 @@ def verify_get_many(client: BenchClient) -> None:
     expect(len(hits) == BATCH_SIZE, f"get_many found {len(hits)} of {BATCH_SIZE} values")
 
 
+def verify_set_many(client: BenchClient) -> None:
+    failed = client.set_many(SET_BATCHES[0])
+    expect(not failed, f"set_many did not store {len(failed)} of {BATCH_SIZE} values")
+
+
 def verify_get_big(client: BenchClient) -> None:
     expect(client.get(BIG_KEYS[0]) == BIG_VALUE, "get of a 100 KB value")
+
+
+def verify_set_big(client: BenchClient) -> None:
+    expect(bool(client.set(BIG_SET_KEYS[0], BIG_VALUE)), "set of a 100 KB value returned false")
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -377,9 +476,33 @@ SCENARIOS: dict[str, Scenario] = {
             lambda c: cycle(BATCHES, c.get_many),
             verify_get_many,
         ),
+        Scenario(
+            "set_many_100",
+            "keys/s",
+            BATCH_SIZE,
+            lambda c: cycle(SET_BATCHES, c.set_many),
+            verify_set_many,
+        ),
         Scenario("get_100KB", "ops/s", 1, lambda c: cycle(BIG_KEYS, c.get), verify_get_big),
+        Scenario(
+            "set_100KB",
+            "ops/s",
+            1,
+            lambda c: cycle(BIG_SET_KEYS, lambda key: c.set(key, BIG_VALUE)),
+            verify_set_big,
+        ),
+        Scenario(
+            "threads_get_100B",
+            "ops/s",
+            1,
+            lambda c: cycle(SMALL_KEYS, c.get),
+            verify_get_small,
+            threaded=True,
+        ),
     ]
 }
+# The single-thread scenario that threads_get_100B is compared with, under the table.
+THREADED_BASELINE = {"threads_get_100B": "get_100B"}
 
 
 def store_data_set(address: str) -> None:
@@ -455,28 +578,96 @@ def run_for(op: Op, seconds: float) -> Round:
     )
 
 
+def run_threads(ops: Sequence[Op], seconds: float) -> Round:
+    """Call each op back to back on a thread of its own, all in the same window of `seconds`.
+
+    The threads wait at a barrier; the last to arrive opens the window, and a call counts only
+    if it ends inside it, so that every thread is measured over the same span of time.
+    """
+    clock = time.perf_counter_ns
+    window: list[int] = []  # [start, deadline] in perf_counter_ns
+
+    def open_window() -> None:
+        start = clock()
+        window[:] = [start, start + int(seconds * 1e9)]
+
+    barrier = threading.Barrier(len(ops), action=open_window)
+    latencies: list[list[int]] = [[] for _ in ops]
+    errors: list[BaseException] = []
+
+    def work(op: Op, record: Callable[[int], None]) -> None:
+        try:
+            barrier.wait()
+            now, deadline = window
+            calls = 0
+            while True:
+                op(calls)
+                end = clock()
+                if end > deadline:  # ended after the window closed: not counted
+                    break
+                record(end - now)
+                now = end
+                calls += 1
+        except BaseException as error:  # re-raised on the main thread below
+            errors.append(error)
+            barrier.abort()  # let the others through rather than stuck at the barrier
+
+    threads = [
+        threading.Thread(target=work, args=(op, found.append), name=f"bench-{n}", daemon=True)
+        for n, (op, found) in enumerate(zip(ops, latencies, strict=True))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    merged = sorted(latency for found in latencies for latency in found)
+    if not merged:
+        raise RuntimeError(f"no call ended within {seconds:g} s")
+    return Round(
+        calls_per_s=len(merged) / seconds,
+        p50_us=percentile(merged, 0.50) / 1000,
+        p99_us=percentile(merged, 0.99) / 1000,
+        calls=len(merged),
+    )
+
+
 def percentile(sorted_values: Sequence[int], fraction: float) -> float:
     """Nearest-rank percentile of an ascending sequence."""
     index = max(0, math.ceil(fraction * len(sorted_values)) - 1)
     return float(sorted_values[index])
 
 
-def measure(op: Op, seconds: float) -> Round:
+def measure(run: Runner, seconds: float) -> Round:
     # Collect the previous client's garbage now, not in the middle of this client's round.
     gc.collect()
-    return run_for(op, seconds)
+    return run(seconds)
+
+
+def make_runner(scenario: Scenario, client: BenchClient, threads: int) -> Runner:
+    """Check that the client sees the data, then return what times one round of it."""
+    if not scenario.threaded:
+        scenario.verify(client)
+        op = scenario.make_op(client)
+        return lambda seconds: run_for(op, seconds)
+    per_thread = client.thread_clients(threads)
+    for each in dict.fromkeys(per_thread):  # every distinct client, once
+        scenario.verify(each)
+    ops = [scenario.make_op(each) for each in per_thread]
+    return lambda seconds: run_threads(ops, seconds)
 
 
 def run_scenario(
     scenario: Scenario, clients: list[BenchClient], args: argparse.Namespace
 ) -> list[Row]:
     rows = {client.name: Row(scenario.name, client.name) for client in clients}
-    ops: dict[str, Op] = {}
+    runners: dict[str, Runner] = {}
     for client in clients:
         try:
-            scenario.verify(client)
-            ops[client.name] = scenario.make_op(client)
-            run_for(ops[client.name], args.warmup)
+            runners[client.name] = make_runner(scenario, client, args.threads)
+            if args.warmup > 0:
+                runners[client.name](args.warmup)
         except Exception as error:  # a broken client must not end the run for the others
             fail(rows[client.name], error, "check or warm-up")
     for round_number in range(1, args.rounds + 1):
@@ -485,7 +676,7 @@ def run_scenario(
             if row.error is not None:
                 continue
             try:
-                row.rounds.append(measure(ops[client.name], args.seconds))
+                row.rounds.append(measure(runners[client.name], args.seconds))
             except Exception as error:
                 fail(row, error, f"round {round_number}")
                 continue
@@ -544,6 +735,30 @@ def memlease_ratio(memlease_row: Row | None, throughput: float, scenario: Scenar
     return f"{memlease_row.median_throughput(scenario.items_per_call) / throughput:.2f}"
 
 
+def thread_scaling(rows: list[Row], threads: int) -> list[str]:
+    """One line per threaded scenario: each client's N-thread / 1-thread throughput.
+
+    memlease first and on its own, the peers in brackets; both rows come from this run.
+    """
+    measured = {(r.scenario, r.client): r for r in rows if r.error is None and r.rounds}
+    lines = []
+    for threaded, single in THREADED_BASELINE.items():
+        ratios = {}
+        for (scenario, client), row in measured.items():
+            baseline = measured.get((single, client))
+            if scenario == threaded and baseline is not None:
+                ratios[client] = row.median_throughput(1) / baseline.median_throughput(1)
+        if not any(scenario == threaded for scenario, _ in measured):
+            continue
+        memlease_ratio = ratios.pop("memlease", None)
+        shown = "—" if memlease_ratio is None else f"{memlease_ratio:.2f}x"
+        line = f"memlease {threads} threads / 1 thread: {shown} ({threaded} ÷ {single}"
+        if ratios:
+            line += "; " + ", ".join(f"{client} {ratio:.2f}x" for client, ratio in ratios.items())
+        lines.append(line + ")")
+    return lines
+
+
 def environment(address: str, clients: list[BenchClient]) -> dict[str, Any]:
     probe = memlease.Client(address)
     try:
@@ -565,10 +780,14 @@ def print_report(rows: list[Row], env: dict[str, Any], args: argparse.Namespace)
         env["python"],
         f"{env['cpus']} CPUs",
         f"{args.rounds} rounds x {args.seconds:g} s per client after {args.warmup:g} s warm-up",
+        f"{args.threads} threads in threads_*",
         "medians over rounds",
     ]
     print("\n" + " · ".join(setup) + "\n")
     print(markdown_table(rows))
+    scaling = thread_scaling(rows, args.threads)
+    if scaling:
+        print("\n" + "\n".join(scaling))
     print("\nClients:")
     for name, description in env["clients"].items():
         print(f"- {name}: {description}")
@@ -580,6 +799,7 @@ def write_json(path: str, rows: list[Row], env: dict[str, Any], args: argparse.N
             "rounds": args.rounds,
             "seconds": args.seconds,
             "warmup": args.warmup,
+            "threads": args.threads,
             "scenarios": args.scenarios,
             "clients": args.clients,
         },
@@ -614,6 +834,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=2.0, help="length of a round (2.0)")
     parser.add_argument("--warmup", type=float, default=0.5, help="untimed warm-up (0.5 s)")
     parser.add_argument(
+        "--threads", type=int, default=8, help="threads in the threads_* scenarios (8)"
+    )
+    parser.add_argument(
         "--scenarios",
         type=comma_list(list(SCENARIOS)),
         default=list(SCENARIOS),
@@ -627,8 +850,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", metavar="PATH", help="also write every round's figures here")
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.seconds <= 0 or args.warmup < 0:
-        parser.error("--rounds must be >= 1, --seconds > 0 and --warmup >= 0")
+    if args.rounds < 1 or args.seconds <= 0 or args.warmup < 0 or args.threads < 1:
+        parser.error("--rounds and --threads must be >= 1, --seconds > 0 and --warmup >= 0")
     return args
 
 

@@ -114,6 +114,7 @@ impl Cluster {
             return Ok(current);
         }
         drop(current);
+        tracing::debug!("process forked: opening fresh connections in the child");
         self.pools.rcu(|old| {
             if old.generation == fork::generation() {
                 Arc::clone(old)
@@ -220,6 +221,9 @@ fn settle(conn: PooledConnection, error: Option<Error>, replies: Replies) -> Res
             conn.release();
             Ok(replies)
         }
-        Some(e) => Err(e),
+        Some(e) => {
+            tracing::debug!(error = %e, "closing connection after a failed exchange");
+            Err(e)
+        }
     }
 }

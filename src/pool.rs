@@ -70,6 +70,7 @@ impl Pool {
                         conn: Some(conn),
                     });
                 }
+                tracing::debug!(server = %self.name, "idle connection was closed by the server; replacing it");
                 state.open -= 1;
                 continue;
             }

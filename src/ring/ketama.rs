@@ -178,6 +178,36 @@ mod tests {
     }
 
     #[test]
+    fn matches_generated_libmemcached_vectors() {
+        // 900 keys over three fleets, placed by libmemcached itself
+        // (tests/tools/gen_ketama_vectors.py): default and other ports, hostnames, weights.
+        let data = include_str!("testdata/ketama_libmemcached.txt");
+        let mut ring = None;
+        let mut checked = 0;
+        for line in data.lines().filter(|l| !l.starts_with("# ")) {
+            if let Some(fleet) = line.strip_prefix("fleet ") {
+                let nodes: Vec<NodeId> = fleet
+                    .split(' ')
+                    .skip(1)
+                    .map(|spec| {
+                        let mut parts = spec.rsplitn(3, ':');
+                        let weight = parts.next().unwrap().parse().unwrap();
+                        let port = parts.next().unwrap().parse().unwrap();
+                        NodeId { host: parts.next().unwrap().into(), port, weight }
+                    })
+                    .collect();
+                ring = Some(Ketama::new(&nodes));
+                continue;
+            }
+            let (key, server) = line.split_once('\t').unwrap();
+            let expected: usize = server.parse().unwrap();
+            assert_eq!(ring.as_ref().unwrap().server_for(key.as_bytes()), expected, "{key}");
+            checked += 1;
+        }
+        assert_eq!(checked, 900);
+    }
+
+    #[test]
     fn one_server_takes_everything() {
         let ring = Ketama::new(&[NodeId {
             host: "a".into(),
