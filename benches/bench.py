@@ -752,7 +752,8 @@ def thread_scaling(rows: list[Row], threads: int) -> list[str]:
             continue
         memlease_ratio = ratios.pop("memlease", None)
         shown = "—" if memlease_ratio is None else f"{memlease_ratio:.2f}x"
-        line = f"memlease {threads} threads / 1 thread: {shown} ({threaded} ÷ {single}"
+        many = f"{threads} thread" if threads == 1 else f"{threads} threads"
+        line = f"memlease {many} / 1 thread: {shown} ({threaded} ÷ {single}"
         if ratios:
             line += "; " + ", ".join(f"{client} {ratio:.2f}x" for client, ratio in ratios.items())
         lines.append(line + ")")

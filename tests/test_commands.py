@@ -185,6 +185,26 @@ def test_stats_and_version(client: memlease.Client, server) -> None:
     assert client.version() == {server.address: stats[server.address]["version"]}
     with pytest.raises(memlease.InvalidArgument):
         client.stats("a b")
+    assert client.stats("reset") == {server.address: {}}
+
+
+@pytest.mark.parametrize(
+    ("call", "args"),
+    [
+        ("set", ("k", 1, 1.5)),
+        ("set", ("k", 1, "10")),
+        ("set", ("k", 1, 2**63)),
+        ("touch", ("k", None)),
+        ("incr", ("k", -1)),
+        ("incr", ("k", 1.0)),
+        ("decr", ("k", 2**64)),
+        ("cas", ("k", 1, "7")),
+        ("flush_all", (-1,)),
+    ],
+)
+def test_bad_numbers_raise_invalid_argument(client: memlease.Client, call: str, args: tuple) -> None:
+    with pytest.raises(memlease.InvalidArgument):
+        getattr(client, call)(*args)
 
 
 def test_context_manager_closes(server) -> None:

@@ -192,6 +192,10 @@ def test_bigger_item_limit_is_respected() -> None:
         {"connect_timeout": 0},
         {"pool_timeout": 1e9},
         {"max_connections": 0},
+        {"max_connections": -1},
+        {"timeout": "1"},
+        {"timeout": None},
+        {"compress_threshold": -5},
     ],
     ids=repr,
 )

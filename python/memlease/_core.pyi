@@ -60,13 +60,13 @@ class Client:
         cls,
         servers: str | Sequence[_ServerSpec],
         *,
-        connect_timeout: float = ...,
-        timeout: float = ...,
-        max_connections: int = ...,
-        pool_timeout: float = ...,
+        connect_timeout: float = 0.25,
+        timeout: float = 0.25,
+        max_connections: int = 16,
+        pool_timeout: float = 0.25,
         serde: _Serde | str | None = None,
         pickle: bool = True,
-        compress_threshold: int | None = ...,
+        compress_threshold: int | None = 16384,
     ) -> Client: ...
     def get(self, key: _Key, default: Any = None) -> Any: ...
     def gets(self, key: _Key) -> tuple[Any, int] | None: ...
@@ -79,10 +79,10 @@ class Client:
     def delete(self, key: _Key) -> bool: ...
     def touch(self, key: _Key, ttl: int) -> bool: ...
     def incr(
-        self, key: _Key, delta: int | None = None, *, initial: int | None = None, ttl: int = 0
+        self, key: _Key, delta: int = 1, *, initial: int | None = None, ttl: int = 0
     ) -> int | None: ...
     def decr(
-        self, key: _Key, delta: int | None = None, *, initial: int | None = None, ttl: int = 0
+        self, key: _Key, delta: int = 1, *, initial: int | None = None, ttl: int = 0
     ) -> int | None: ...
     def get_many(self, keys: Iterable[_K]) -> dict[_K, Any]: ...
     def set_many(self, mapping: Mapping[_K, Any], ttl: int = 0) -> list[_K]: ...

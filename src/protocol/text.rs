@@ -72,7 +72,8 @@ pub fn parse_stats(input: &[u8]) -> Result<Option<(TextReply, usize)>, ProtocolE
         };
         let line = &input[pos..pos + rel_end];
         pos += rel_end + 2;
-        if line == b"END" {
+        // `stats reset` answers RESET instead of a block.
+        if line == b"END" || (line == b"RESET" && stats.is_empty()) {
             return Ok(Some((TextReply::Stats(stats), pos)));
         }
         if pos == rel_end + 2 && is_failure(line) {
@@ -118,6 +119,7 @@ mod tests {
             .unwrap();
         assert!(matches!(reply, TextReply::Failure(_)));
         assert!(parse_stats(b"VALUE x\r\n").is_err());
+        assert_eq!(parse_stats(b"RESET\r\n").unwrap(), Some((TextReply::Stats(vec![]), 7)));
     }
 
     #[test]

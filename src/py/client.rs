@@ -1,7 +1,7 @@
 //! `memlease.Client`: the synchronous client. Every method converts its arguments while
 //! holding the GIL, releases it for all network waits (`py.detach`), then converts the result.
 
-use super::convert::{key_bytes, servers, timeout};
+use super::convert::{key_bytes, servers, timeout, Count, Delay, Seconds, Ttl, Unsigned};
 use super::errors::invalid_argument;
 use super::result::MetaResult;
 use super::serde::{Payload, Serde, DEFAULT_COMPRESS_THRESHOLD};
@@ -26,12 +26,6 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 pub struct Client {
     core: Core,
     serde: Serde,
-}
-
-fn unsigned(value: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
-    value
-        .extract::<u64>()
-        .map_err(|_| invalid_argument(format!("{name} must be an int in 0..2**64")))
 }
 
 /// The key objects of a multi-key call and their bytes.
@@ -65,12 +59,12 @@ impl Client {
         mode: SetMode,
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
-        ttl: i64,
+        ttl: Ttl,
         cas: Option<u64>,
     ) -> PyResult<StoreOutcome> {
         let raw = key_bytes(key)?;
         let (payload, flags) = self.serde.serialize(key, value)?;
-        Ok(py.detach(|| self.core.store(mode, &raw, &payload, flags, ttl, cas))?)
+        Ok(py.detach(|| self.core.store(mode, &raw, &payload, flags, ttl.0, cas))?)
     }
 
     fn arithmetic(
@@ -78,14 +72,13 @@ impl Client {
         py: Python<'_>,
         mode: ArithmeticMode,
         key: &Bound<'_, PyAny>,
-        delta: &Bound<'_, PyAny>,
-        initial: Option<&Bound<'_, PyAny>>,
-        ttl: i64,
+        delta: Unsigned,
+        initial: Option<Unsigned>,
+        ttl: Ttl,
     ) -> PyResult<Option<u64>> {
         let raw = key_bytes(key)?;
-        let delta = unsigned(delta, "delta")?;
-        let initial = initial.map(|i| unsigned(i, "initial")).transpose()?;
-        Ok(py.detach(|| self.core.arithmetic(&raw, mode, delta, initial, ttl))?)
+        let initial = initial.map(|i| i.0);
+        Ok(py.detach(|| self.core.arithmetic(&raw, mode, delta.0, initial, ttl.0))?)
     }
 
     fn keys_of<'py>(keys: &Bound<'py, PyAny>) -> PyResult<KeyList<'py>> {
@@ -135,25 +128,28 @@ impl Client {
     #[pyo3(signature = (
         servers,
         *,
-        connect_timeout = DEFAULT_CONNECT_TIMEOUT,
-        timeout = DEFAULT_TIMEOUT,
-        max_connections = DEFAULT_MAX_CONNECTIONS,
-        pool_timeout = DEFAULT_POOL_TIMEOUT,
+        connect_timeout = Seconds(DEFAULT_CONNECT_TIMEOUT),
+        timeout = Seconds(DEFAULT_TIMEOUT),
+        max_connections = Count(DEFAULT_MAX_CONNECTIONS),
+        pool_timeout = Seconds(DEFAULT_POOL_TIMEOUT),
         serde = None,
         pickle = true,
-        compress_threshold = Some(DEFAULT_COMPRESS_THRESHOLD),
-    ))]
+        compress_threshold = Some(Count(DEFAULT_COMPRESS_THRESHOLD)),
+    ),
+    text_signature = "(servers, *, connect_timeout=0.25, timeout=0.25, max_connections=16, pool_timeout=0.25, serde=None, pickle=True, compress_threshold=16384)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn new(
         servers: &Bound<'_, PyAny>,
-        connect_timeout: f64,
-        timeout: f64,
-        max_connections: usize,
-        pool_timeout: f64,
+        connect_timeout: Seconds,
+        timeout: Seconds,
+        max_connections: Count,
+        pool_timeout: Seconds,
         serde: Option<&Bound<'_, PyAny>>,
         pickle: bool,
-        compress_threshold: Option<usize>,
+        compress_threshold: Option<Count>,
     ) -> PyResult<Self> {
+        let Count(max_connections) = max_connections;
         if max_connections == 0 {
             return Err(invalid_argument("max_connections must be at least 1"));
         }
@@ -166,7 +162,7 @@ impl Client {
             },
             timeout: self::timeout("timeout", timeout)?,
         };
-        let serde = Serde::from_options(serde, pickle, compress_threshold)?;
+        let serde = Serde::from_options(serde, pickle, compress_threshold.map(|c| c.0))?;
         Ok(Client {
             core: Core::new(config)?,
             serde,
@@ -196,45 +192,44 @@ impl Client {
     }
 
     /// Store unconditionally. True when stored.
-    #[pyo3(signature = (key, value, ttl = 0))]
-    fn set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, ttl: i64) -> PyResult<bool> {
+    #[pyo3(signature = (key, value, ttl = Ttl(0)), text_signature = "($self, key, value, ttl=0)")]
+    fn set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, ttl: Ttl) -> PyResult<bool> {
         Ok(self.store(py, SetMode::Set, key, value, ttl, None)? == StoreOutcome::Stored)
     }
 
     /// Store only if `key` is absent.
-    #[pyo3(signature = (key, value, ttl = 0))]
-    fn add(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, ttl: i64) -> PyResult<bool> {
+    #[pyo3(signature = (key, value, ttl = Ttl(0)), text_signature = "($self, key, value, ttl=0)")]
+    fn add(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, ttl: Ttl) -> PyResult<bool> {
         Ok(self.store(py, SetMode::Add, key, value, ttl, None)? == StoreOutcome::Stored)
     }
 
     /// Store only if `key` exists.
-    #[pyo3(signature = (key, value, ttl = 0))]
-    fn replace(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, ttl: i64) -> PyResult<bool> {
+    #[pyo3(signature = (key, value, ttl = Ttl(0)), text_signature = "($self, key, value, ttl=0)")]
+    fn replace(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, ttl: Ttl) -> PyResult<bool> {
         Ok(self.store(py, SetMode::Replace, key, value, ttl, None)? == StoreOutcome::Stored)
     }
 
     /// Append to an existing value (the serialized forms are concatenated; the TTL is kept).
     fn append(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-        Ok(self.store(py, SetMode::Append, key, value, 0, None)? == StoreOutcome::Stored)
+        Ok(self.store(py, SetMode::Append, key, value, Ttl(0), None)? == StoreOutcome::Stored)
     }
 
     /// Prepend to an existing value.
     fn prepend(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-        Ok(self.store(py, SetMode::Prepend, key, value, 0, None)? == StoreOutcome::Stored)
+        Ok(self.store(py, SetMode::Prepend, key, value, Ttl(0), None)? == StoreOutcome::Stored)
     }
 
     /// Store only if the item's CAS is still `cas`. False if it changed or is gone.
-    #[pyo3(signature = (key, value, cas, ttl = 0))]
+    #[pyo3(signature = (key, value, cas, ttl = Ttl(0)), text_signature = "($self, key, value, cas, ttl=0)")]
     fn cas(
         &self,
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
-        cas: &Bound<'_, PyAny>,
-        ttl: i64,
+        cas: Unsigned,
+        ttl: Ttl,
     ) -> PyResult<bool> {
-        let cas = unsigned(cas, "cas")?;
-        Ok(self.store(py, SetMode::Set, key, value, ttl, Some(cas))? == StoreOutcome::Stored)
+        Ok(self.store(py, SetMode::Set, key, value, ttl, Some(cas.0))? == StoreOutcome::Stored)
     }
 
     /// Delete `key`. True if it existed.
@@ -244,38 +239,42 @@ impl Client {
     }
 
     /// Set a new TTL. True if the key existed.
-    fn touch(&self, py: Python<'_>, key: &Bound<'_, PyAny>, ttl: i64) -> PyResult<bool> {
+    fn touch(&self, py: Python<'_>, key: &Bound<'_, PyAny>, ttl: Ttl) -> PyResult<bool> {
         let raw = key_bytes(key)?;
-        Ok(py.detach(|| self.core.touch(&raw, ttl))?)
+        Ok(py.detach(|| self.core.touch(&raw, ttl.0))?)
     }
 
     /// Add `delta`; returns the new value, or None if the key is missing and `initial` is None.
     /// With `initial`, a missing key is created holding `initial` with `ttl`.
-    #[pyo3(signature = (key, delta = None, *, initial = None, ttl = 0))]
+    #[pyo3(
+        signature = (key, delta = Unsigned(1), *, initial = None, ttl = Ttl(0)),
+        text_signature = "($self, key, delta=1, *, initial=None, ttl=0)"
+    )]
     fn incr(
         &self,
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
-        delta: Option<&Bound<'_, PyAny>>,
-        initial: Option<&Bound<'_, PyAny>>,
-        ttl: i64,
+        delta: Unsigned,
+        initial: Option<Unsigned>,
+        ttl: Ttl,
     ) -> PyResult<Option<u64>> {
-        let one = 1u64.into_pyobject(py)?.into_any();
-        self.arithmetic(py, ArithmeticMode::Increment, key, delta.unwrap_or(&one), initial, ttl)
+        self.arithmetic(py, ArithmeticMode::Increment, key, delta, initial, ttl)
     }
 
     /// Subtract `delta` (never below 0); same contract as `incr`.
-    #[pyo3(signature = (key, delta = None, *, initial = None, ttl = 0))]
+    #[pyo3(
+        signature = (key, delta = Unsigned(1), *, initial = None, ttl = Ttl(0)),
+        text_signature = "($self, key, delta=1, *, initial=None, ttl=0)"
+    )]
     fn decr(
         &self,
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
-        delta: Option<&Bound<'_, PyAny>>,
-        initial: Option<&Bound<'_, PyAny>>,
-        ttl: i64,
+        delta: Unsigned,
+        initial: Option<Unsigned>,
+        ttl: Ttl,
     ) -> PyResult<Option<u64>> {
-        let one = 1u64.into_pyobject(py)?.into_any();
-        self.arithmetic(py, ArithmeticMode::Decrement, key, delta.unwrap_or(&one), initial, ttl)
+        self.arithmetic(py, ArithmeticMode::Decrement, key, delta, initial, ttl)
     }
 
     /// `{key: value}` for the keys found; one pipelined batch per server, all in parallel.
@@ -293,8 +292,8 @@ impl Client {
     }
 
     /// Store every item of `mapping`; returns the keys that were not stored.
-    #[pyo3(signature = (mapping, ttl = 0))]
-    fn set_many<'py>(&self, py: Python<'py>, mapping: &Bound<'py, PyAny>, ttl: i64) -> PyResult<Bound<'py, PyList>> {
+    #[pyo3(signature = (mapping, ttl = Ttl(0)), text_signature = "($self, mapping, ttl=0)")]
+    fn set_many<'py>(&self, py: Python<'py>, mapping: &Bound<'py, PyAny>, ttl: Ttl) -> PyResult<Bound<'py, PyList>> {
         let mut keys = Vec::new();
         let mut raw = Vec::new();
         let mut payloads = Vec::new();
@@ -313,7 +312,7 @@ impl Client {
                 client_flags: *flags,
             })
             .collect();
-        let stored = py.detach(|| self.core.set_many(&items, ttl))?;
+        let stored = py.detach(|| self.core.set_many(&items, ttl.0))?;
         let failed = PyList::empty(py);
         for (key, ok) in keys.iter().zip(stored) {
             if !ok {
@@ -331,9 +330,9 @@ impl Client {
     }
 
     /// Invalidate every item on every server (after `delay` seconds).
-    #[pyo3(signature = (delay = 0))]
-    fn flush_all(&self, py: Python<'_>, delay: u32) -> PyResult<()> {
-        Self::by_server(py.detach(|| self.core.flush_all(delay)))?;
+    #[pyo3(signature = (delay = Delay(0)), text_signature = "($self, delay=0)")]
+    fn flush_all(&self, py: Python<'_>, delay: Delay) -> PyResult<()> {
+        Self::by_server(py.detach(|| self.core.flush_all(delay.0)))?;
         Ok(())
     }
 

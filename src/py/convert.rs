@@ -25,8 +25,56 @@ pub fn key_bytes(key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Numeric arguments whose bad values raise `InvalidArgument` (a `MemcacheError`) rather than
+/// a bare `TypeError`/`OverflowError`; pyo3 adds a note naming the argument.
+macro_rules! numeric_argument {
+    ($(#[$doc:meta])* $name:ident($inner:ty), $message:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name(pub $inner);
+
+        impl FromPyObject<'_, '_> for $name {
+            type Error = PyErr;
+
+            fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+                obj.extract::<$inner>().map($name).map_err(|_| invalid_argument(format!(
+                    concat!($message, ", not {}"),
+                    obj.repr().map(|r| r.to_string()).unwrap_or_default()
+                )))
+            }
+        }
+    };
+}
+
+numeric_argument!(
+    /// Seconds: 0 never expires, more than 30 days is a Unix time, negative expires at once.
+    Ttl(i64),
+    "ttl must be an int number of seconds"
+);
+numeric_argument!(
+    /// CAS tokens, deltas, initial counter values.
+    Unsigned(u64),
+    "expected an int in 0..2**64"
+);
+numeric_argument!(
+    /// `flush_all` delay.
+    Delay(u32),
+    "delay must be an int number of seconds in 0..2**32"
+);
+numeric_argument!(
+    /// Timeout options, validated further by [`timeout`].
+    Seconds(f64),
+    "timeouts must be a number of seconds"
+);
+numeric_argument!(
+    /// Counts and sizes in options.
+    Count(usize),
+    "expected a non-negative int"
+);
+
 /// A timeout option: finite and positive.
-pub fn timeout(name: &str, seconds: f64) -> PyResult<Duration> {
+pub fn timeout(name: &str, seconds: Seconds) -> PyResult<Duration> {
+    let seconds = seconds.0;
     if !seconds.is_finite() || seconds <= 0.0 || seconds > 3600.0 {
         return Err(invalid_argument(format!(
             "{name} must be a number of seconds in (0, 3600], not {seconds}"

@@ -193,7 +193,11 @@ mod tests {
                         let mut parts = spec.rsplitn(3, ':');
                         let weight = parts.next().unwrap().parse().unwrap();
                         let port = parts.next().unwrap().parse().unwrap();
-                        NodeId { host: parts.next().unwrap().into(), port, weight }
+                        NodeId {
+                            host: parts.next().unwrap().into(),
+                            port,
+                            weight,
+                        }
                     })
                     .collect();
                 ring = Some(Ketama::new(&nodes));
