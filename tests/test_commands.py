@@ -202,7 +202,9 @@ def test_stats_and_version(client: memlease.Client, server) -> None:
         ("flush_all", (-1,)),
     ],
 )
-def test_bad_numbers_raise_invalid_argument(client: memlease.Client, call: str, args: tuple) -> None:
+def test_bad_numbers_raise_invalid_argument(
+    client: memlease.Client, call: str, args: tuple
+) -> None:
     with pytest.raises(memlease.InvalidArgument):
         getattr(client, call)(*args)
 
