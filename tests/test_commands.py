@@ -203,7 +203,7 @@ def test_stats_and_version(client: memlease.Client, server) -> None:
     ],
 )
 def test_bad_numbers_raise_invalid_argument(
-    client: memlease.Client, call: str, args: tuple
+    client: memlease.Client, call: str, args: tuple[object, ...]
 ) -> None:
     with pytest.raises(memlease.InvalidArgument):
         getattr(client, call)(*args)
