@@ -1,0 +1,97 @@
+//! Commands sent to every server: `stats`, `version`, `flush_all`.
+
+use super::Client;
+use crate::cluster::Batch;
+use crate::error::{Error, Result};
+use crate::exchange::Expect;
+use crate::protocol::text::{self, TextReply};
+
+/// One result per server, by server name, in configuration order.
+pub type PerServer<T> = Vec<(String, Result<T>)>;
+
+/// `stats` lines as (name, value).
+pub type StatLines = Vec<(String, String)>;
+
+impl Client {
+    /// Send a classic command to every server in parallel.
+    fn broadcast(&self, encode: impl Fn(&mut Vec<u8>), expect: Expect) -> PerServer<TextReply> {
+        let batches = (0..self.cluster.server_count())
+            .map(|server| Batch {
+                server,
+                expect,
+                encode: |buf: &mut Vec<u8>| encode(buf),
+            })
+            .collect();
+        self.cluster
+            .exchange_many(batches)
+            .into_iter()
+            .enumerate()
+            .map(|(server, result)| {
+                let name = self.cluster.server_name(server).to_string();
+                let reply = result.and_then(|r| match r.text {
+                    Some(TextReply::Failure(message)) => Err(Error::ServerErrorReply {
+                        server: name.clone(),
+                        message,
+                    }),
+                    Some(reply) => Ok(reply),
+                    None => Err(Error::UnexpectedReply {
+                        server: name.clone(),
+                        detail: "no reply".into(),
+                    }),
+                });
+                (name, reply)
+            })
+            .collect()
+    }
+
+    /// `stats [group]` from every server.
+    pub fn stats(&self, group: Option<&str>) -> PerServer<StatLines> {
+        self.broadcast(|buf| text::encode_stats(group, buf), Expect::Stats)
+            .into_iter()
+            .map(|(name, reply)| {
+                let stats = reply.and_then(|r| match r {
+                    TextReply::Stats(stats) => Ok(stats),
+                    other => Err(Error::UnexpectedReply {
+                        server: name.clone(),
+                        detail: format!("{other:?}"),
+                    }),
+                });
+                (name, stats)
+            })
+            .collect()
+    }
+
+    /// `version` from every server.
+    pub fn version(&self) -> PerServer<String> {
+        self.broadcast(text::encode_version, Expect::Line)
+            .into_iter()
+            .map(|(name, reply)| {
+                let version = reply.and_then(|r| match r {
+                    TextReply::Line(line) if line.starts_with("VERSION ") => Ok(line["VERSION ".len()..].to_owned()),
+                    other => Err(Error::UnexpectedReply {
+                        server: name.clone(),
+                        detail: format!("{other:?}"),
+                    }),
+                });
+                (name, version)
+            })
+            .collect()
+    }
+
+    /// `flush_all [delay]` on every server.
+    pub fn flush_all(&self, delay: u32) -> PerServer<()> {
+        self.broadcast(|buf| text::encode_flush_all(delay, buf), Expect::Line)
+            .into_iter()
+            .map(|(name, reply)| {
+                let ok = reply.and_then(|r| match r {
+                    TextReply::Line(line) if line == "OK" => Ok(()),
+                    other => Err(Error::UnexpectedReply {
+                        server: name.clone(),
+                        detail: format!("{other:?}"),
+                    }),
+                });
+                (name, ok)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,309 @@
+//! The operations: what requests each client method sends and what its replies mean.
+//! Values here are bytes plus client flags; serialization is the Python layer's job.
+//!
+//! Single-key operations live here; `multi` batches many keys per server, `admin` broadcasts
+//! `stats` / `version` / `flush_all`.
+
+mod admin;
+mod multi;
+
+pub use admin::{PerServer, StatLines};
+pub use multi::StoreItem;
+
+use crate::cluster::{Cluster, ClusterConfig};
+use crate::error::{Error, Result};
+use crate::exchange::Expect;
+use crate::keys::{self, WireKey};
+use crate::protocol::request::{ArithmeticMode, Command, Flag, Request, SetMode};
+use crate::protocol::response::{Code, Response};
+use crate::protocol::text::{self, TextReply};
+use bytes::Bytes;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A value read from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub data: Bytes,
+    pub client_flags: u32,
+    pub cas: Option<u64>,
+}
+
+/// How a store request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    Stored,
+    /// add / replace / append / prepend condition failed.
+    NotStored,
+    /// CAS mismatch.
+    Exists,
+    /// CAS given and the item is gone.
+    NotFound,
+}
+
+/// memcached's `SERVER_ERROR` text for an item over `item_size_max`.
+const TOO_LARGE: &[u8] = b"object too large for cache";
+
+pub struct Client {
+    cluster: Cluster,
+    /// Learned `item_size_max` per server (0 = not known yet).
+    item_size_limits: Vec<AtomicUsize>,
+}
+
+fn wire(key: &[u8]) -> Result<WireKey<'_>> {
+    keys::wire_key(key).map_err(|_| Error::InvalidKey("keys must not be empty".into()))
+}
+
+/// `key` as shown in error messages.
+pub fn display_key(key: &[u8]) -> String {
+    format!("{:?}", String::from_utf8_lossy(&key[..key.len().min(64)]))
+}
+
+/// Turn an error reply into an error; pass any other reply through.
+fn check(server: &str, reply: Response) -> Result<Response> {
+    let message = || String::from_utf8_lossy(reply.message.as_deref().unwrap_or_default()).into_owned();
+    match reply.code {
+        Code::ClientError => Err(Error::ClientErrorReply {
+            server: server.to_owned(),
+            message: message(),
+        }),
+        Code::ServerError => Err(Error::ServerErrorReply {
+            server: server.to_owned(),
+            message: message(),
+        }),
+        Code::Error => Err(Error::UnexpectedReply {
+            server: server.to_owned(),
+            detail: "ERROR".into(),
+        }),
+        _ => Ok(reply),
+    }
+}
+
+fn unexpected(server: &str, command: &str, reply: &Response) -> Error {
+    Error::UnexpectedReply {
+        server: server.to_owned(),
+        detail: format!("{} to {command}", reply.code.as_str()),
+    }
+}
+
+impl Client {
+    pub fn new(config: ClusterConfig) -> Result<Self> {
+        let cluster = Cluster::new(config)?;
+        let item_size_limits = (0..cluster.server_count()).map(|_| AtomicUsize::new(0)).collect();
+        Ok(Client {
+            cluster,
+            item_size_limits,
+        })
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// One request to the server that owns `key`, one reply back (error replies are errors).
+    pub fn request(&self, key: &[u8], command: Command, flags: &[Flag], value: Option<&[u8]>) -> Result<Response> {
+        let wire_key = wire(key)?;
+        let server = self.cluster.server_for(key);
+        let mut all_flags;
+        let flags = if wire_key.binary {
+            all_flags = flags.to_vec();
+            all_flags.push(Flag::Base64Key);
+            &all_flags[..]
+        } else {
+            flags
+        };
+        let request = Request {
+            command,
+            key: &wire_key.token,
+            value,
+            flags,
+        };
+        let mut replies = self
+            .cluster
+            .exchange_one(server, |buf| request.encode(buf), Expect::Replies(1))?;
+        let reply = replies.meta.pop().expect("exactly one reply");
+        check(self.cluster.server_name(server), reply)
+    }
+
+    /// `mg key v f [c]`.
+    pub fn get(&self, key: &[u8], with_cas: bool) -> Result<Option<Item>> {
+        let flags: &[Flag] = if with_cas {
+            &[Flag::ReturnValue, Flag::ReturnClientFlags, Flag::ReturnCas]
+        } else {
+            &[Flag::ReturnValue, Flag::ReturnClientFlags]
+        };
+        let reply = self.request(key, Command::Get, flags, None)?;
+        match reply.code {
+            Code::Value => Ok(Some(item_of(reply))),
+            Code::Miss => Ok(None),
+            _ => Err(unexpected(&self.server_of(key), "mg", &reply)),
+        }
+    }
+
+    fn server_of(&self, key: &[u8]) -> String {
+        self.cluster.server_name(self.cluster.server_for(key)).to_string()
+    }
+
+    /// `ms` in any mode, optionally conditional on `cas`.
+    pub fn store(
+        &self,
+        mode: SetMode,
+        key: &[u8],
+        data: &[u8],
+        client_flags: u32,
+        ttl: i64,
+        cas: Option<u64>,
+    ) -> Result<StoreOutcome> {
+        let server = self.cluster.server_for(key);
+        self.refuse_if_known_too_large(server, mode, key, data.len(), cas)?;
+        let flags = store_flags(mode, client_flags, ttl, cas);
+        match self.request(key, Command::Set, &flags, Some(data)) {
+            Ok(reply) => match reply.code {
+                Code::Stored => Ok(StoreOutcome::Stored),
+                Code::NotStored => Ok(StoreOutcome::NotStored),
+                Code::Exists => Ok(StoreOutcome::Exists),
+                Code::NotFound => Ok(StoreOutcome::NotFound),
+                _ => Err(unexpected(&self.server_of(key), "ms", &reply)),
+            },
+            Err(Error::ServerErrorReply { message, .. }) if message.as_bytes() == TOO_LARGE => {
+                Err(self.too_large(server, mode, key, data.len(), cas))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fail fast, without sending the value, when it exceeds a limit already learned.
+    fn refuse_if_known_too_large(
+        &self,
+        server: usize,
+        mode: SetMode,
+        key: &[u8],
+        size: usize,
+        cas: Option<u64>,
+    ) -> Result<()> {
+        let limit = self.item_size_limits[server].load(Ordering::Relaxed);
+        if limit != 0 && size > limit {
+            return Err(self.too_large(server, mode, key, size, cas));
+        }
+        Ok(())
+    }
+
+    /// Build the `ValueTooLarge` error after making sure the old value is not left behind as if
+    /// the write had not been attempted: a set that fails must not let readers keep seeing the
+    /// value it meant to replace. `add` never replaces, so its key is left alone; a CAS write
+    /// only removes the item it was allowed to replace.
+    fn too_large(&self, server: usize, mode: SetMode, key: &[u8], size: usize, cas: Option<u64>) -> Error {
+        if mode != SetMode::Add {
+            let flags: Vec<Flag> = cas.map(Flag::CompareCas).into_iter().collect();
+            if let Err(e) = self.request(key, Command::Delete, &flags, None) {
+                return e;
+            }
+        }
+        let limit = self.item_size_limit(server);
+        Error::ValueTooLarge {
+            key: display_key(key),
+            size,
+            limit,
+        }
+    }
+
+    /// The server's `item_size_max`, asked once and remembered.
+    fn item_size_limit(&self, server: usize) -> Option<usize> {
+        let known = self.item_size_limits[server].load(Ordering::Relaxed);
+        if known != 0 {
+            return Some(known);
+        }
+        let replies = self
+            .cluster
+            .exchange_one(server, |buf| text::encode_stats(Some("settings"), buf), Expect::Stats)
+            .ok()?;
+        let Some(TextReply::Stats(stats)) = replies.text else {
+            return None;
+        };
+        let limit: usize = stats.iter().find(|(name, _)| name == "item_size_max")?.1.parse().ok()?;
+        self.item_size_limits[server].store(limit, Ordering::Relaxed);
+        Some(limit)
+    }
+
+    /// `md key`: true if the key existed.
+    pub fn delete(&self, key: &[u8]) -> Result<bool> {
+        let reply = self.request(key, Command::Delete, &[], None)?;
+        match reply.code {
+            Code::Stored => Ok(true),
+            Code::NotFound => Ok(false),
+            _ => Err(unexpected(&self.server_of(key), "md", &reply)),
+        }
+    }
+
+    /// `mg key T<ttl>`: true if the key existed.
+    pub fn touch(&self, key: &[u8], ttl: i64) -> Result<bool> {
+        let reply = self.request(key, Command::Get, &[Flag::Ttl(ttl)], None)?;
+        match reply.code {
+            Code::Stored => Ok(true),
+            Code::Miss => Ok(false),
+            _ => Err(unexpected(&self.server_of(key), "mg", &reply)),
+        }
+    }
+
+    /// `ma`: the new value, or `None` when the key is missing and `initial` is `None`.
+    /// With `initial`, a missing key is created holding `initial` (the delta is not applied) with
+    /// `ttl`; an existing key keeps its TTL.
+    pub fn arithmetic(
+        &self,
+        key: &[u8],
+        mode: ArithmeticMode,
+        delta: u64,
+        initial: Option<u64>,
+        ttl: i64,
+    ) -> Result<Option<u64>> {
+        let mut flags = vec![Flag::ReturnValue, Flag::ArithmeticMode(mode)];
+        if delta != 1 {
+            flags.push(Flag::Delta(delta));
+        }
+        if let Some(initial) = initial {
+            flags.push(Flag::Vivify(ttl));
+            flags.push(Flag::Initial(initial));
+        }
+        let reply = self.request(key, Command::Arithmetic, &flags, None)?;
+        match reply.code {
+            Code::Value => {
+                let digits = reply.value.as_deref().unwrap_or_default();
+                let number = std::str::from_utf8(digits).ok().and_then(|s| s.trim().parse().ok());
+                number
+                    .map(Some)
+                    .ok_or_else(|| unexpected(&self.server_of(key), "ma", &reply))
+            }
+            Code::NotFound => Ok(None),
+            _ => Err(unexpected(&self.server_of(key), "ma", &reply)),
+        }
+    }
+
+    pub fn close(&self) {
+        self.cluster.close();
+    }
+}
+
+fn item_of(reply: Response) -> Item {
+    Item {
+        data: reply.value.unwrap_or_default(),
+        client_flags: reply.flags.client_flags.unwrap_or(0),
+        cas: reply.flags.cas,
+    }
+}
+
+/// Flags of an `ms`: only non-default ones go on the wire.
+fn store_flags(mode: SetMode, client_flags: u32, ttl: i64, cas: Option<u64>) -> Vec<Flag> {
+    let mut flags = Vec::with_capacity(4);
+    if ttl != 0 {
+        flags.push(Flag::Ttl(ttl));
+    }
+    if client_flags != 0 {
+        flags.push(Flag::ClientFlags(client_flags));
+    }
+    if mode != SetMode::Set {
+        flags.push(Flag::SetMode(mode));
+    }
+    if let Some(cas) = cas {
+        flags.push(Flag::CompareCas(cas));
+    }
+    flags
+}
