@@ -2,11 +2,10 @@
 //! with one server or several in parallel. Knows nothing of what the requests mean.
 
 use crate::error::{Error, Result};
-use crate::exchange::{self, Expect, Job};
+use crate::exchange::{self, Job};
 use crate::fork;
 use crate::pool::{Pool, PoolConfig, PooledConnection};
-use crate::protocol::response::Response;
-use crate::protocol::text::TextReply;
+use crate::reply::{Expect, Replies};
 use crate::ring::{Ketama, NodeId};
 use crate::server::{Address, ServerSpec};
 use arc_swap::ArcSwap;
@@ -29,13 +28,6 @@ pub struct Batch<F> {
     /// Writes the encoded requests into the connection's write buffer.
     pub encode: F,
     pub expect: Expect,
-}
-
-/// What a server answered to its batch.
-#[derive(Debug, Default)]
-pub struct Replies {
-    pub meta: Vec<Response>,
-    pub text: Option<TextReply>,
 }
 
 /// The pools of one process. Replaced wholesale after a fork.

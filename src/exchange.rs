@@ -7,35 +7,16 @@
 
 use crate::connection::Connection;
 use crate::error::{Error, Result, TimeoutPhase};
-use crate::protocol::response::{self, Code, Response};
-use crate::protocol::text::{self, TextReply};
+use crate::reply::{missing_bytes, Expect, Replies, ReplyReader};
 use std::time::{Duration, Instant};
-
-/// What ends a connection's share of the exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
-    /// This many meta replies.
-    Replies(usize),
-    /// Meta replies up to and including an `MN` (which is not returned).
-    UntilNoop,
-    /// One `stats` block.
-    Stats,
-    /// One single-line classic reply (`OK`, `VERSION ...`).
-    Line,
-}
 
 /// One connection's part of an exchange.
 pub struct Job<'a> {
     pub conn: &'a mut Connection,
-    pub expect: Expect,
     written: usize,
-    /// Meta replies, in order.
-    pub replies: Vec<Response>,
-    /// The reply to a `Stats` or `Line` expectation.
-    pub text: Option<TextReply>,
+    reader: ReplyReader,
     /// `None` while running; the job's error if it failed.
-    pub error: Option<Error>,
-    done: bool,
+    error: Option<Error>,
 }
 
 impl<'a> Job<'a> {
@@ -43,28 +24,19 @@ impl<'a> Job<'a> {
     pub fn new(conn: &'a mut Connection, expect: Expect) -> Self {
         Job {
             conn,
-            expect,
             written: 0,
-            replies: Vec::new(),
-            text: None,
+            reader: ReplyReader::new(expect),
             error: None,
-            done: false,
         }
     }
 
     /// The job's error, or its replies.
-    pub fn into_outcome(self) -> (Option<Error>, crate::cluster::Replies) {
-        (
-            self.error,
-            crate::cluster::Replies {
-                meta: self.replies,
-                text: self.text,
-            },
-        )
+    pub fn into_outcome(self) -> (Option<Error>, Replies) {
+        (self.error, self.reader.into_replies())
     }
 
     fn active(&self) -> bool {
-        !self.done && self.error.is_none()
+        !self.reader.is_done() && self.error.is_none()
     }
 
     fn wants_write(&self) -> bool {
@@ -86,75 +58,14 @@ impl<'a> Job<'a> {
         Ok(())
     }
 
-    /// Parse every complete reply in the buffer; mark the job done when the expectation is met.
+    /// Parse every complete reply in the buffer.
     fn parse(&mut self) -> Result<()> {
-        let server = || self.conn.server.to_string();
-        while !self.done && !self.conn.read_buf.is_empty() {
-            match self.expect {
-                Expect::Replies(_) | Expect::UntilNoop => {
-                    let parsed = response::parse(&self.conn.read_buf).map_err(|e| Error::UnexpectedReply {
-                        server: server(),
-                        detail: e.0,
-                    })?;
-                    let Some(parsed) = parsed else { return Ok(()) };
-                    let frame = self.conn.read_buf.split_to(parsed.consumed).freeze();
-                    let reply = parsed.into_response(&frame);
-                    if reply.code == Code::Error {
-                        // `ERROR` means the server did not understand a line we sent: what it
-                        // makes of the rest of the batch is unknowable.
-                        return Err(Error::UnexpectedReply {
-                            server: server(),
-                            detail: "server answered ERROR (unknown command)".into(),
-                        });
-                    }
-                    match self.expect {
-                        Expect::UntilNoop if reply.code == Code::Noop => self.done = true,
-                        Expect::Replies(n) => {
-                            self.replies.push(reply);
-                            self.done = self.replies.len() == n;
-                        }
-                        _ => self.replies.push(reply),
-                    }
-                }
-                Expect::Stats | Expect::Line => {
-                    let parsed = if self.expect == Expect::Stats {
-                        text::parse_stats(&self.conn.read_buf)
-                    } else {
-                        text::parse_line(&self.conn.read_buf)
-                    };
-                    let parsed = parsed.map_err(|e| Error::UnexpectedReply {
-                        server: server(),
-                        detail: e.0,
-                    })?;
-                    let Some((reply, used)) = parsed else { return Ok(()) };
-                    let _ = self.conn.read_buf.split_to(used);
-                    self.text = Some(reply);
-                    self.done = true;
-                }
-            }
-        }
-        if self.done && !self.conn.read_buf.is_empty() {
+        self.reader.feed(&mut self.conn.read_buf, &self.conn.server)?;
+        if self.reader.is_done() && !self.conn.read_buf.is_empty() {
             // More bytes than the requests asked for: the stream is out of step with us.
             return Err(self.conn.lost("unexpected bytes after the last reply".into()));
         }
         Ok(())
-    }
-
-    /// How many more bytes the frame at the front of the buffer needs, when known.
-    fn size_hint(&self) -> usize {
-        let buf = &self.conn.read_buf[..];
-        if !buf.starts_with(b"VA ") {
-            return 0;
-        }
-        let Some(eol) = memchr::memchr(b'\r', buf) else {
-            return 0;
-        };
-        let size_end = memchr::memchr(b' ', &buf[3..eol]).map_or(eol, |i| i + 3);
-        let size: usize = std::str::from_utf8(&buf[3..size_end])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (eol + 2 + size.min(response::MAX_VALUE_LEN) + 2).saturating_sub(buf.len())
     }
 }
 
@@ -162,9 +73,6 @@ impl<'a> Job<'a> {
 /// one failing server does not stop the others.
 pub fn run(jobs: &mut [Job<'_>], deadline: Instant, timeout: Duration) {
     for job in jobs.iter_mut() {
-        if job.expect == Expect::Replies(0) {
-            job.done = true;
-        }
         if let Err(e) = job.write() {
             job.fail(e);
         }
@@ -234,7 +142,7 @@ fn step(job: &mut Job<'_>, revents: libc::c_short) -> Result<()> {
     }
     if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
         loop {
-            let hint = job.size_hint();
+            let hint = missing_bytes(&job.conn.read_buf);
             let (_, filled) = job.conn.read_some(hint)?;
             job.parse()?;
             // A read that filled the buffer may have left more behind; anything else means

@@ -6,6 +6,7 @@
 //! - [`server`]: server spec parsing (`host:port weight`, `[v6]:port`, `unix:/path`).
 //! - [`ring`]: key placement (libmemcached-compatible weighted ketama).
 //! - [`connection`]: one non-blocking socket with its buffers.
+//! - [`reply`]: collect one batch's replies off a byte stream (shared by both I/O paths).
 //! - [`exchange`]: drive one or many connections through `poll(2)` under one deadline.
 //! - [`pool`]: bounded per-server pool; the guard discards a connection on any error.
 //! - [`fork`]: fork detection, so a child never uses its parent's sockets.
@@ -23,6 +24,7 @@ pub mod fork;
 pub mod keys;
 pub mod pool;
 pub mod protocol;
+pub mod reply;
 pub mod ring;
 pub mod server;
 

@@ -3,8 +3,8 @@
 use super::Client;
 use crate::cluster::Batch;
 use crate::error::{Error, Result};
-use crate::exchange::Expect;
 use crate::protocol::text::{self, TextReply};
+use crate::reply::Expect;
 
 /// One result per server, by server name, in configuration order.
 pub type PerServer<T> = Vec<(String, Result<T>)>;

@@ -12,11 +12,11 @@ pub use multi::StoreItem;
 
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::error::{Error, Result};
-use crate::exchange::Expect;
 use crate::keys::{self, WireKey};
 use crate::protocol::request::{ArithmeticMode, Command, Flag, Request, SetMode};
 use crate::protocol::response::{Code, Response};
 use crate::protocol::text::{self, TextReply};
+use crate::reply::Expect;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,12 +1,13 @@
 //! Multi-key operations: one pipelined batch per server, all servers in parallel.
 
 use super::{check, item_of, store_flags, unexpected, wire, Client, Item, TOO_LARGE};
-use crate::cluster::{Batch, Replies};
+use crate::cluster::Batch;
 use crate::error::{Error, Result};
-use crate::exchange::Expect;
 use crate::keys::WireKey;
 use crate::protocol::request::{encode_noop, Command, Flag, Request, SetMode};
 use crate::protocol::response::{Code, Response};
+use crate::reply::Expect;
+use crate::reply::Replies;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
