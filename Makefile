@@ -60,7 +60,7 @@ bench: build memcached ## Benchmark memlease against peer clients (prints a mark
 	$(PY) benches/bench.py
 
 fuzz: ## Fuzz the reply parser for FUZZ_SECONDS (default 300; needs cargo-fuzz)
-	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run parse_response -- -max_total_time=$${FUZZ_SECONDS:-300}
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run parse_response corpus/parse_response seeds/parse_response -- -max_len=16384 -max_total_time=$${FUZZ_SECONDS:-300}
 
 clean: ## Remove build products and the virtualenv
 	cargo clean

@@ -39,7 +39,9 @@ fn show(bytes: &[u8]) -> String {
 fn prefix_cuts(frame: &[u8]) -> impl Iterator<Item = usize> {
     let n = frame.len();
     let newline = memchr_newline(frame);
-    let spread = frame.iter().fold(n, |acc, &b| acc.wrapping_mul(31).wrapping_add(b as usize));
+    let spread = frame
+        .iter()
+        .fold(n, |acc, &b| acc.wrapping_mul(31).wrapping_add(b as usize));
     let cuts = [
         Some(0),
         Some(1),
@@ -98,7 +100,12 @@ fn meta_stream(data: &[u8]) {
                 show(&wire)
             ),
         };
-        assert_eq!(again.consumed, wire.len(), "re-encoded {} not consumed whole", show(&wire));
+        assert_eq!(
+            again.consumed,
+            wire.len(),
+            "re-encoded {} not consumed whole",
+            show(&wire)
+        );
         let wire = Bytes::from(wire);
         assert_eq!(
             again.into_response(&wire),
@@ -112,7 +119,11 @@ fn meta_stream(data: &[u8]) {
 
 fn text_reply(data: &[u8], parser: TextParser, name: &str) {
     let Ok(Some((reply, used))) = parser(data) else { return };
-    assert!(used > 0 && used <= data.len(), "{name}: used {used} of {} bytes", data.len());
+    assert!(
+        used > 0 && used <= data.len(),
+        "{name}: used {used} of {} bytes",
+        data.len()
+    );
     let frame = &data[..used];
     assert_eq!(
         parser(frame),

@@ -153,11 +153,15 @@ impl Parsed {
 
 /// Find the end of the first line: the index of its `\r`. `Ok(None)` when no full line is
 /// buffered yet.
+///
+/// Only the first `MAX_LINE_LEN + 2` bytes are searched, so whether a line is too long does not
+/// depend on how its bytes were split across reads.
 pub(crate) fn find_line_end(input: &[u8]) -> Result<Option<usize>, ProtocolError> {
-    match memchr::memchr(b'\n', input) {
+    let window = &input[..input.len().min(MAX_LINE_LEN + 2)];
+    match memchr::memchr(b'\n', window) {
         Some(nl) if nl > 0 && input[nl - 1] == b'\r' => Ok(Some(nl - 1)),
         Some(_) => Err(ProtocolError("response line not terminated by \\r\\n".into())),
-        None if input.len() > MAX_LINE_LEN => {
+        None if window.len() == MAX_LINE_LEN + 2 => {
             Err(ProtocolError(format!("response line longer than {MAX_LINE_LEN} bytes")))
         }
         None => Ok(None),
@@ -426,7 +430,23 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{:?} should fail", String::from_utf8_lossy(bad));
         }
-        assert!(parse(&[b'H'; MAX_LINE_LEN + 1]).is_err());
+        assert!(parse(&[b'H'; MAX_LINE_LEN + 2]).is_err());
+    }
+
+    #[test]
+    fn line_length_limit_does_not_depend_on_read_boundaries() {
+        let mut longest = b"ME ".to_vec();
+        longest.resize(MAX_LINE_LEN, b'a');
+        longest.extend_from_slice(b"\r\n");
+        assert!(parse(&longest).unwrap().is_some());
+        for cut in [MAX_LINE_LEN - 1, MAX_LINE_LEN, MAX_LINE_LEN + 1] {
+            assert_eq!(parse(&longest[..cut]).unwrap(), None, "cut {cut}");
+        }
+        let mut too_long = b"ME ".to_vec();
+        too_long.resize(MAX_LINE_LEN + 1, b'a');
+        too_long.extend_from_slice(b"\r\n");
+        assert!(parse(&too_long).is_err());
+        assert!(parse(&too_long[..MAX_LINE_LEN + 2]).is_err());
     }
 
     fn token() -> impl Strategy<Value = Bytes> {

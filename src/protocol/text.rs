@@ -65,13 +65,15 @@ pub fn parse_stats(input: &[u8]) -> Result<Option<(TextReply, usize)>, ProtocolE
     let mut stats = Vec::new();
     loop {
         let Some(rel_end) = find_line_end(&input[pos..])? else {
-            if input.len() > MAX_STATS_LEN {
-                return Err(ProtocolError(format!("stats reply longer than {MAX_STATS_LEN} bytes")));
-            }
             return Ok(None);
         };
         let line = &input[pos..pos + rel_end];
         pos += rel_end + 2;
+        // Counted over the reply's own complete lines, so the verdict does not depend on how
+        // the bytes were split across reads.
+        if pos > MAX_STATS_LEN {
+            return Err(ProtocolError(format!("stats reply longer than {MAX_STATS_LEN} bytes")));
+        }
         // `stats reset` answers RESET instead of a block.
         if line == b"END" || (line == b"RESET" && stats.is_empty()) {
             return Ok(Some((TextReply::Stats(stats), pos)));
