@@ -1,16 +1,17 @@
-//! A set of servers: one pool per server, key placement, and the exchange of encoded requests
-//! with one server or several in parallel. Knows nothing of what the requests mean.
+//! A set of servers: placement, and per server a blocking pool and (created on first async use)
+//! a multiplexed pool. Exchanges encoded batches; knows nothing of what the requests mean.
 
 use crate::error::{Error, Result};
 use crate::exchange::{self, Job};
 use crate::fork;
+use crate::mux::{MuxConfig, MuxPool};
 use crate::pool::{Pool, PoolConfig, PooledConnection};
 use crate::reply::{Expect, Replies};
 use crate::ring::{Ketama, NodeId};
 use crate::server::{Address, ServerSpec};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Everything that shapes a cluster.
@@ -22,18 +23,19 @@ pub struct ClusterConfig {
     pub timeout: Duration,
 }
 
-/// One server's share of an exchange.
-pub struct Batch<F> {
+/// One server's share of an exchange: encoded requests and what ends their replies.
+#[derive(Debug)]
+pub struct Batch {
     pub server: usize,
-    /// Writes the encoded requests into the connection's write buffer.
-    pub encode: F,
+    pub bytes: Vec<u8>,
     pub expect: Expect,
 }
 
-/// The pools of one process. Replaced wholesale after a fork.
+/// The connections of one process. Replaced wholesale after a fork.
 struct Pools {
     generation: u64,
-    pools: Vec<Arc<Pool>>,
+    blocking: Vec<Arc<Pool>>,
+    multiplexed: Vec<OnceLock<Arc<MuxPool>>>,
 }
 
 pub struct Cluster {
@@ -83,15 +85,17 @@ impl Cluster {
     }
 
     fn build_pools(config: &ClusterConfig, names: &[Arc<str>]) -> Pools {
-        let pools = config
+        let blocking = config
             .servers
             .iter()
             .zip(names)
             .map(|(spec, name)| Pool::new(spec.address.clone(), Arc::clone(name), config.pool.clone()))
             .collect();
+        let multiplexed = names.iter().map(|_| OnceLock::new()).collect();
         Pools {
             generation: fork::generation(),
-            pools,
+            blocking,
+            multiplexed,
         }
     }
 
@@ -134,44 +138,34 @@ impl Cluster {
         }
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.config.timeout
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
     }
 
-    /// Send one batch to one server and collect its replies.
-    pub fn exchange_one(&self, server: usize, encode: impl FnOnce(&mut Vec<u8>), expect: Expect) -> Result<Replies> {
-        let mut conn = self.pools()?.pools[server].get()?;
-        conn.write_buf.clear();
-        encode(&mut conn.write_buf);
-        let deadline = Instant::now() + self.config.timeout;
-        let mut job = Job::new(&mut conn, expect);
-        exchange::run(std::slice::from_mut(&mut job), deadline, self.config.timeout);
-        let (error, replies) = job.into_outcome();
-        settle(conn, error, replies)
-    }
-
-    /// Send a batch to each of several servers at once; one result per batch, in order.
-    pub fn exchange_many<F: FnOnce(&mut Vec<u8>)>(&self, batches: Vec<Batch<F>>) -> Vec<Result<Replies>> {
+    /// Send each batch to its server over blocking connections, all servers at once, from the
+    /// calling thread; one result per batch, in order.
+    pub fn exchange_blocking(&self, batches: Vec<Batch>) -> Vec<Result<Replies>> {
         let pools = match self.pools() {
             Ok(pools) => pools,
-            Err(_) => return batches.iter().map(|_| Err(Error::Closed)).collect(),
+            Err(e) => return batches.iter().map(|_| Err(e.clone())).collect(),
         };
         let mut results: Vec<Option<Result<Replies>>> = Vec::with_capacity(batches.len());
-        let mut conns: Vec<(usize, PooledConnection, Expect)> = Vec::with_capacity(batches.len());
+        let mut borrowed: Vec<(usize, PooledConnection, Expect)> = Vec::with_capacity(batches.len());
         for (i, batch) in batches.into_iter().enumerate() {
-            match pools.pools[batch.server].get() {
+            match pools.blocking[batch.server].get() {
                 Ok(mut conn) => {
-                    conn.write_buf.clear();
-                    (batch.encode)(&mut conn.write_buf);
-                    conns.push((i, conn, batch.expect));
+                    conn.write_buf = batch.bytes;
+                    borrowed.push((i, conn, batch.expect));
                     results.push(None);
                 }
                 Err(e) => results.push(Some(Err(e))),
             }
         }
         let deadline = Instant::now() + self.config.timeout;
-        let (slots, mut guards): (Vec<(usize, Expect)>, Vec<PooledConnection>) =
-            conns.into_iter().map(|(i, conn, expect)| ((i, expect), conn)).unzip();
+        let (slots, mut guards): (Vec<(usize, Expect)>, Vec<PooledConnection>) = borrowed
+            .into_iter()
+            .map(|(i, conn, expect)| ((i, expect), conn))
+            .unzip();
         let mut jobs: Vec<Job<'_>> = guards
             .iter_mut()
             .zip(&slots)
@@ -188,18 +182,50 @@ impl Cluster {
             .collect()
     }
 
+    /// The multiplexed pool of `server` in this process, created on first use.
+    pub fn multiplexed(&self, server: usize) -> Result<Arc<MuxPool>> {
+        let pools = self.pools()?;
+        let pool = pools.multiplexed[server].get_or_init(|| {
+            let spec = &self.config.servers[server];
+            let config = MuxConfig {
+                max_connections: self.config.pool.max_connections,
+                connect_timeout: self.config.pool.connect_timeout,
+                timeout: self.config.timeout,
+                pool_timeout: self.config.pool.pool_timeout,
+            };
+            MuxPool::new(spec.address.clone(), Arc::clone(&self.names[server]), config)
+        });
+        Ok(Arc::clone(pool))
+    }
+
     /// Close every pool. Later calls fail with [`Error::Closed`].
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        for pool in &self.pools.load().pools {
+        let pools = self.pools.load();
+        for pool in &pools.blocking {
+            pool.close();
+        }
+        for pool in pools.multiplexed.iter().filter_map(OnceLock::get) {
             pool.close();
         }
     }
 
-    /// (open, idle) connections per server in this process, for tests and diagnostics.
+    /// (open, idle) blocking connections per server in this process, for tests and diagnostics.
     pub fn connection_counts(&self) -> Vec<(usize, usize)> {
         match self.pools() {
-            Ok(pools) => pools.pools.iter().map(|p| p.counts()).collect(),
+            Ok(pools) => pools.blocking.iter().map(|p| p.counts()).collect(),
+            Err(_) => vec![(0, 0); self.names.len()],
+        }
+    }
+
+    /// (connections, queued batches) of each server's multiplexed pool (zeros before first use).
+    pub fn multiplexed_counts(&self) -> Vec<(usize, usize)> {
+        match self.pools() {
+            Ok(pools) => pools
+                .multiplexed
+                .iter()
+                .map(|p| p.get().map_or((0, 0), |p| p.counts()))
+                .collect(),
             Err(_) => vec![(0, 0); self.names.len()],
         }
     }

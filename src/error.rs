@@ -130,6 +130,48 @@ impl fmt::Display for Error {
     }
 }
 
+/// Errors are cloned when one failure ends many batches at once (a multiplexed connection
+/// dying). The I/O source of a connect error is reduced to its kind and message.
+impl Clone for Error {
+    fn clone(&self) -> Self {
+        match self {
+            Error::InvalidKey(m) => Error::InvalidKey(m.clone()),
+            Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
+            Error::ValueTooLarge { key, size, limit } => Error::ValueTooLarge {
+                key: key.clone(),
+                size: *size,
+                limit: *limit,
+            },
+            Error::ClientErrorReply { server, message } => Error::ClientErrorReply {
+                server: server.clone(),
+                message: message.clone(),
+            },
+            Error::ServerErrorReply { server, message } => Error::ServerErrorReply {
+                server: server.clone(),
+                message: message.clone(),
+            },
+            Error::UnexpectedReply { server, detail } => Error::UnexpectedReply {
+                server: server.clone(),
+                detail: detail.clone(),
+            },
+            Error::Connect { server, source } => Error::Connect {
+                server: server.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::ConnectionLost { server, detail } => Error::ConnectionLost {
+                server: server.clone(),
+                detail: detail.clone(),
+            },
+            Error::Timeout { server, phase, after } => Error::Timeout {
+                server: server.clone(),
+                phase: *phase,
+                after: *after,
+            },
+            Error::Closed => Error::Closed,
+        }
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

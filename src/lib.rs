@@ -22,11 +22,14 @@ pub mod error;
 pub mod exchange;
 pub mod fork;
 pub mod keys;
+pub mod mux;
 pub mod pool;
 pub mod protocol;
 pub mod reply;
 pub mod ring;
+pub mod runtime;
 pub mod server;
+pub mod transport;
 
 mod py;
 

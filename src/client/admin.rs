@@ -5,6 +5,7 @@ use crate::cluster::Batch;
 use crate::error::{Error, Result};
 use crate::protocol::text::{self, TextReply};
 use crate::reply::Expect;
+use crate::transport::Transport;
 
 /// One result per server, by server name, in configuration order.
 pub type PerServer<T> = Vec<(String, Result<T>)>;
@@ -12,22 +13,25 @@ pub type PerServer<T> = Vec<(String, Result<T>)>;
 /// `stats` lines as (name, value).
 pub type StatLines = Vec<(String, String)>;
 
-impl Client {
+impl<T: Transport> Client<T> {
     /// Send a classic command to every server in parallel.
-    fn broadcast(&self, encode: impl Fn(&mut Vec<u8>), expect: Expect) -> PerServer<TextReply> {
-        let batches = (0..self.cluster.server_count())
+    async fn broadcast(&self, encode: impl Fn(&mut Vec<u8>), expect: Expect) -> PerServer<TextReply> {
+        let mut bytes = Vec::new();
+        encode(&mut bytes);
+        let batches = (0..self.cluster().server_count())
             .map(|server| Batch {
                 server,
                 expect,
-                encode: |buf: &mut Vec<u8>| encode(buf),
+                bytes: bytes.clone(),
             })
             .collect();
-        self.cluster
-            .exchange_many(batches)
+        self.transport
+            .exchange(batches)
+            .await
             .into_iter()
             .enumerate()
             .map(|(server, result)| {
-                let name = self.cluster.server_name(server).to_string();
+                let name = self.cluster().server_name(server).to_string();
                 let reply = result.and_then(|r| match r.text {
                     Some(TextReply::Failure(message)) => Err(Error::ServerErrorReply {
                         server: name.clone(),
@@ -45,8 +49,9 @@ impl Client {
     }
 
     /// `stats [group]` from every server.
-    pub fn stats(&self, group: Option<&str>) -> PerServer<StatLines> {
+    pub async fn stats(&self, group: Option<&str>) -> PerServer<StatLines> {
         self.broadcast(|buf| text::encode_stats(group, buf), Expect::Stats)
+            .await
             .into_iter()
             .map(|(name, reply)| {
                 let stats = reply.and_then(|r| match r {
@@ -62,8 +67,9 @@ impl Client {
     }
 
     /// `version` from every server.
-    pub fn version(&self) -> PerServer<String> {
+    pub async fn version(&self) -> PerServer<String> {
         self.broadcast(text::encode_version, Expect::Line)
+            .await
             .into_iter()
             .map(|(name, reply)| {
                 let version = reply.and_then(|r| match r {
@@ -79,8 +85,9 @@ impl Client {
     }
 
     /// `flush_all [delay]` on every server.
-    pub fn flush_all(&self, delay: u32) -> PerServer<()> {
+    pub async fn flush_all(&self, delay: u32) -> PerServer<()> {
         self.broadcast(|buf| text::encode_flush_all(delay, buf), Expect::Line)
+            .await
             .into_iter()
             .map(|(name, reply)| {
                 let ok = reply.and_then(|r| match r {

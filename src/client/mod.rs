@@ -10,13 +10,14 @@ mod multi;
 pub use admin::{PerServer, StatLines};
 pub use multi::StoreItem;
 
-use crate::cluster::{Cluster, ClusterConfig};
+use crate::cluster::{Batch, Cluster};
 use crate::error::{Error, Result};
 use crate::keys::{self, WireKey};
 use crate::protocol::request::{ArithmeticMode, Command, Flag, Request, SetMode};
 use crate::protocol::response::{Code, Response};
 use crate::protocol::text::{self, TextReply};
-use crate::reply::Expect;
+use crate::reply::{Expect, Replies};
+use crate::transport::Transport;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -43,8 +44,8 @@ pub enum StoreOutcome {
 /// memcached's `SERVER_ERROR` text for an item over `item_size_max`.
 const TOO_LARGE: &[u8] = b"object too large for cache";
 
-pub struct Client {
-    cluster: Cluster,
+pub struct Client<T> {
+    transport: T,
     /// Learned `item_size_max` per server (0 = not known yet).
     item_size_limits: Vec<AtomicUsize>,
 }
@@ -85,24 +86,37 @@ fn unexpected(server: &str, command: &str, reply: &Response) -> Error {
     }
 }
 
-impl Client {
-    pub fn new(config: ClusterConfig) -> Result<Self> {
-        let cluster = Cluster::new(config)?;
-        let item_size_limits = (0..cluster.server_count()).map(|_| AtomicUsize::new(0)).collect();
-        Ok(Client {
-            cluster,
+impl<T: Transport> Client<T> {
+    pub fn new(transport: T) -> Self {
+        let item_size_limits = (0..transport.cluster().server_count())
+            .map(|_| AtomicUsize::new(0))
+            .collect();
+        Client {
+            transport,
             item_size_limits,
-        })
+        }
     }
 
     pub fn cluster(&self) -> &Cluster {
-        &self.cluster
+        self.transport.cluster()
+    }
+
+    /// Send one batch to one server.
+    async fn exchange_one(&self, server: usize, bytes: Vec<u8>, expect: Expect) -> Result<Replies> {
+        let mut results = self.transport.exchange(vec![Batch { server, bytes, expect }]).await;
+        results.pop().expect("one result per batch")
     }
 
     /// One request to the server that owns `key`, one reply back (error replies are errors).
-    pub fn request(&self, key: &[u8], command: Command, flags: &[Flag], value: Option<&[u8]>) -> Result<Response> {
+    pub async fn request(
+        &self,
+        key: &[u8],
+        command: Command,
+        flags: &[Flag],
+        value: Option<&[u8]>,
+    ) -> Result<Response> {
         let wire_key = wire(key)?;
-        let server = self.cluster.server_for(key);
+        let server = self.cluster().server_for(key);
         let mut all_flags;
         let flags = if wire_key.binary {
             all_flags = flags.to_vec();
@@ -117,21 +131,21 @@ impl Client {
             value,
             flags,
         };
-        let mut replies = self
-            .cluster
-            .exchange_one(server, |buf| request.encode(buf), Expect::Replies(1))?;
+        let mut bytes = Vec::with_capacity(key.len() + value.map_or(0, <[u8]>::len) + 32);
+        request.encode(&mut bytes);
+        let mut replies = self.exchange_one(server, bytes, Expect::Replies(1)).await?;
         let reply = replies.meta.pop().expect("exactly one reply");
-        check(self.cluster.server_name(server), reply)
+        check(self.cluster().server_name(server), reply)
     }
 
     /// `mg key v f [c]`.
-    pub fn get(&self, key: &[u8], with_cas: bool) -> Result<Option<Item>> {
+    pub async fn get(&self, key: &[u8], with_cas: bool) -> Result<Option<Item>> {
         let flags: &[Flag] = if with_cas {
             &[Flag::ReturnValue, Flag::ReturnClientFlags, Flag::ReturnCas]
         } else {
             &[Flag::ReturnValue, Flag::ReturnClientFlags]
         };
-        let reply = self.request(key, Command::Get, flags, None)?;
+        let reply = self.request(key, Command::Get, flags, None).await?;
         match reply.code {
             Code::Value => Ok(Some(item_of(reply))),
             Code::Miss => Ok(None),
@@ -140,11 +154,11 @@ impl Client {
     }
 
     fn server_of(&self, key: &[u8]) -> String {
-        self.cluster.server_name(self.cluster.server_for(key)).to_string()
+        self.cluster().server_name(self.cluster().server_for(key)).to_string()
     }
 
     /// `ms` in any mode, optionally conditional on `cas`.
-    pub fn store(
+    pub async fn store(
         &self,
         mode: SetMode,
         key: &[u8],
@@ -153,10 +167,11 @@ impl Client {
         ttl: i64,
         cas: Option<u64>,
     ) -> Result<StoreOutcome> {
-        let server = self.cluster.server_for(key);
-        self.refuse_if_known_too_large(server, mode, key, data.len(), cas)?;
+        let server = self.cluster().server_for(key);
+        self.refuse_if_known_too_large(server, mode, key, data.len(), cas)
+            .await?;
         let flags = store_flags(mode, client_flags, ttl, cas);
-        match self.request(key, Command::Set, &flags, Some(data)) {
+        match self.request(key, Command::Set, &flags, Some(data)).await {
             Ok(reply) => match reply.code {
                 Code::Stored => Ok(StoreOutcome::Stored),
                 Code::NotStored => Ok(StoreOutcome::NotStored),
@@ -165,14 +180,14 @@ impl Client {
                 _ => Err(unexpected(&self.server_of(key), "ms", &reply)),
             },
             Err(Error::ServerErrorReply { message, .. }) if message.as_bytes() == TOO_LARGE => {
-                Err(self.too_large(server, mode, key, data.len(), cas))
+                Err(self.too_large(server, mode, key, data.len(), cas).await)
             }
             Err(e) => Err(e),
         }
     }
 
     /// Fail fast, without sending the value, when it exceeds a limit already learned.
-    fn refuse_if_known_too_large(
+    async fn refuse_if_known_too_large(
         &self,
         server: usize,
         mode: SetMode,
@@ -182,7 +197,7 @@ impl Client {
     ) -> Result<()> {
         let limit = self.item_size_limits[server].load(Ordering::Relaxed);
         if limit != 0 && size > limit {
-            return Err(self.too_large(server, mode, key, size, cas));
+            return Err(self.too_large(server, mode, key, size, cas).await);
         }
         Ok(())
     }
@@ -191,14 +206,14 @@ impl Client {
     /// the write had not been attempted: a set that fails must not let readers keep seeing the
     /// value it meant to replace. `add` never replaces, so its key is left alone; a CAS write
     /// only removes the item it was allowed to replace.
-    fn too_large(&self, server: usize, mode: SetMode, key: &[u8], size: usize, cas: Option<u64>) -> Error {
+    async fn too_large(&self, server: usize, mode: SetMode, key: &[u8], size: usize, cas: Option<u64>) -> Error {
         if mode != SetMode::Add {
             let flags: Vec<Flag> = cas.map(Flag::CompareCas).into_iter().collect();
-            if let Err(e) = self.request(key, Command::Delete, &flags, None) {
+            if let Err(e) = self.request(key, Command::Delete, &flags, None).await {
                 return e;
             }
         }
-        let limit = self.item_size_limit(server);
+        let limit = self.item_size_limit(server).await;
         Error::ValueTooLarge {
             key: display_key(key),
             size,
@@ -207,15 +222,14 @@ impl Client {
     }
 
     /// The server's `item_size_max`, asked once and remembered.
-    fn item_size_limit(&self, server: usize) -> Option<usize> {
+    async fn item_size_limit(&self, server: usize) -> Option<usize> {
         let known = self.item_size_limits[server].load(Ordering::Relaxed);
         if known != 0 {
             return Some(known);
         }
-        let replies = self
-            .cluster
-            .exchange_one(server, |buf| text::encode_stats(Some("settings"), buf), Expect::Stats)
-            .ok()?;
+        let mut bytes = Vec::new();
+        text::encode_stats(Some("settings"), &mut bytes);
+        let replies = self.exchange_one(server, bytes, Expect::Stats).await.ok()?;
         let Some(TextReply::Stats(stats)) = replies.text else {
             return None;
         };
@@ -225,8 +239,8 @@ impl Client {
     }
 
     /// `md key`: true if the key existed.
-    pub fn delete(&self, key: &[u8]) -> Result<bool> {
-        let reply = self.request(key, Command::Delete, &[], None)?;
+    pub async fn delete(&self, key: &[u8]) -> Result<bool> {
+        let reply = self.request(key, Command::Delete, &[], None).await?;
         match reply.code {
             Code::Stored => Ok(true),
             Code::NotFound => Ok(false),
@@ -235,8 +249,8 @@ impl Client {
     }
 
     /// `mg key T<ttl>`: true if the key existed.
-    pub fn touch(&self, key: &[u8], ttl: i64) -> Result<bool> {
-        let reply = self.request(key, Command::Get, &[Flag::Ttl(ttl)], None)?;
+    pub async fn touch(&self, key: &[u8], ttl: i64) -> Result<bool> {
+        let reply = self.request(key, Command::Get, &[Flag::Ttl(ttl)], None).await?;
         match reply.code {
             Code::Stored => Ok(true),
             Code::Miss => Ok(false),
@@ -247,7 +261,7 @@ impl Client {
     /// `ma`: the new value, or `None` when the key is missing and `initial` is `None`.
     /// With `initial`, a missing key is created holding `initial` (the delta is not applied) with
     /// `ttl`; an existing key keeps its TTL.
-    pub fn arithmetic(
+    pub async fn arithmetic(
         &self,
         key: &[u8],
         mode: ArithmeticMode,
@@ -263,7 +277,7 @@ impl Client {
             flags.push(Flag::Vivify(ttl));
             flags.push(Flag::Initial(initial));
         }
-        let reply = self.request(key, Command::Arithmetic, &flags, None)?;
+        let reply = self.request(key, Command::Arithmetic, &flags, None).await?;
         match reply.code {
             Code::Value => {
                 let digits = reply.value.as_deref().unwrap_or_default();
@@ -278,7 +292,11 @@ impl Client {
     }
 
     pub fn close(&self) {
-        self.cluster.close();
+        self.cluster().close();
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 }
 

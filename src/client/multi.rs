@@ -6,8 +6,8 @@ use crate::error::{Error, Result};
 use crate::keys::WireKey;
 use crate::protocol::request::{encode_noop, Command, Flag, Request, SetMode};
 use crate::protocol::response::{Code, Response};
-use crate::reply::Expect;
-use crate::reply::Replies;
+use crate::reply::{Expect, Replies};
+use crate::transport::Transport;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
@@ -25,7 +25,7 @@ pub struct StoreItem<'a> {
     pub client_flags: u32,
 }
 
-impl Client {
+impl<T: Transport> Client<T> {
     /// Send one request per key, grouped by server (one write per server, all servers in
     /// parallel), each tagged with its position as opaque.
     ///
@@ -35,7 +35,7 @@ impl Client {
     /// the call (after the whole batch is read, so the connection stays in step).
     /// `Loud`: every request gets its reply, matched by position; use it when individual
     /// errors must be attributed (a too-large value in `set_many`).
-    fn batch(
+    async fn batch(
         &self,
         mode: BatchMode,
         command: Command,
@@ -44,9 +44,9 @@ impl Client {
         values: Option<&[&[u8]]>,
     ) -> Result<Vec<Option<Response>>> {
         let wire_keys: Vec<WireKey<'_>> = keys.iter().map(|k| wire(k)).collect::<Result<_>>()?;
-        let mut by_server: Vec<Vec<usize>> = vec![Vec::new(); self.cluster.server_count()];
+        let mut by_server: Vec<Vec<usize>> = vec![Vec::new(); self.cluster().server_count()];
         for (i, key) in keys.iter().enumerate() {
-            by_server[self.cluster.server_for(key)].push(i);
+            by_server[self.cluster().server_for(key)].push(i);
         }
         let groups: Vec<(usize, Vec<usize>)> = by_server
             .into_iter()
@@ -61,7 +61,8 @@ impl Client {
                     BatchMode::Quiet => Expect::UntilNoop,
                     BatchMode::Loud => Expect::Replies(members.len()),
                 },
-                encode: |buf: &mut Vec<u8>| {
+                bytes: {
+                    let mut buf = Vec::new();
                     let mut itoa = itoa::Buffer::new();
                     for (position, &i) in members.iter().enumerate() {
                         let mut flags = flags_for(i);
@@ -76,19 +77,20 @@ impl Client {
                         if let Some(values) = values {
                             request = request.with_value(values[i]);
                         }
-                        request.encode(buf);
+                        request.encode(&mut buf);
                     }
                     if mode == BatchMode::Quiet {
-                        encode_noop(buf);
+                        encode_noop(&mut buf);
                     }
+                    buf
                 },
             })
             .collect();
-        let results = self.cluster.exchange_many(batches);
+        let results = self.transport.exchange(batches).await;
         let mut out: Vec<Option<Response>> = vec![None; keys.len()];
         for ((server, members), result) in groups.iter().zip(results) {
             let Replies { meta, .. } = result?;
-            let name = self.cluster.server_name(*server);
+            let name = self.cluster().server_name(*server);
             let mut next = 0;
             for reply in meta {
                 let opaque = reply
@@ -118,7 +120,7 @@ impl Client {
     }
 
     /// Fetch many keys; `None` for misses, aligned with `keys`.
-    pub fn get_many(&self, keys: &[&[u8]], with_cas: bool) -> Result<Vec<Option<Item>>> {
+    pub async fn get_many(&self, keys: &[&[u8]], with_cas: bool) -> Result<Vec<Option<Item>>> {
         let flags = |_| {
             let mut f = vec![Flag::ReturnValue, Flag::ReturnClientFlags];
             if with_cas {
@@ -126,7 +128,7 @@ impl Client {
             }
             f
         };
-        let replies = self.batch(BatchMode::Quiet, Command::Get, keys, flags, None)?;
+        let replies = self.batch(BatchMode::Quiet, Command::Get, keys, flags, None).await?;
         replies
             .into_iter()
             .zip(keys)
@@ -146,9 +148,9 @@ impl Client {
     /// Store many items; returns whether each was stored, aligned with `items`. Items over the
     /// server's size limit fail the call with `ValueTooLarge` after every other item is stored
     /// and the oversized keys' old values are deleted.
-    pub fn set_many(&self, items: &[StoreItem<'_>], ttl: i64) -> Result<Vec<bool>> {
+    pub async fn set_many(&self, items: &[StoreItem<'_>], ttl: i64) -> Result<Vec<bool>> {
         let known_limit = |item: &StoreItem<'_>| {
-            let limit = self.item_size_limits[self.cluster.server_for(item.key)].load(Ordering::Relaxed);
+            let limit = self.item_size_limits[self.cluster().server_for(item.key)].load(Ordering::Relaxed);
             limit != 0 && item.data.len() > limit
         };
         let (mut too_large, sendable): (Vec<usize>, Vec<usize>) =
@@ -156,7 +158,9 @@ impl Client {
         let keys: Vec<&[u8]> = sendable.iter().map(|&i| items[i].key).collect();
         let values: Vec<&[u8]> = sendable.iter().map(|&i| items[i].data).collect();
         let flags = |n: usize| store_flags(SetMode::Set, items[sendable[n]].client_flags, ttl, None);
-        let replies = self.batch(BatchMode::Loud, Command::Set, &keys, flags, Some(&values))?;
+        let replies = self
+            .batch(BatchMode::Loud, Command::Set, &keys, flags, Some(&values))
+            .await?;
         let mut stored = vec![false; items.len()];
         for (reply, &i) in replies.into_iter().zip(&sendable) {
             let key = items[i].key;
@@ -179,13 +183,15 @@ impl Client {
         let mut first_error = None;
         for i in too_large {
             let item = &items[i];
-            let error = self.too_large(
-                self.cluster.server_for(item.key),
-                SetMode::Set,
-                item.key,
-                item.data.len(),
-                None,
-            );
+            let error = self
+                .too_large(
+                    self.cluster().server_for(item.key),
+                    SetMode::Set,
+                    item.key,
+                    item.data.len(),
+                    None,
+                )
+                .await;
             first_error.get_or_insert(error);
         }
         match first_error {
@@ -195,8 +201,10 @@ impl Client {
     }
 
     /// Delete many keys; returns how many existed.
-    pub fn delete_many(&self, keys: &[&[u8]]) -> Result<usize> {
-        let replies = self.batch(BatchMode::Quiet, Command::Delete, keys, |_| Vec::new(), None)?;
+    pub async fn delete_many(&self, keys: &[&[u8]]) -> Result<usize> {
+        let replies = self
+            .batch(BatchMode::Quiet, Command::Delete, keys, |_| Vec::new(), None)
+            .await?;
         let mut deleted = 0;
         for (reply, key) in replies.into_iter().zip(keys) {
             match reply {

@@ -6,11 +6,12 @@ use super::errors::invalid_argument;
 use super::result::MetaResult;
 use super::serde::{Payload, Serde, DEFAULT_COMPRESS_THRESHOLD};
 use crate::client::{Client as Core, StoreItem, StoreOutcome};
-use crate::cluster::ClusterConfig;
+use crate::cluster::{Cluster, ClusterConfig};
 use crate::error::Error;
 use crate::pool::PoolConfig;
 use crate::protocol::flags::parse_flags;
 use crate::protocol::request::{ArithmeticMode, Command, Flag, SetMode};
+use crate::transport::{run_blocking, Blocking};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -24,7 +25,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 /// A memcached client for one or more servers. Thread-safe: share one per process.
 #[pyclass(frozen, module = "memlease._core", name = "Client")]
 pub struct Client {
-    core: Core,
+    core: Core<Blocking>,
     serde: Serde,
 }
 
@@ -64,7 +65,7 @@ impl Client {
     ) -> PyResult<StoreOutcome> {
         let raw = key_bytes(key)?;
         let (payload, flags) = self.serde.serialize(key, value)?;
-        Ok(py.detach(|| self.core.store(mode, &raw, &payload, flags, ttl.0, cas))?)
+        Ok(py.detach(|| run_blocking(self.core.store(mode, &raw, &payload, flags, ttl.0, cas)))?)
     }
 
     fn arithmetic(
@@ -78,7 +79,7 @@ impl Client {
     ) -> PyResult<Option<u64>> {
         let raw = key_bytes(key)?;
         let initial = initial.map(|i| i.0);
-        Ok(py.detach(|| self.core.arithmetic(&raw, mode, delta.0, initial, ttl.0))?)
+        Ok(py.detach(|| run_blocking(self.core.arithmetic(&raw, mode, delta.0, initial, ttl.0)))?)
     }
 
     fn keys_of<'py>(keys: &Bound<'py, PyAny>) -> PyResult<KeyList<'py>> {
@@ -96,7 +97,7 @@ impl Client {
         value: Option<Payload>,
     ) -> PyResult<MetaResult> {
         let raw = key_bytes(key)?;
-        let reply = py.detach(|| self.core.request(&raw, command, &flags, value.as_deref()))?;
+        let reply = py.detach(|| run_blocking(self.core.request(&raw, command, &flags, value.as_deref())))?;
         let value = match (&reply.value, command) {
             (Some(data), Command::Arithmetic) => {
                 let number: Option<u64> = std::str::from_utf8(data).ok().and_then(|s| s.trim().parse().ok());
@@ -164,7 +165,7 @@ impl Client {
         };
         let serde = Serde::from_options(serde, pickle, compress_threshold.map(|c| c.0))?;
         Ok(Client {
-            core: Core::new(config)?,
+            core: Core::new(Blocking(Cluster::new(config)?)),
             serde,
         })
     }
@@ -173,7 +174,7 @@ impl Client {
     #[pyo3(signature = (key, default = None))]
     fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
         let raw = key_bytes(key)?;
-        match py.detach(|| self.core.get(&raw, false))? {
+        match py.detach(|| run_blocking(self.core.get(&raw, false)))? {
             Some(item) => self.serde.deserialize(py, key, item.data, item.client_flags),
             None => Ok(default.unwrap_or_else(|| py.None())),
         }
@@ -182,7 +183,7 @@ impl Client {
     /// `(value, cas)` for `key`, or `None` on a miss.
     fn gets(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<(Py<PyAny>, u64)>> {
         let raw = key_bytes(key)?;
-        match py.detach(|| self.core.get(&raw, true))? {
+        match py.detach(|| run_blocking(self.core.get(&raw, true)))? {
             Some(item) => {
                 let value = self.serde.deserialize(py, key, item.data, item.client_flags)?;
                 Ok(Some((value, item.cas.unwrap_or(0))))
@@ -235,13 +236,13 @@ impl Client {
     /// Delete `key`. True if it existed.
     fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         let raw = key_bytes(key)?;
-        Ok(py.detach(|| self.core.delete(&raw))?)
+        Ok(py.detach(|| run_blocking(self.core.delete(&raw)))?)
     }
 
     /// Set a new TTL. True if the key existed.
     fn touch(&self, py: Python<'_>, key: &Bound<'_, PyAny>, ttl: Ttl) -> PyResult<bool> {
         let raw = key_bytes(key)?;
-        Ok(py.detach(|| self.core.touch(&raw, ttl.0))?)
+        Ok(py.detach(|| run_blocking(self.core.touch(&raw, ttl.0)))?)
     }
 
     /// Add `delta`; returns the new value, or None if the key is missing and `initial` is None.
@@ -281,7 +282,7 @@ impl Client {
     fn get_many<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
         let (objects, raw) = Self::keys_of(keys)?;
         let refs: Vec<&[u8]> = raw.iter().map(Vec::as_slice).collect();
-        let items = py.detach(|| self.core.get_many(&refs, false))?;
+        let items = py.detach(|| run_blocking(self.core.get_many(&refs, false)))?;
         let found = PyDict::new(py);
         for (key, item) in objects.iter().zip(items) {
             if let Some(item) = item {
@@ -312,7 +313,7 @@ impl Client {
                 client_flags: *flags,
             })
             .collect();
-        let stored = py.detach(|| self.core.set_many(&items, ttl.0))?;
+        let stored = py.detach(|| run_blocking(self.core.set_many(&items, ttl.0)))?;
         let failed = PyList::empty(py);
         for (key, ok) in keys.iter().zip(stored) {
             if !ok {
@@ -326,13 +327,13 @@ impl Client {
     fn delete_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<usize> {
         let (_, raw) = Self::keys_of(keys)?;
         let refs: Vec<&[u8]> = raw.iter().map(Vec::as_slice).collect();
-        Ok(py.detach(|| self.core.delete_many(&refs))?)
+        Ok(py.detach(|| run_blocking(self.core.delete_many(&refs)))?)
     }
 
     /// Invalidate every item on every server (after `delay` seconds).
     #[pyo3(signature = (delay = Delay(0)), text_signature = "($self, delay=0)")]
     fn flush_all(&self, py: Python<'_>, delay: Delay) -> PyResult<()> {
-        Self::by_server(py.detach(|| self.core.flush_all(delay.0)))?;
+        Self::by_server(py.detach(|| run_blocking(self.core.flush_all(delay.0))))?;
         Ok(())
     }
 
@@ -350,7 +351,7 @@ impl Client {
             ));
         }
         let group = args.first().map(String::as_str);
-        let per_server = Self::by_server(py.detach(|| self.core.stats(group)))?;
+        let per_server = Self::by_server(py.detach(|| run_blocking(self.core.stats(group))))?;
         let result = PyDict::new(py);
         for (server, stats) in per_server {
             let entry = PyDict::new(py);
@@ -371,7 +372,7 @@ impl Client {
     /// `{server: version string}`.
     fn version<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let result = PyDict::new(py);
-        for (server, version) in Self::by_server(py.detach(|| self.core.version()))? {
+        for (server, version) in Self::by_server(py.detach(|| run_blocking(self.core.version())))? {
             result.set_item(server, version)?;
         }
         Ok(result)

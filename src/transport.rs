@@ -1,0 +1,93 @@
+//! How batches reach the servers. The operations in [`crate::client`] are written once, as
+//! async functions over a [`Transport`]; the two clients differ only in the transport:
+//!
+//! - [`Blocking`]: the calling thread does the I/O itself (GIL released), through the pool of
+//!   blocking connections. Its futures are ready on the first poll, so [`run_blocking`] runs an
+//!   operation to completion without any runtime.
+//! - [`Multiplexed`]: batches go to per-server driver tasks on the tokio runtime, which pipeline
+//!   the requests of all concurrent callers over shared connections.
+
+use crate::cluster::{Batch, Cluster};
+use crate::error::{Error, Result, TimeoutPhase};
+use crate::reply::Replies;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+pub trait Transport: Send + Sync + 'static {
+    fn cluster(&self) -> &Cluster;
+
+    /// Send each batch to its server; one result per batch, in order.
+    fn exchange(&self, batches: Vec<Batch>) -> impl Future<Output = Vec<Result<Replies>>> + Send;
+}
+
+/// Blocking I/O on the calling thread.
+pub struct Blocking(pub Cluster);
+
+impl Transport for Blocking {
+    fn cluster(&self) -> &Cluster {
+        &self.0
+    }
+
+    fn exchange(&self, batches: Vec<Batch>) -> impl Future<Output = Vec<Result<Replies>>> + Send {
+        std::future::ready(self.0.exchange_blocking(batches))
+    }
+}
+
+/// Run an operation over the [`Blocking`] transport. Its futures never wait on anything but
+/// blocking calls made inside `poll`, so one poll completes them.
+pub fn run_blocking<F: Future>(operation: F) -> F::Output {
+    let mut operation = pin!(operation);
+    match operation.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => unreachable!("a blocking-transport operation waited on something asynchronous"),
+    }
+}
+
+/// Pipelined I/O through the multiplexed pools.
+pub struct Multiplexed(pub Cluster);
+
+impl Transport for Multiplexed {
+    fn cluster(&self) -> &Cluster {
+        &self.0
+    }
+
+    fn exchange(&self, batches: Vec<Batch>) -> impl Future<Output = Vec<Result<Replies>>> + Send {
+        let config = self.0.config();
+        // The drivers enforce pool_timeout and timeout themselves; this is the backstop for a
+        // batch stuck behind a connection that cannot make progress.
+        let backstop = config.pool.pool_timeout + config.timeout + config.pool.connect_timeout;
+        let receivers: Vec<_> = batches
+            .into_iter()
+            .map(|batch| {
+                let pool = self.0.multiplexed(batch.server)?;
+                Ok((batch.server, pool.submit(batch.bytes, batch.expect)))
+            })
+            .collect::<Vec<Result<_>>>();
+        let names: Vec<_> = (0..self.0.server_count())
+            .map(|s| self.0.server_name(s).clone())
+            .collect();
+        async move {
+            let deadline = tokio::time::Instant::now() + backstop;
+            let mut results = Vec::with_capacity(receivers.len());
+            for receiver in receivers {
+                results.push(match receiver {
+                    Err(e) => Err(e),
+                    Ok((server, receiver)) => match tokio::time::timeout_at(deadline, receiver).await {
+                        Ok(Ok(result)) => result,
+                        Ok(Err(_)) => Err(Error::ConnectionLost {
+                            server: names[server].to_string(),
+                            detail: "the connection task ended without replying".into(),
+                        }),
+                        Err(_) => Err(Error::Timeout {
+                            server: names[server].to_string(),
+                            phase: TimeoutPhase::Read,
+                            after: backstop,
+                        }),
+                    },
+                });
+            }
+            results
+        }
+    }
+}
