@@ -59,7 +59,7 @@ def test_read_timeout_is_bounded(silent: SilentServer) -> None:
         assert isinstance(info.value, memlease.MemcacheTimeout)
         assert isinstance(info.value, memlease.MemcacheConnectionError)
         # The timed-out connection was discarded, not returned to the pool.
-        assert c.pool_stats()[silent.address] == {"open": 0, "idle": 0}
+        assert c.pool_stats()[silent.address] == {"open": 0, "idle": 0, "multiplexed": 0, "queued": 0}
 
 
 def test_connect_refused() -> None:

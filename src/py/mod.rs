@@ -3,5 +3,7 @@
 pub mod client;
 pub mod convert;
 pub mod errors;
+pub mod ops;
+pub mod options;
 pub mod result;
 pub mod serde;
