@@ -38,6 +38,8 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 mod _core {
     #[pymodule_export]
+    use crate::py::async_client::AsyncClient;
+    #[pymodule_export]
     use crate::py::client::Client;
     #[pymodule_export]
     use crate::py::result::MetaResult;

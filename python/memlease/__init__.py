@@ -24,7 +24,7 @@ Errors form one tree rooted at :class:`MemcacheError`::
 
 from __future__ import annotations
 
-from memlease._core import Client, MetaResult
+from memlease._core import AsyncClient, Client, MetaResult
 from memlease._errors import (
     ClientError,
     ConnectTimeout,
@@ -45,6 +45,7 @@ from memlease._errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncClient",
     "Client",
     "ClientError",
     "ConnectTimeout",

@@ -76,7 +76,10 @@ impl Client {
             compress_threshold,
         };
         let (cluster, serde) = options.build()?;
-        Ok(Client { core: Core::new(Blocking(cluster)), serde })
+        Ok(Client {
+            core: Core::new(Blocking(cluster)),
+            serde,
+        })
     }
 
     /// The value stored under `key`, or `default` on a miss.

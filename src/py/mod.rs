@@ -1,7 +1,9 @@
 //! All pyo3 glue: argument conversion, serialization, the exception mapping and the classes.
 
+pub mod async_client;
 pub mod client;
 pub mod convert;
+pub mod delivery;
 pub mod errors;
 pub mod ops;
 pub mod options;

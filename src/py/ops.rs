@@ -15,8 +15,8 @@ use crate::protocol::request::{ArithmeticMode, Command, Flag, SetMode};
 use crate::protocol::response::Response;
 use crate::transport::Transport;
 use pyo3::prelude::*;
-use pyo3::BoundObject;
 use pyo3::types::{PyDict, PyList};
+use pyo3::BoundObject;
 use std::future::Future;
 
 /// One client method, split at the GIL boundaries.
@@ -43,7 +43,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(key: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(Key { raw: key_bytes(key)?, object: key.clone().unbind() })
+        Ok(Key {
+            raw: key_bytes(key)?,
+            object: key.clone().unbind(),
+        })
     }
 
     fn many(keys: &Bound<'_, PyAny>) -> PyResult<Vec<Key>> {
@@ -69,7 +72,11 @@ pub struct Get {
 
 impl Get {
     pub fn new(key: &Bound<'_, PyAny>, default: Option<Py<PyAny>>, with_cas: bool) -> PyResult<Self> {
-        Ok(Get { key: Key::new(key)?, default, with_cas })
+        Ok(Get {
+            key: Key::new(key)?,
+            default,
+            with_cas,
+        })
     }
 }
 
@@ -115,7 +122,14 @@ impl Store {
     ) -> PyResult<Self> {
         let key = Key::new(key)?;
         let (payload, client_flags) = serde.serialize(key.bind(value.py()), value)?;
-        Ok(Store { mode, key, payload, client_flags, ttl, cas })
+        Ok(Store {
+            mode,
+            key,
+            payload,
+            client_flags,
+            ttl,
+            cas,
+        })
     }
 }
 
@@ -123,7 +137,14 @@ impl Op for Store {
     type Output = StoreOutcome;
 
     fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<Self::Output>> + Send {
-        core.store(self.mode, &self.key.raw, &self.payload, self.client_flags, self.ttl, self.cas)
+        core.store(
+            self.mode,
+            &self.key.raw,
+            &self.payload,
+            self.client_flags,
+            self.ttl,
+            self.cas,
+        )
     }
 
     fn finish(self, py: Python<'_>, output: StoreOutcome, _: &Serde) -> PyResult<Py<PyAny>> {
@@ -190,7 +211,13 @@ impl Arithmetic {
         initial: Option<u64>,
         ttl: i64,
     ) -> PyResult<Self> {
-        Ok(Arithmetic { key: Key::new(key)?, mode, delta, initial, ttl })
+        Ok(Arithmetic {
+            key: Key::new(key)?,
+            mode,
+            delta,
+            initial,
+            ttl,
+        })
     }
 }
 
@@ -263,7 +290,11 @@ impl Op for SetMany {
             .keys
             .iter()
             .zip(&self.payloads)
-            .map(|(key, (data, flags))| StoreItem { key: &key.raw, data, client_flags: *flags })
+            .map(|(key, (data, flags))| StoreItem {
+                key: &key.raw,
+                data,
+                client_flags: *flags,
+            })
             .collect();
         core.set_many(&items, self.ttl).await
     }
@@ -303,7 +334,10 @@ impl Op for DeleteMany {
 
 /// Raise the first error of a per-server result list, else return the values by server.
 fn by_server<V>(results: PerServer<V>) -> PyResult<Vec<(String, V)>> {
-    results.into_iter().map(|(name, r)| r.map(|v| (name, v)).map_err(PyErr::from)).collect()
+    results
+        .into_iter()
+        .map(|(name, r)| r.map(|v| (name, v)).map_err(PyErr::from))
+        .collect()
 }
 
 /// `flush_all`.
@@ -327,8 +361,14 @@ pub struct Stats(Option<String>);
 
 impl Stats {
     pub fn new(args: Vec<String>) -> PyResult<Self> {
-        if args.len() > 1 || args.iter().any(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_graphic())) {
-            return Err(invalid_argument("stats takes at most one group name, e.g. stats(\"settings\")"));
+        if args.len() > 1
+            || args
+                .iter()
+                .any(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(invalid_argument(
+                "stats takes at most one group name, e.g. stats(\"settings\")",
+            ));
         }
         Ok(Stats(args.into_iter().next()))
     }
@@ -391,10 +431,14 @@ pub struct Meta {
 fn user_flags(command: Command, text: &str) -> PyResult<Vec<Flag>> {
     let flags = parse_flags(command, text).map_err(|e| invalid_argument(e.0))?;
     if flags.contains(&Flag::Base64Key) {
-        return Err(invalid_argument("the b flag is set by the client for binary keys; pass the raw key"));
+        return Err(invalid_argument(
+            "the b flag is set by the client for binary keys; pass the raw key",
+        ));
     }
     if flags.contains(&Flag::Quiet) {
-        return Err(invalid_argument("the q flag would suppress the reply this call waits for"));
+        return Err(invalid_argument(
+            "the q flag would suppress the reply this call waits for",
+        ));
     }
     Ok(flags)
 }
@@ -406,7 +450,12 @@ impl Meta {
         if command == Command::Get && flags.contains(&Flag::ReturnValue) && !flags.contains(&Flag::ReturnClientFlags) {
             flags.push(Flag::ReturnClientFlags);
         }
-        Ok(Meta { command, key: Key::new(key)?, flags, payload: None })
+        Ok(Meta {
+            command,
+            key: Key::new(key)?,
+            flags,
+            payload: None,
+        })
     }
 
     /// `ms`: the value is serialized, and its client flags sent unless `flags` sets `F`.
@@ -417,7 +466,12 @@ impl Meta {
         if client_flags != 0 && !flags.iter().any(|f| matches!(f, Flag::ClientFlags(_))) {
             flags.push(Flag::ClientFlags(client_flags));
         }
-        Ok(Meta { command: Command::Set, key, flags, payload: Some(payload) })
+        Ok(Meta {
+            command: Command::Set,
+            key,
+            flags,
+            payload: Some(payload),
+        })
     }
 }
 
@@ -434,9 +488,12 @@ impl Op for Meta {
                 let number: Option<u64> = std::str::from_utf8(data).ok().and_then(|s| s.trim().parse().ok());
                 Some(to_py(py, number)?)
             }
-            (Some(data), _) => {
-                Some(serde.deserialize(py, self.key.bind(py), data.clone(), reply.flags.client_flags.unwrap_or(0))?)
-            }
+            (Some(data), _) => Some(serde.deserialize(
+                py,
+                self.key.bind(py),
+                data.clone(),
+                reply.flags.client_flags.unwrap_or(0),
+            )?),
             (None, _) => None,
         };
         to_py(py, MetaResult::new(&reply, value))

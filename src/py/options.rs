@@ -56,7 +56,9 @@ pub fn server_for(cluster: &Cluster, key: &Bound<'_, PyAny>) -> PyResult<String>
 
 /// The configured servers, in order.
 pub fn server_names(cluster: &Cluster) -> Vec<String> {
-    (0..cluster.server_count()).map(|i| cluster.server_name(i).to_string()).collect()
+    (0..cluster.server_count())
+        .map(|i| cluster.server_name(i).to_string())
+        .collect()
 }
 
 /// `{server: {"open": n, "idle": n, ...}}`: this process's connections.
