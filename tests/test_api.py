@@ -8,6 +8,7 @@ import memlease
 def test_public_names() -> None:
     assert sorted(memlease.__all__) == sorted(
         [
+            "AsyncClient",
             "Client",
             "ClientError",
             "ConnectTimeout",

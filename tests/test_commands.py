@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -209,8 +210,8 @@ def test_bad_numbers_raise_invalid_argument(
         getattr(client, call)(*args)
 
 
-def test_context_manager_closes(server) -> None:
-    with memlease.Client(server.address) as c:
+def test_context_manager_closes(server, make_client: Any) -> None:
+    with make_client(server.address) as c:
         c.set("k", 1)
     with pytest.raises(memlease.MemcacheConnectionError, match="closed"):
         c.get("k")

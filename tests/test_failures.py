@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -48,8 +49,8 @@ def silent() -> Iterator[SilentServer]:
     srv.close()
 
 
-def test_read_timeout_is_bounded(silent: SilentServer) -> None:
-    with memlease.Client(silent.address, timeout=0.2) as c:
+def test_read_timeout_is_bounded(silent: SilentServer, make_client: Any) -> None:
+    with make_client(silent.address, timeout=0.2) as c:
         started = time.monotonic()
         with pytest.raises(memlease.ReadTimeout) as info:
             c.get("k")
@@ -59,13 +60,18 @@ def test_read_timeout_is_bounded(silent: SilentServer) -> None:
         assert isinstance(info.value, memlease.MemcacheTimeout)
         assert isinstance(info.value, memlease.MemcacheConnectionError)
         # The timed-out connection was discarded, not returned to the pool.
-        assert c.pool_stats()[silent.address] == {"open": 0, "idle": 0, "multiplexed": 0, "queued": 0}
+        assert c.pool_stats()[silent.address] == {
+            "open": 0,
+            "idle": 0,
+            "multiplexed": 0,
+            "queued": 0,
+        }
 
 
-def test_connect_refused() -> None:
+def test_connect_refused(make_client: Any) -> None:
     port = memlease.testing.free_port()
     with (
-        memlease.Client(f"127.0.0.1:{port}") as c,
+        make_client(f"127.0.0.1:{port}") as c,
         pytest.raises(memlease.MemcacheConnectionError) as info,
     ):
         c.get("k")
@@ -73,7 +79,7 @@ def test_connect_refused() -> None:
     assert "refused" in str(info.value)
 
 
-def test_connect_timeout() -> None:
+def test_connect_timeout(make_client: Any) -> None:
     # A listener whose accept queue is full drops SYNs: connect hangs.
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -87,7 +93,7 @@ def test_connect_timeout() -> None:
             s.connect(("127.0.0.1", port))
         fillers.append(s)
     try:
-        with memlease.Client(f"127.0.0.1:{port}", connect_timeout=0.2) as c:
+        with make_client(f"127.0.0.1:{port}", connect_timeout=0.2) as c:
             started = time.monotonic()
             with pytest.raises(memlease.ConnectTimeout):
                 c.get("k")
@@ -121,8 +127,10 @@ def test_pool_timeout_when_all_connections_are_busy(silent: SilentServer) -> Non
         assert c.pool_stats()[silent.address]["open"] == 0
 
 
-def test_frozen_memcached_times_out_then_recovers(own_server: MemcachedServer) -> None:
-    with memlease.Client(own_server.address, timeout=0.5) as c:
+def test_frozen_memcached_times_out_then_recovers(
+    own_server: MemcachedServer, make_client: Any
+) -> None:
+    with make_client(own_server.address, timeout=0.5) as c:
         c.set("k", "before")
         own_server.freeze()
         try:
@@ -136,8 +144,10 @@ def test_frozen_memcached_times_out_then_recovers(own_server: MemcachedServer) -
         assert c.get("k2") == "after"
 
 
-def test_server_restart_is_survived_without_errors(own_server: MemcachedServer) -> None:
-    with memlease.Client(own_server.address) as c:
+def test_server_restart_is_survived_without_errors(
+    own_server: MemcachedServer, make_client: Any
+) -> None:
+    with make_client(own_server.address) as c:
         for i in range(4):
             c.set(f"k{i}", i)  # several pooled connections would be nice; one suffices
         own_server.restart()
@@ -175,8 +185,8 @@ def test_value_too_large_in_set_many(client: memlease.Client) -> None:
     assert client.get_many(["small", "huge", "other"]) == {"small": 2, "other": 3}
 
 
-def test_bigger_item_limit_is_respected() -> None:
-    with MemcachedServer(item_size_max="4m") as srv, memlease.Client(srv.address, timeout=2.0) as c:
+def test_bigger_item_limit_is_respected(make_client: Any) -> None:
+    with MemcachedServer(item_size_max="4m") as srv, make_client(srv.address, timeout=2.0) as c:
         value = os.urandom(3 * 1024 * 1024)
         assert c.set("three_mb", value)
         assert c.get("three_mb") == value
@@ -199,9 +209,11 @@ def test_bigger_item_limit_is_respected() -> None:
     ],
     ids=repr,
 )
-def test_bad_options_are_refused(server: MemcachedServer, options: dict[str, float]) -> None:
+def test_bad_options_are_refused(
+    server: MemcachedServer, options: dict[str, float], make_client: Any
+) -> None:
     with pytest.raises(memlease.InvalidArgument):
-        memlease.Client(server.address, **options)  # type: ignore[arg-type]
+        make_client(server.address, **options)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -209,13 +221,13 @@ def test_bad_options_are_refused(server: MemcachedServer, options: dict[str, flo
     ["", [], ["host:notaport"], ["host:0"], [("h", 70000)], [5], ["a:1", "a:1"], [("a:1", 0)]],
     ids=repr,
 )
-def test_bad_server_specs_are_refused(servers: object) -> None:
+def test_bad_server_specs_are_refused(servers: object, make_client: Any) -> None:
     with pytest.raises(memlease.InvalidArgument):
-        memlease.Client(servers)  # type: ignore[arg-type]
+        make_client(servers)  # type: ignore[arg-type]
 
 
-def test_server_spec_forms() -> None:
-    c = memlease.Client(
+def test_server_spec_forms(make_client: Any) -> None:
+    c = make_client(
         [
             "cache1",
             "cache2:11212 3",
@@ -237,7 +249,7 @@ def test_server_spec_forms() -> None:
     ]
 
 
-def test_unix_socket_server() -> None:
-    with MemcachedServer(unix_socket=True) as srv, memlease.Client(srv.address) as c:
+def test_unix_socket_server(make_client: Any) -> None:
+    with MemcachedServer(unix_socket=True) as srv, make_client(srv.address) as c:
         assert c.set("u", "via unix socket")
         assert c.get("u") == "via unix socket"

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+
+import pytest
 
 import memlease
+from memlease.testing import MemcachedServer
+
+
+@pytest.fixture
+def client(server: MemcachedServer) -> Iterator[memlease.Client]:
+    """Fork safety is a property of the blocking client; AsyncClient forks are covered in
+    test_async.py."""
+    with memlease.Client(server.address) as c:
+        c.flush_all()
+        yield c
 
 
 def run_in_child(body) -> int:
@@ -28,7 +41,12 @@ def test_child_gets_fresh_connections_and_both_stay_correct(
 
     def child() -> int:
         # No connection of the parent's survives in the child's pools.
-        if client.pool_stats()[server.address] != {"open": 0, "idle": 0, "multiplexed": 0, "queued": 0}:
+        if client.pool_stats()[server.address] != {
+            "open": 0,
+            "idle": 0,
+            "multiplexed": 0,
+            "queued": 0,
+        }:
             return 2
         for round_ in range(200):
             client.set(f"c{round_ % 10}", f"child-{round_}")
@@ -56,10 +74,20 @@ def test_child_starts_with_empty_pools(client: memlease.Client, server) -> None:
     client.get("warm")
 
     def child() -> int:
-        if client.pool_stats()[server.address] != {"open": 0, "idle": 0, "multiplexed": 0, "queued": 0}:
+        if client.pool_stats()[server.address] != {
+            "open": 0,
+            "idle": 0,
+            "multiplexed": 0,
+            "queued": 0,
+        }:
             return 2
         client.get("x")
-        return 0 if client.pool_stats()[server.address] == {"open": 1, "idle": 1, "multiplexed": 0, "queued": 0} else 3
+        return (
+            0
+            if client.pool_stats()[server.address]
+            == {"open": 1, "idle": 1, "multiplexed": 0, "queued": 0}
+            else 3
+        )
 
     assert run_in_child(child) == 0
     # Parent's pool is untouched by the child's exit.

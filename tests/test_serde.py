@@ -78,13 +78,13 @@ def test_incompressible_values_are_stored_plain(client: memlease.Client) -> None
     assert client.get("noise") == noise
 
 
-def test_compression_threshold_is_configurable(server) -> None:
+def test_compression_threshold_is_configurable(server, make_client: Any) -> None:
     text = "a" * 1000
-    with memlease.Client(server.address, compress_threshold=100) as small:
+    with make_client(server.address, compress_threshold=100) as small:
         small.set("c", text)
         assert small.meta_get("c", "f").client_flags == 16 | 8
         assert small.get("c") == text
-    with memlease.Client(server.address, compress_threshold=None) as never:
+    with make_client(server.address, compress_threshold=None) as never:
         never.set("c", "a" * 100_000)
         assert never.meta_get("c", "f").client_flags == 16
 
@@ -98,10 +98,10 @@ def test_corrupt_compressed_data_raises(client: memlease.Client) -> None:
         client.get("bad")
 
 
-def test_pickle_can_be_switched_off(server) -> None:
+def test_pickle_can_be_switched_off(server, make_client: Any) -> None:
     with (
-        memlease.Client(server.address, pickle=False) as safe,
-        memlease.Client(server.address) as normal,
+        make_client(server.address, pickle=False) as safe,
+        make_client(server.address) as normal,
     ):
         normal.set("obj", {"a": 1})
         with pytest.raises(memlease.SerializationError, match="unpickling is disabled"):
@@ -120,8 +120,8 @@ def test_unpicklable_value_raises(client: memlease.Client) -> None:
         client.get("broken")
 
 
-def test_raw_mode(server) -> None:
-    with memlease.Client(server.address, serde="raw") as raw:
+def test_raw_mode(server, make_client: Any) -> None:
+    with make_client(server.address, serde="raw") as raw:
         raw.set("r", b"\x00bytes")
         assert raw.get("r") == b"\x00bytes"
         raw.set("r", bytearray(b"ba"))
@@ -149,9 +149,9 @@ class JsonSerde:
         return json.loads(data)
 
 
-def test_custom_serde(server) -> None:
+def test_custom_serde(server, make_client: Any) -> None:
     serde = JsonSerde()
-    with memlease.Client(server.address, serde=serde) as c:
+    with make_client(server.address, serde=serde) as c:
         c.set("j", {"a": [1, 2]})
         assert c.get("j") == {"a": [1, 2]}
         assert c.get_many(["j"]) == {"j": {"a": [1, 2]}}
@@ -159,11 +159,11 @@ def test_custom_serde(server) -> None:
     assert serde.calls[:2] == [("serialize", "j"), ("deserialize", "j")]
 
 
-def test_bad_serde_objects(server) -> None:
+def test_bad_serde_objects(server, make_client: Any) -> None:
     with pytest.raises(memlease.InvalidArgument):
-        memlease.Client(server.address, serde=object())  # type: ignore[arg-type]
+        make_client(server.address, serde=object())  # type: ignore[arg-type]
     with pytest.raises(memlease.InvalidArgument):
-        memlease.Client(server.address, serde="json")
+        make_client(server.address, serde="json")
 
     class Broken:
         def serialize(self, key: object, value: object) -> object:
@@ -174,17 +174,17 @@ def test_bad_serde_objects(server) -> None:
 
     broken: Any = Broken()
     with (
-        memlease.Client(server.address, serde=broken) as c,
+        make_client(server.address, serde=broken) as c,
         pytest.raises(memlease.SerializationError),
     ):
         c.set("k", 1)
 
 
-def test_pickled_values_use_highest_protocol(client: memlease.Client) -> None:
+def test_pickled_values_use_highest_protocol(client: memlease.Client, make_client: Any) -> None:
     client.set("p", {"x": 1})
     raw = client.meta_get("p", "v")
     assert raw.client_flags == 1
     assert raw.value == {"x": 1}
     # Readable by plain pickle, as python-memcached / pymemcache do.
-    with memlease.Client(client.servers[0], serde="raw") as raw_client:
+    with make_client(client.servers[0], serde="raw") as raw_client:
         assert pickle.loads(raw_client.get("p")) == {"x": 1}

@@ -135,9 +135,18 @@ impl Driver {
         loop {
             self.take_work()?;
             if self.in_flight.is_empty() {
-                match self.pool.wait_for_work().await {
-                    Next::Work => continue,
-                    Next::Retire => return Ok(()),
+                // While idle, the socket is watched too: an idle connection that turns readable
+                // was closed by the server (a restart) or sent something unasked for; either
+                // way it is retired now rather than failing the next request.
+                tokio::select! {
+                    next = self.pool.wait_for_work() => match next {
+                        Next::Work => continue,
+                        Next::Retire => return Ok(()),
+                    },
+                    _ = self.stream.ready(Interest::READABLE) => {
+                        tracing::debug!(server = %self.pool.name(), "idle multiplexed connection closed by the server");
+                        return Ok(());
+                    }
                 }
             }
             let wants_write = self.written < self.write_buf.len();
