@@ -213,7 +213,7 @@ def test_bad_options_are_refused(
     server: MemcachedServer, options: dict[str, float], make_client: Any
 ) -> None:
     with pytest.raises(memlease.InvalidArgument):
-        make_client(server.address, **options)  # type: ignore[arg-type]
+        make_client(server.address, **options)
 
 
 @pytest.mark.parametrize(
@@ -223,7 +223,7 @@ def test_bad_options_are_refused(
 )
 def test_bad_server_specs_are_refused(servers: object, make_client: Any) -> None:
     with pytest.raises(memlease.InvalidArgument):
-        make_client(servers)  # type: ignore[arg-type]
+        make_client(servers)
 
 
 def test_server_spec_forms(make_client: Any) -> None:

@@ -161,7 +161,7 @@ def test_custom_serde(server, make_client: Any) -> None:
 
 def test_bad_serde_objects(server, make_client: Any) -> None:
     with pytest.raises(memlease.InvalidArgument):
-        make_client(server.address, serde=object())  # type: ignore[arg-type]
+        make_client(server.address, serde=object())
     with pytest.raises(memlease.InvalidArgument):
         make_client(server.address, serde="json")
 

@@ -19,7 +19,7 @@ use crate::protocol::text::{self, TextReply};
 use crate::reply::{Expect, Replies};
 use crate::transport::Transport;
 use bytes::Bytes;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 /// A value read from the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,8 @@ pub struct Client<T> {
     transport: T,
     /// Learned `item_size_max` per server (0 = not known yet).
     item_size_limits: Vec<AtomicUsize>,
+    /// Counter behind the opaque tags of single-key requests.
+    tags: AtomicU32,
 }
 
 fn wire(key: &[u8]) -> Result<WireKey<'_>> {
@@ -94,6 +96,7 @@ impl<T: Transport> Client<T> {
         Client {
             transport,
             item_size_limits,
+            tags: AtomicU32::new(0),
         }
     }
 
@@ -117,25 +120,47 @@ impl<T: Transport> Client<T> {
     ) -> Result<Response> {
         let wire_key = wire(key)?;
         let server = self.cluster().server_for(key);
-        let mut all_flags;
-        let flags = if wire_key.binary {
-            all_flags = flags.to_vec();
+        let mut all_flags = Vec::with_capacity(flags.len() + 2);
+        all_flags.extend_from_slice(flags);
+        if wire_key.binary {
             all_flags.push(Flag::Base64Key);
-            &all_flags[..]
-        } else {
-            flags
-        };
+        }
+        // Tag the request so its reply can be checked to be its own: a reply matched to the
+        // wrong request would hand one key's value to another.
+        let tag = (!flags.iter().any(|f| matches!(f, Flag::Opaque(_)))).then(|| self.next_tag());
+        if let Some(tag) = &tag {
+            all_flags.push(Flag::Opaque(tag.clone()));
+        }
         let request = Request {
             command,
             key: &wire_key.token,
             value,
-            flags,
+            flags: &all_flags,
         };
-        let mut bytes = Vec::with_capacity(key.len() + value.map_or(0, <[u8]>::len) + 32);
+        let mut bytes = Vec::with_capacity(key.len() + value.map_or(0, <[u8]>::len) + 48);
         request.encode(&mut bytes);
         let mut replies = self.exchange_one(server, bytes, Expect::Replies(1)).await?;
         let reply = replies.meta.pop().expect("exactly one reply");
-        check(self.cluster().server_name(server), reply)
+        let name = self.cluster().server_name(server);
+        if let (Some(sent), Some(got)) = (&tag, &reply.flags.opaque) {
+            if sent != got {
+                return Err(Error::UnexpectedReply {
+                    server: name.to_string(),
+                    detail: format!("reply tagged {got:?} to a request tagged {sent:?}"),
+                });
+            }
+        }
+        let mut reply = check(name, reply)?;
+        if tag.is_some() {
+            reply.flags.opaque = None;
+        }
+        Ok(reply)
+    }
+
+    /// A fresh opaque token (servers before 1.6.18 do not echo it on `EN`; present, it must match).
+    fn next_tag(&self) -> Bytes {
+        let n = self.tags.fetch_add(1, Ordering::Relaxed);
+        Bytes::copy_from_slice(itoa::Buffer::new().format(n).as_bytes())
     }
 
     /// `mg key v f [c]`.
