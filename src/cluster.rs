@@ -1,6 +1,7 @@
 //! A set of servers: placement, and per server a blocking pool and (created on first async use)
 //! a multiplexed pool. Exchanges encoded batches; knows nothing of what the requests mean.
 
+use crate::combine::Combiner;
 use crate::error::{Error, Result};
 use crate::exchange::{self, Job};
 use crate::fork;
@@ -31,10 +32,15 @@ pub struct Batch {
     pub expect: Expect,
 }
 
+/// Larger batches (big values) go straight to their own connection rather than make a round of
+/// small requests wait behind them.
+const COMBINE_AT_MOST: usize = 16 * 1024;
+
 /// The connections of one process. Replaced wholesale after a fork.
 struct Pools {
     generation: u64,
     blocking: Vec<Arc<Pool>>,
+    combiners: Vec<Combiner>,
     multiplexed: Vec<OnceLock<Arc<MuxPool>>>,
 }
 
@@ -92,9 +98,11 @@ impl Cluster {
             .map(|(spec, name)| Pool::new(spec.address.clone(), Arc::clone(name), config.pool.clone()))
             .collect();
         let multiplexed = names.iter().map(|_| OnceLock::new()).collect();
+        let combiners = names.iter().map(|_| Combiner::default()).collect();
         Pools {
             generation: fork::generation(),
             blocking,
+            combiners,
             multiplexed,
         }
     }
@@ -143,12 +151,17 @@ impl Cluster {
     }
 
     /// Send each batch to its server over blocking connections, all servers at once, from the
-    /// calling thread; one result per batch, in order.
-    pub fn exchange_blocking(&self, batches: Vec<Batch>) -> Vec<Result<Replies>> {
+    /// calling thread; one result per batch, in order. A lone, small batch goes through its
+    /// server's [`Combiner`], so threads calling at the same time share round trips.
+    pub fn exchange_blocking(&self, mut batches: Vec<Batch>) -> Vec<Result<Replies>> {
         let pools = match self.pools() {
             Ok(pools) => pools,
             Err(e) => return batches.iter().map(|_| Err(e.clone())).collect(),
         };
+        if batches.len() == 1 && batches[0].bytes.len() <= COMBINE_AT_MOST {
+            let Batch { server, bytes, expect } = batches.pop().expect("one batch");
+            return vec![pools.combiners[server].exchange(&pools.blocking[server], bytes, expect, self.config.timeout)];
+        }
         let mut results: Vec<Option<Result<Replies>>> = Vec::with_capacity(batches.len());
         let mut borrowed: Vec<(usize, PooledConnection, Expect)> = Vec::with_capacity(batches.len());
         for (i, batch) in batches.into_iter().enumerate() {

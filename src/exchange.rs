@@ -10,33 +10,53 @@ use crate::error::{Error, Result, TimeoutPhase};
 use crate::reply::{missing_bytes, Expect, Replies, ReplyReader};
 use std::time::{Duration, Instant};
 
-/// One connection's part of an exchange.
+/// One connection's part of an exchange: one or more batches written back to back, whose
+/// replies arrive in the same order.
 pub struct Job<'a> {
     pub conn: &'a mut Connection,
     written: usize,
-    reader: ReplyReader,
+    /// One reader per batch; `next` is the first whose replies are not all in.
+    readers: Vec<ReplyReader>,
+    next: usize,
     /// `None` while running; the job's error if it failed.
     error: Option<Error>,
 }
 
 impl<'a> Job<'a> {
-    /// `conn.write_buf` must hold the encoded requests.
+    /// `conn.write_buf` must hold the encoded requests of one batch.
     pub fn new(conn: &'a mut Connection, expect: Expect) -> Self {
+        Self::batches(conn, &[expect])
+    }
+
+    /// `conn.write_buf` must hold the encoded batches, in the order of `expects`.
+    pub fn batches(conn: &'a mut Connection, expects: &[Expect]) -> Self {
+        let readers: Vec<ReplyReader> = expects.iter().map(|e| ReplyReader::new(*e)).collect();
+        let next = readers.iter().take_while(|r| r.is_done()).count();
         Job {
             conn,
             written: 0,
-            reader: ReplyReader::new(expect),
+            readers,
+            next,
             error: None,
         }
     }
 
-    /// The job's error, or its replies.
+    /// The job's error, or the replies of its first batch.
     pub fn into_outcome(self) -> (Option<Error>, Replies) {
-        (self.error, self.reader.into_replies())
+        let (error, mut replies) = self.into_outcomes();
+        (error, replies.swap_remove(0))
+    }
+
+    /// The job's error, or the replies of each batch.
+    pub fn into_outcomes(self) -> (Option<Error>, Vec<Replies>) {
+        (
+            self.error,
+            self.readers.into_iter().map(ReplyReader::into_replies).collect(),
+        )
     }
 
     fn active(&self) -> bool {
-        !self.reader.is_done() && self.error.is_none()
+        self.next < self.readers.len() && self.error.is_none()
     }
 
     fn wants_write(&self) -> bool {
@@ -60,8 +80,14 @@ impl<'a> Job<'a> {
 
     /// Parse every complete reply in the buffer.
     fn parse(&mut self) -> Result<()> {
-        self.reader.feed(&mut self.conn.read_buf, &self.conn.server)?;
-        if self.reader.is_done() && !self.conn.read_buf.is_empty() {
+        while let Some(reader) = self.readers.get_mut(self.next) {
+            reader.feed(&mut self.conn.read_buf, &self.conn.server)?;
+            if !reader.is_done() {
+                return Ok(());
+            }
+            self.next += 1;
+        }
+        if !self.conn.read_buf.is_empty() {
             // More bytes than the requests asked for: the stream is out of step with us.
             return Err(self.conn.lost("unexpected bytes after the last reply".into()));
         }

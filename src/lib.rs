@@ -10,6 +10,7 @@
 //! - [`exchange`]: drive one or many connections through `poll(2)` under one deadline.
 //! - [`pool`]: bounded per-server pool; the guard discards a connection on any error.
 //! - [`fork`]: fork detection, so a child never uses its parent's sockets.
+//! - [`combine`]: threads calling one server at once share a round trip (blocking client).
 //! - [`cluster`]: pools + placement + parallel exchange with several servers.
 //! - [`client`]: the operations (get, set, cas, get_many ...) on bytes and flags.
 //! - [`error`]: the core error type and its predicates.
@@ -17,6 +18,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod combine;
 pub mod connection;
 pub mod error;
 pub mod exchange;

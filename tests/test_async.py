@@ -88,9 +88,10 @@ def test_cancelling_thousands_of_calls_never_desynchronises(server: MemcachedSer
                     else:
                         coro = c.set(key, keys[key])
                     tasks.append(asyncio.ensure_future(coro))
-                # Cancel a random subset at random moments while they are in flight.
-                for _ in range(rng.randrange(1, 4)):
-                    await asyncio.sleep(rng.random() / 1000)
+                # Cancel random subsets at random moments while they are in flight: the first
+                # wave right after every task has sent its request, later ones after a while.
+                for wave in range(rng.randrange(1, 4)):
+                    await asyncio.sleep(0 if wave == 0 else rng.random() / 1000)
                     for task in rng.sample(tasks, 100):
                         if task.cancel():
                             cancelled += 1

@@ -85,3 +85,36 @@ def test_errors_never_leak_pool_slots(own_server: MemcachedServer) -> None:
         # Five timeouts with a pool of two: slots were released each time.
         assert c.get("k") == 1
         assert c.pool_stats()[own_server.address]["open"] <= 2
+
+
+def test_threads_queued_behind_a_hung_server_each_wait_at_most_the_timeout(
+    own_server: MemcachedServer,
+) -> None:
+    # Threads calling one server share round trips; one that queues behind a round stuck on
+    # a frozen server must still give up within its own timeout, not wait for two.
+    with memlease.Client(own_server.address, timeout=0.3) as c:
+        c.set("k", 1)
+        waited: list[float] = []
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            started = time.monotonic()
+            try:
+                c.get("k")
+            except memlease.MemcacheError as e:
+                errors.append(e)
+            waited.append(time.monotonic() - started)
+
+        own_server.freeze()
+        try:
+            threads = [threading.Thread(target=call) for _ in range(8)]
+            for t in threads:
+                t.start()
+                time.sleep(0.02)
+            for t in threads:
+                t.join()
+        finally:
+            own_server.thaw()
+        assert len(errors) == 8 and all(isinstance(e, memlease.ReadTimeout) for e in errors)
+        assert max(waited) < 0.3 + 0.25
+        assert c.get("k") == 1

@@ -110,7 +110,9 @@ def test_pool_timeout_when_all_connections_are_busy(silent: SilentServer) -> Non
 
         def hold_the_only_connection() -> None:
             try:
-                c.get("a")
+                # A large value is sent on a connection of its own (not combined with other
+                # callers' requests), so it holds the pool's only connection.
+                c.set("a", os.urandom(100_000))
             except memlease.MemcacheError as e:
                 blocked.append(e)
 

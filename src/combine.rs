@@ -1,0 +1,156 @@
+//! Combining for the blocking client: threads that call the same server at the same time
+//! share one write and one read.
+//!
+//! A caller queues its batch. If no thread is serving the server, it becomes the leader: it
+//! takes everything queued (its own batch included), writes it in one go on one connection,
+//! reads the replies in order and hands each waiting thread its own. Callers that arrive while
+//! a round is in flight wait; when the round ends the leader promotes the first of them, who
+//! serves the next round for everyone then queued. A lone thread is always its own leader with
+//! a round of one, so sequential calls cost exactly what a direct exchange costs; under
+//! contention memcached sees one read and one write per round instead of per request.
+//!
+//! A leader serves one round only, so no caller pays for more than the round before its own
+//! and its own. If a round fails, every batch in it gets the error and the connection is
+//! closed, as for any failed exchange.
+
+use crate::error::{Error, Result, TimeoutPhase};
+use crate::exchange::{self, Job};
+use crate::pool::Pool;
+use crate::reply::{Expect, Replies};
+use parking_lot::{Condvar, Mutex};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a waiting caller is told.
+enum Outcome {
+    Done(Result<Replies>),
+    /// Serve the next round.
+    Lead,
+}
+
+struct Waiter {
+    /// When the caller arrived: its whole call, queueing included, is bounded by `timeout`.
+    arrived: Instant,
+    request: Mutex<Option<(Vec<u8>, Expect)>>,
+    outcome: Mutex<Option<Outcome>>,
+    ready: Condvar,
+}
+
+impl Waiter {
+    fn tell(&self, outcome: Outcome) {
+        *self.outcome.lock() = Some(outcome);
+        self.ready.notify_one();
+    }
+
+    fn wait(&self) -> Outcome {
+        let mut outcome = self.outcome.lock();
+        loop {
+            if let Some(outcome) = outcome.take() {
+                return outcome;
+            }
+            self.ready.wait(&mut outcome);
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    queue: Vec<Arc<Waiter>>,
+    leading: bool,
+}
+
+/// The combining point of one server.
+#[derive(Default)]
+pub struct Combiner {
+    state: Mutex<State>,
+}
+
+impl Combiner {
+    /// Exchange one batch with the server of `pool`, sharing the round trip with whichever
+    /// threads are exchanging at the same time.
+    pub fn exchange(&self, pool: &Arc<Pool>, bytes: Vec<u8>, expect: Expect, timeout: Duration) -> Result<Replies> {
+        let me = Arc::new(Waiter {
+            arrived: Instant::now(),
+            request: Mutex::new(Some((bytes, expect))),
+            outcome: Mutex::new(None),
+            ready: Condvar::new(),
+        });
+        let lead_now = {
+            let mut state = self.state.lock();
+            state.queue.push(Arc::clone(&me));
+            !std::mem::replace(&mut state.leading, true)
+        };
+        if !lead_now {
+            match me.wait() {
+                Outcome::Done(result) => return result,
+                Outcome::Lead => {}
+            }
+        }
+        let round = std::mem::take(&mut self.state.lock().queue);
+        let handoff = Handoff(self);
+        serve(pool, &round, timeout);
+        drop(handoff);
+        let outcome = me.outcome.lock().take();
+        match outcome {
+            Some(Outcome::Done(result)) => result,
+            _ => unreachable!("the leader's own batch is part of its round"),
+        }
+    }
+}
+
+/// Passes leadership on when a round ends, even by unwinding, so queued callers never wait
+/// for a leader that is gone.
+struct Handoff<'a>(&'a Combiner);
+
+impl Drop for Handoff<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock();
+        match state.queue.first() {
+            Some(next) => next.tell(Outcome::Lead),
+            None => state.leading = false,
+        }
+    }
+}
+
+/// Write every batch of `round` on one connection, read the replies in order, and tell each
+/// waiter its own. The round must end by the deadline of its earliest caller, so no caller
+/// waits longer than `timeout` in all, however long it queued behind a hung round.
+fn serve(pool: &Arc<Pool>, round: &[Arc<Waiter>], timeout: Duration) {
+    let deadline = round.iter().map(|w| w.arrived).min().expect("a round has a caller") + timeout;
+    if Instant::now() >= deadline {
+        let server = pool.name().to_string();
+        return fail(round, &Error::Timeout { server, phase: TimeoutPhase::Read, after: timeout });
+    }
+    let mut expects = Vec::with_capacity(round.len());
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(error) => return fail(round, &error),
+    };
+    conn.write_buf.clear();
+    for waiter in round {
+        let (bytes, expect) = waiter.request.lock().take().expect("each batch is served once");
+        conn.write_buf.extend_from_slice(&bytes);
+        expects.push(expect);
+    }
+    let mut job = Job::batches(&mut conn, &expects);
+    exchange::run(std::slice::from_mut(&mut job), deadline, timeout);
+    let (error, replies) = job.into_outcomes();
+    match error {
+        None => {
+            conn.release();
+            for (waiter, replies) in round.iter().zip(replies) {
+                waiter.tell(Outcome::Done(Ok(replies)));
+            }
+        }
+        Some(error) => {
+            tracing::debug!(%error, "closing connection after a failed combined round");
+            fail(round, &error);
+        }
+    }
+}
+
+fn fail(round: &[Arc<Waiter>], error: &Error) {
+    for waiter in round {
+        waiter.tell(Outcome::Done(Err(error.clone())));
+    }
+}
