@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: help venv build memcached demo test test-rust test-python lint format bench fuzz clean
+.PHONY: help venv build memcached demo test test-rust test-python lint format bench bench-rust fuzz clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ format: venv ## Apply cargo fmt and ruff format
 bench: build memcached ## Benchmark memlease against peer clients (prints a markdown table)
 	$(PY) -m pip install -q -r benches/requirements.txt
 	$(PY) benches/bench.py
+
+bench-rust: ## Criterion micro-benchmarks of the Rust codec (encode, parse, keys, ring; ns/op)
+	cargo bench --bench codec
 
 fuzz: ## Fuzz the reply parser for FUZZ_SECONDS (default 300; needs cargo-fuzz)
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run parse_response corpus/parse_response seeds/parse_response -- -max_len=16384 -max_total_time=$${FUZZ_SECONDS:-300}

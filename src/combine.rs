@@ -119,7 +119,14 @@ fn serve(pool: &Arc<Pool>, round: &[Arc<Waiter>], timeout: Duration) {
     let deadline = round.iter().map(|w| w.arrived).min().expect("a round has a caller") + timeout;
     if Instant::now() >= deadline {
         let server = pool.name().to_string();
-        return fail(round, &Error::Timeout { server, phase: TimeoutPhase::Read, after: timeout });
+        return fail(
+            round,
+            &Error::Timeout {
+                server,
+                phase: TimeoutPhase::Read,
+                after: timeout,
+            },
+        );
     }
     let mut expects = Vec::with_capacity(round.len());
     let mut conn = match pool.get() {

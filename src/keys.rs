@@ -58,11 +58,12 @@ pub fn wire_key(raw: &[u8]) -> Result<WireKey<'_>, EmptyKey> {
             binary: true,
         });
     }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Blake2b256::digest(raw);
     let mut token = Vec::with_capacity(DIGEST_PREFIX.len() + 64);
     token.extend_from_slice(DIGEST_PREFIX);
     for byte in digest {
-        token.extend_from_slice(format!("{byte:02x}").as_bytes());
+        token.extend_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
     }
     Ok(WireKey {
         token: Cow::Owned(token),
