@@ -98,7 +98,10 @@ impl Cluster {
             .map(|(spec, name)| Pool::new(spec.address.clone(), Arc::clone(name), config.pool.clone()))
             .collect();
         let multiplexed = names.iter().map(|_| OnceLock::new()).collect();
-        let combiners = names.iter().map(|_| Combiner::default()).collect();
+        let combiners = names
+            .iter()
+            .map(|_| Combiner::new(config.pool.max_connections))
+            .collect();
         Pools {
             generation: fork::generation(),
             blocking,

@@ -90,9 +90,9 @@ def test_errors_never_leak_pool_slots(own_server: MemcachedServer) -> None:
 def test_threads_queued_behind_a_hung_server_each_wait_at_most_the_timeout(
     own_server: MemcachedServer,
 ) -> None:
-    # Threads calling one server share round trips; one that queues behind a round stuck on
-    # a frozen server must still give up within its own timeout, not wait for two.
-    with memlease.Client(own_server.address, timeout=0.3) as c:
+    # With 8 threads and 2 connections, 6 threads queue behind rounds stuck on a frozen
+    # server; each must still give up within its own timeout, not wait for two.
+    with memlease.Client(own_server.address, timeout=0.3, max_connections=2) as c:
         c.set("k", 1)
         waited: list[float] = []
         errors: list[BaseException] = []
@@ -118,3 +118,27 @@ def test_threads_queued_behind_a_hung_server_each_wait_at_most_the_timeout(
         assert len(errors) == 8 and all(isinstance(e, memlease.ReadTimeout) for e in errors)
         assert max(waited) < 0.3 + 0.25
         assert c.get("k") == 1
+
+
+def test_more_threads_than_connections_share_rounds(cluster: list[MemcachedServer]) -> None:
+    # 16 threads, 2 connections per server: the extra threads are served in combined rounds,
+    # and every one of them still gets its own values.
+    errors: list[BaseException] = []
+    with memlease.Client([s.address for s in cluster], max_connections=2) as c:
+
+        def worker(n: int) -> None:
+            try:
+                for i in range(200):
+                    key = f"r{n}:{i % 7}"
+                    c.set(key, (n, i))
+                    assert c.get(key) == (n, i)
+            except BaseException as e:  # reported by the main thread
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert all(counts["open"] <= 2 for counts in c.pool_stats().values())

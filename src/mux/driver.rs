@@ -19,6 +19,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// Buffers grown beyond this by a large batch are released once it is done.
+const KEEP_BUFFER_AT_MOST: usize = 256 * 1024;
 
 enum Stream {
     Tcp(TcpStream),
@@ -218,8 +220,13 @@ impl Driver {
             }
         }
         if self.written == self.write_buf.len() {
-            self.write_buf.clear();
             self.written = 0;
+            if self.write_buf.capacity() > KEEP_BUFFER_AT_MOST {
+                // One huge batch must not pin its buffer for the connection's lifetime.
+                self.write_buf = Vec::with_capacity(READ_CHUNK);
+            } else {
+                self.write_buf.clear();
+            }
         }
         Ok(())
     }
@@ -250,6 +257,9 @@ impl Driver {
         }
         if !self.read_buf.is_empty() {
             return Err(self.lost("unexpected bytes with no request in flight".into()));
+        }
+        if self.read_buf.capacity() > KEEP_BUFFER_AT_MOST {
+            self.read_buf = BytesMut::with_capacity(READ_CHUNK);
         }
         Ok(())
     }
