@@ -19,7 +19,7 @@ use crate::protocol::text::{self, TextReply};
 use crate::reply::{Expect, Replies};
 use crate::transport::Transport;
 use bytes::Bytes;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A value read from the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub struct Client<T> {
     /// Learned `item_size_max` per server (0 = not known yet).
     item_size_limits: Vec<AtomicUsize>,
     /// Counter behind the opaque tags of single-key requests.
-    tags: AtomicU32,
+    tags: AtomicU64,
 }
 
 fn wire(key: &[u8]) -> Result<WireKey<'_>> {
@@ -96,7 +96,7 @@ impl<T: Transport> Client<T> {
         Client {
             transport,
             item_size_limits,
-            tags: AtomicU32::new(0),
+            tags: AtomicU64::new(0),
         }
     }
 
@@ -127,9 +127,10 @@ impl<T: Transport> Client<T> {
         }
         // Tag the request so its reply can be checked to be its own: a reply matched to the
         // wrong request would hand one key's value to another.
-        let tag = (!flags.iter().any(|f| matches!(f, Flag::Opaque(_)))).then(|| self.next_tag());
-        if let Some(tag) = &tag {
-            all_flags.push(Flag::Opaque(tag.clone()));
+        let tag =
+            (!flags.iter().any(|f| matches!(f, Flag::Opaque(_)))).then(|| self.tags.fetch_add(1, Ordering::Relaxed));
+        if let Some(tag) = tag {
+            all_flags.push(Flag::OpaqueNumber(tag));
         }
         let request = Request {
             command,
@@ -142,8 +143,8 @@ impl<T: Transport> Client<T> {
         let mut replies = self.exchange_one(server, bytes, Expect::Replies(1)).await?;
         let reply = replies.meta.pop().expect("exactly one reply");
         let name = self.cluster().server_name(server);
-        if let (Some(sent), Some(got)) = (&tag, &reply.flags.opaque) {
-            if sent != got {
+        if let (Some(sent), Some(got)) = (tag, &reply.flags.opaque) {
+            if itoa::Buffer::new().format(sent).as_bytes() != got.as_ref() {
                 return Err(Error::UnexpectedReply {
                     server: name.to_string(),
                     detail: format!("reply tagged {got:?} to a request tagged {sent:?}"),
@@ -155,12 +156,6 @@ impl<T: Transport> Client<T> {
             reply.flags.opaque = None;
         }
         Ok(reply)
-    }
-
-    /// A fresh opaque token (servers before 1.6.18 do not echo it on `EN`; present, it must match).
-    fn next_tag(&self) -> Bytes {
-        let n = self.tags.fetch_add(1, Ordering::Relaxed);
-        Bytes::copy_from_slice(itoa::Buffer::new().format(n).as_bytes())
     }
 
     /// `mg key v f [c]`.

@@ -8,7 +8,6 @@ use crate::protocol::request::{encode_noop, Command, Flag, Request, SetMode};
 use crate::protocol::response::{Code, Response};
 use crate::reply::{Expect, Replies};
 use crate::transport::Transport;
-use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
 /// How a multi-key batch asks for replies (see [`Client::batch`]).
@@ -40,9 +39,9 @@ impl<T: Transport> Client<T> {
         mode: BatchMode,
         command: Command,
         keys: &[&[u8]],
-        flags_for: impl Fn(usize) -> Vec<Flag>,
+        flags_for: impl Fn(usize, &mut Vec<Flag>),
         values: Option<&[&[u8]]>,
-    ) -> Result<Vec<Option<Response>>> {
+    ) -> Result<Vec<Option<(usize, Response)>>> {
         let wire_keys: Vec<WireKey<'_>> = keys.iter().map(|k| wire(k)).collect::<Result<_>>()?;
         let mut by_server: Vec<Vec<usize>> = vec![Vec::new(); self.cluster().server_count()];
         for (i, key) in keys.iter().enumerate() {
@@ -62,14 +61,15 @@ impl<T: Transport> Client<T> {
                     BatchMode::Loud => Expect::Replies(members.len()),
                 },
                 bytes: {
-                    let mut buf = Vec::new();
-                    let mut itoa = itoa::Buffer::new();
+                    let mut buf = Vec::with_capacity(members.len() * 48);
+                    let mut flags = Vec::with_capacity(8);
                     for (position, &i) in members.iter().enumerate() {
-                        let mut flags = flags_for(i);
+                        flags.clear();
+                        flags_for(i, &mut flags);
                         if mode == BatchMode::Quiet {
                             flags.push(Flag::Quiet);
                         }
-                        flags.push(Flag::Opaque(Bytes::copy_from_slice(itoa.format(position).as_bytes())));
+                        flags.push(Flag::OpaqueNumber(position as u64));
                         if wire_keys[i].binary {
                             flags.push(Flag::Base64Key);
                         }
@@ -87,7 +87,7 @@ impl<T: Transport> Client<T> {
             })
             .collect();
         let results = self.transport.exchange(batches).await;
-        let mut out: Vec<Option<Response>> = vec![None; keys.len()];
+        let mut out: Vec<Option<(usize, Response)>> = vec![None; keys.len()];
         for ((server, members), result) in groups.iter().zip(results) {
             let Replies { meta, .. } = result?;
             let name = self.cluster().server_name(*server);
@@ -113,7 +113,7 @@ impl<T: Transport> Client<T> {
                     }
                 };
                 next = position + 1;
-                out[members[position]] = Some(reply);
+                out[members[position]] = Some((*server, reply));
             }
         }
         Ok(out)
@@ -121,24 +121,23 @@ impl<T: Transport> Client<T> {
 
     /// Fetch many keys; `None` for misses, aligned with `keys`.
     pub async fn get_many(&self, keys: &[&[u8]], with_cas: bool) -> Result<Vec<Option<Item>>> {
-        let flags = |_| {
-            let mut f = vec![Flag::ReturnValue, Flag::ReturnClientFlags];
+        let flags = |_, flags: &mut Vec<Flag>| {
+            flags.extend_from_slice(&[Flag::ReturnValue, Flag::ReturnClientFlags]);
             if with_cas {
-                f.push(Flag::ReturnCas);
+                flags.push(Flag::ReturnCas);
             }
-            f
         };
         let replies = self.batch(BatchMode::Quiet, Command::Get, keys, flags, None).await?;
         replies
             .into_iter()
-            .zip(keys)
-            .map(|(reply, key)| match reply {
+            .map(|reply| match reply {
                 None => Ok(None),
-                Some(reply) => {
-                    let reply = check(&self.server_of(key), reply)?;
+                Some((server, reply)) => {
+                    let name = self.cluster().server_name(server);
+                    let reply = check(name, reply)?;
                     match reply.code {
                         Code::Value => Ok(Some(item_of(reply))),
-                        _ => Err(unexpected(&self.server_of(key), "mg", &reply)),
+                        _ => Err(unexpected(name, "mg", &reply)),
                     }
                 }
             })
@@ -157,24 +156,26 @@ impl<T: Transport> Client<T> {
             (0..items.len()).partition(|&i| known_limit(&items[i]));
         let keys: Vec<&[u8]> = sendable.iter().map(|&i| items[i].key).collect();
         let values: Vec<&[u8]> = sendable.iter().map(|&i| items[i].data).collect();
-        let flags = |n: usize| store_flags(SetMode::Set, items[sendable[n]].client_flags, ttl, None);
+        let flags = |n: usize, flags: &mut Vec<Flag>| {
+            flags.extend(store_flags(SetMode::Set, items[sendable[n]].client_flags, ttl, None))
+        };
         let replies = self
             .batch(BatchMode::Loud, Command::Set, &keys, flags, Some(&values))
             .await?;
         let mut stored = vec![false; items.len()];
         for (reply, &i) in replies.into_iter().zip(&sendable) {
-            let key = items[i].key;
-            let Some(reply) = reply else { continue };
+            let Some((server, reply)) = reply else { continue };
             if reply.code == Code::ServerError && reply.message.as_deref() == Some(TOO_LARGE) {
                 too_large.push(i);
                 continue;
             }
-            stored[i] = match check(&self.server_of(key), reply)?.code {
+            let name = self.cluster().server_name(server);
+            stored[i] = match check(name, reply)?.code {
                 Code::Stored => true,
                 Code::NotStored | Code::Exists | Code::NotFound => false,
                 _ => {
                     return Err(Error::UnexpectedReply {
-                        server: self.server_of(key),
+                        server: name.to_string(),
                         detail: "bad reply to ms".into(),
                     })
                 }
@@ -203,21 +204,24 @@ impl<T: Transport> Client<T> {
     /// Delete many keys; returns how many existed.
     pub async fn delete_many(&self, keys: &[&[u8]]) -> Result<usize> {
         let replies = self
-            .batch(BatchMode::Quiet, Command::Delete, keys, |_| Vec::new(), None)
+            .batch(BatchMode::Quiet, Command::Delete, keys, |_, _| {}, None)
             .await?;
         let mut deleted = 0;
-        for (reply, key) in replies.into_iter().zip(keys) {
+        for reply in replies {
             match reply {
                 None => deleted += 1,
-                Some(reply) => match check(&self.server_of(key), reply)?.code {
-                    Code::NotFound => {}
-                    _ => {
-                        return Err(Error::UnexpectedReply {
-                            server: self.server_of(key),
-                            detail: "bad reply to md".into(),
-                        })
+                Some((server, reply)) => {
+                    let name = self.cluster().server_name(server);
+                    match check(name, reply)?.code {
+                        Code::NotFound => {}
+                        _ => {
+                            return Err(Error::UnexpectedReply {
+                                server: name.to_string(),
+                                detail: "bad reply to md".into(),
+                            })
+                        }
                     }
-                },
+                }
             }
         }
         Ok(deleted)

@@ -136,6 +136,9 @@ pub enum Flag {
     Vivify(i64),
     /// `O<token>`: opaque token echoed back (at most 31 bytes).
     Opaque(Bytes),
+    /// `O<n>`: a numeric opaque token, as the client tags the requests of a batch (no
+    /// allocation per request). Echoed back as the decimal digits.
+    OpaqueNumber(u64),
     /// `q`: quiet mode: suppress the nominal reply.
     Quiet,
     /// `R<ttl>`: win the right to recache when the remaining TTL is below this.
@@ -173,7 +176,7 @@ impl Flag {
             Flag::ReturnLastAccess => b'l',
             Flag::SetMode(_) | Flag::ArithmeticMode(_) => b'M',
             Flag::Vivify(_) => b'N',
-            Flag::Opaque(_) => b'O',
+            Flag::Opaque(_) | Flag::OpaqueNumber(_) => b'O',
             Flag::Quiet => b'q',
             Flag::Recache(_) => b'R',
             Flag::ReturnSize => b's',
@@ -208,7 +211,7 @@ impl Flag {
         out.push(self.letter());
         let mut num = itoa::Buffer::new();
         match self {
-            Flag::CompareCas(n) | Flag::NewCas(n) | Flag::Initial(n) | Flag::Delta(n) => {
+            Flag::CompareCas(n) | Flag::NewCas(n) | Flag::Initial(n) | Flag::Delta(n) | Flag::OpaqueNumber(n) => {
                 out.extend_from_slice(num.format(*n).as_bytes())
             }
             Flag::ClientFlags(n) => out.extend_from_slice(num.format(*n).as_bytes()),
