@@ -185,8 +185,20 @@ class MemcachedServer:
         raise RuntimeError(f"memcached did not restart on {self.address}")
 
     def freeze(self) -> None:
-        """SIGSTOP: connections are accepted by the kernel but nothing is answered."""
+        """SIGSTOP: connections are accepted by the kernel but nothing is answered. Returns once
+        the process is really stopped (the signal is delivered asynchronously)."""
         os.kill(self.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and not self._stopped():
+            time.sleep(0.001)
+
+    def _stopped(self) -> bool:
+        try:
+            with open(f"/proc/{self.pid}/stat") as stat:
+                # The state follows the parenthesised command name: T = stopped.
+                return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+        except OSError:
+            return True  # no /proc (not Linux): the short sleep above is all we can do
 
     def thaw(self) -> None:
         """SIGCONT after :meth:`freeze`."""
