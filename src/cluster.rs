@@ -5,6 +5,7 @@ use crate::combine::Combiner;
 use crate::error::{Error, Result};
 use crate::exchange::{self, Job};
 use crate::fork;
+use crate::health::{Admission, HealthEvent, HealthPolicy, HealthSnapshot, ServerHealth};
 use crate::mux::{MuxConfig, MuxPool};
 use crate::pool::{Pool, PoolConfig, PooledConnection};
 use crate::reply::{Expect, Replies};
@@ -22,6 +23,8 @@ pub struct ClusterConfig {
     pub pool: PoolConfig,
     /// Per-operation deadline for writing requests and reading their replies.
     pub timeout: Duration,
+    /// When a failing server is marked down, and for how long.
+    pub health: HealthPolicy,
 }
 
 /// One server's share of an exchange: encoded requests and what ends their replies.
@@ -41,6 +44,9 @@ struct Pools {
     generation: u64,
     blocking: Vec<Arc<Pool>>,
     combiners: Vec<Combiner>,
+    health: Vec<ServerHealth>,
+    /// Mark-downs and rejoins not yet handed to the event hook.
+    events: parking_lot::Mutex<Vec<HealthEvent>>,
     multiplexed: Vec<OnceLock<Arc<MuxPool>>>,
 }
 
@@ -102,10 +108,13 @@ impl Cluster {
             .iter()
             .map(|_| Combiner::new(config.pool.max_connections))
             .collect();
+        let health = names.iter().map(|name| ServerHealth::new(Arc::clone(name))).collect();
         Pools {
             generation: fork::generation(),
             blocking,
             combiners,
+            health,
+            events: parking_lot::Mutex::new(Vec::new()),
             multiplexed,
         }
     }
@@ -155,7 +164,8 @@ impl Cluster {
 
     /// Send each batch to its server over blocking connections, all servers at once, from the
     /// calling thread; one result per batch, in order. A lone, small batch goes through its
-    /// server's [`Combiner`], so threads calling at the same time share round trips.
+    /// server's [`Combiner`], so threads calling at the same time share round trips. A batch
+    /// for a server marked down fails at once with [`Error::ServerDown`].
     pub fn exchange_blocking(&self, mut batches: Vec<Batch>) -> Vec<Result<Replies>> {
         let pools = match self.pools() {
             Ok(pools) => pools,
@@ -163,39 +173,94 @@ impl Cluster {
         };
         if batches.len() == 1 && batches[0].bytes.len() <= COMBINE_AT_MOST {
             let Batch { server, bytes, expect } = batches.pop().expect("one batch");
-            return vec![pools.combiners[server].exchange(&pools.blocking[server], bytes, expect, self.config.timeout)];
+            let result = self.admit_in(&pools, server).and_then(|admission| {
+                let result =
+                    pools.combiners[server].exchange(&pools.blocking[server], bytes, expect, self.config.timeout);
+                self.record_in(&pools, server, admission, &result);
+                result
+            });
+            return vec![result];
         }
         let mut results: Vec<Option<Result<Replies>>> = Vec::with_capacity(batches.len());
-        let mut borrowed: Vec<(usize, PooledConnection, Expect)> = Vec::with_capacity(batches.len());
+        // (result slot, server, admission, connection, expectation) of each batch sent.
+        let mut sent = Vec::with_capacity(batches.len());
         for (i, batch) in batches.into_iter().enumerate() {
-            match pools.blocking[batch.server].get() {
-                Ok(mut conn) => {
+            let borrowed = self
+                .admit_in(&pools, batch.server)
+                .and_then(|admission| Ok((admission, pools.blocking[batch.server].get()?)));
+            match borrowed {
+                Ok((admission, mut conn)) => {
                     conn.write_buf = batch.bytes;
-                    borrowed.push((i, conn, batch.expect));
+                    sent.push((i, batch.server, admission, conn, batch.expect));
                     results.push(None);
                 }
                 Err(e) => results.push(Some(Err(e))),
             }
         }
         let deadline = Instant::now() + self.config.timeout;
-        let (slots, mut guards): (Vec<(usize, Expect)>, Vec<PooledConnection>) = borrowed
-            .into_iter()
-            .map(|(i, conn, expect)| ((i, expect), conn))
-            .unzip();
-        let mut jobs: Vec<Job<'_>> = guards
+        let mut jobs: Vec<Job<'_>> = sent
             .iter_mut()
-            .zip(&slots)
-            .map(|(conn, (_, expect))| Job::new(conn, *expect))
+            .map(|(_, _, _, conn, expect)| Job::new(conn, *expect))
             .collect();
         exchange::run(&mut jobs, deadline, self.config.timeout);
         let outcomes: Vec<_> = jobs.into_iter().map(Job::into_outcome).collect();
-        for (((i, _), conn), (error, replies)) in slots.into_iter().zip(guards).zip(outcomes) {
-            results[i] = Some(settle(conn, error, replies));
+        for ((i, server, admission, conn, _), (error, replies)) in sent.into_iter().zip(outcomes) {
+            let result = settle(conn, error, replies);
+            self.record_in(&pools, server, admission, &result);
+            results[i] = Some(result);
         }
         results
             .into_iter()
             .map(|r| r.expect("every batch has a result"))
             .collect()
+    }
+
+    fn admit_in(&self, pools: &Pools, server: usize) -> Result<Admission> {
+        let health = &pools.health[server];
+        match health.admit() {
+            Admission::Refused(retry_in) => Err(health.refusal(retry_in)),
+            admission => Ok(admission),
+        }
+    }
+
+    fn record_in(&self, pools: &Pools, server: usize, admission: Admission, result: &Result<Replies>) {
+        let outcome = result.as_ref().map(|_| ());
+        if let Some(event) = pools.health[server].record(admission, outcome, &self.config.health) {
+            pools.events.lock().push(event);
+        }
+    }
+
+    /// Whether a request may go to `server` now: `Err(ServerDown)` while it is marked down.
+    pub fn admit(&self, server: usize) -> Result<Admission> {
+        let pools = self.pools()?;
+        self.admit_in(&pools, server)
+    }
+
+    /// Record how a request let through by [`Cluster::admit`] ended.
+    pub fn record(&self, server: usize, admission: Admission, result: &Result<Replies>) {
+        if let Ok(pools) = self.pools() {
+            self.record_in(&pools, server, admission, result);
+        }
+    }
+
+    /// Whether `server` is marked down right now.
+    pub fn is_down(&self, server: usize) -> bool {
+        self.pools().map(|p| p.health[server].is_down()).unwrap_or(false)
+    }
+
+    /// Mark-downs and rejoins since the last call, oldest first.
+    pub fn take_events(&self) -> Vec<HealthEvent> {
+        self.pools()
+            .map(|p| std::mem::take(&mut *p.events.lock()))
+            .unwrap_or_default()
+    }
+
+    /// Health counters of every server, in configuration order.
+    pub fn health(&self) -> Vec<HealthSnapshot> {
+        match self.pools() {
+            Ok(pools) => pools.health.iter().map(ServerHealth::snapshot).collect(),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The multiplexed pool of `server` in this process, created on first use.

@@ -46,6 +46,11 @@ pub enum Error {
         phase: TimeoutPhase,
         after: std::time::Duration,
     },
+    /// The server is marked down after failing; calls to it fail at once until `retry_in`.
+    ServerDown {
+        server: String,
+        retry_in: std::time::Duration,
+    },
     /// The client was closed.
     Closed,
 }
@@ -61,7 +66,7 @@ impl Error {
     pub fn is_connection_lost(&self) -> bool {
         matches!(
             self,
-            Error::Connect { .. } | Error::ConnectionLost { .. } | Error::Timeout { .. }
+            Error::Connect { .. } | Error::ConnectionLost { .. } | Error::Timeout { .. } | Error::ServerDown { .. }
         )
     }
 
@@ -125,6 +130,13 @@ impl fmt::Display for Error {
                 };
                 write!(f, "timed out after {:.3}s {what} {server}", after.as_secs_f64())
             }
+            Error::ServerDown { server, retry_in } => {
+                write!(
+                    f,
+                    "{server} is marked down after failing; retried in {:.1}s",
+                    retry_in.as_secs_f64()
+                )
+            }
             Error::Closed => f.write_str("the client is closed"),
         }
     }
@@ -166,6 +178,10 @@ impl Clone for Error {
                 server: server.clone(),
                 phase: *phase,
                 after: *after,
+            },
+            Error::ServerDown { server, retry_in } => Error::ServerDown {
+                server: server.clone(),
+                retry_in: *retry_in,
             },
             Error::Closed => Error::Closed,
         }

@@ -23,6 +23,7 @@ pub mod connection;
 pub mod error;
 pub mod exchange;
 pub mod fork;
+pub mod health;
 pub mod keys;
 pub mod mux;
 pub mod pool;

@@ -13,6 +13,8 @@ use crate::reply::Replies;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+use tokio::sync::oneshot;
 
 pub trait Transport: Send + Sync + 'static {
     fn cluster(&self) -> &Cluster;
@@ -57,37 +59,51 @@ impl Transport for Multiplexed {
         // The drivers enforce pool_timeout and timeout themselves; this is the backstop for a
         // batch stuck behind a connection that cannot make progress.
         let backstop = config.pool.pool_timeout + config.timeout + config.pool.connect_timeout;
-        let receivers: Vec<_> = batches
+        // Submitted at once, so every server works on its batch while we wait for the first.
+        let submitted: Vec<Result<_>> = batches
             .into_iter()
             .map(|batch| {
+                let admission = self.0.admit(batch.server)?;
                 let pool = self.0.multiplexed(batch.server)?;
-                Ok((batch.server, pool.submit(batch.bytes, batch.expect)))
+                Ok((batch.server, admission, pool.submit(batch.bytes, batch.expect)))
             })
-            .collect::<Vec<Result<_>>>();
-        let names: Vec<_> = (0..self.0.server_count())
-            .map(|s| self.0.server_name(s).clone())
             .collect();
+        let cluster = &self.0;
         async move {
             let deadline = tokio::time::Instant::now() + backstop;
-            let mut results = Vec::with_capacity(receivers.len());
-            for receiver in receivers {
-                results.push(match receiver {
+            let mut results = Vec::with_capacity(submitted.len());
+            for batch in submitted {
+                results.push(match batch {
                     Err(e) => Err(e),
-                    Ok((server, receiver)) => match tokio::time::timeout_at(deadline, receiver).await {
-                        Ok(Ok(result)) => result,
-                        Ok(Err(_)) => Err(Error::ConnectionLost {
-                            server: names[server].to_string(),
-                            detail: "the connection task ended without replying".into(),
-                        }),
-                        Err(_) => Err(Error::Timeout {
-                            server: names[server].to_string(),
-                            phase: TimeoutPhase::Read,
-                            after: backstop,
-                        }),
-                    },
+                    Ok((server, admission, reply)) => {
+                        let name = cluster.server_name(server);
+                        let result = await_reply(reply, deadline, name, backstop).await;
+                        cluster.record(server, admission, &result);
+                        result
+                    }
                 });
             }
             results
         }
+    }
+}
+
+async fn await_reply(
+    reply: oneshot::Receiver<Result<Replies>>,
+    deadline: tokio::time::Instant,
+    server: &str,
+    backstop: Duration,
+) -> Result<Replies> {
+    match tokio::time::timeout_at(deadline, reply).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(Error::ConnectionLost {
+            server: server.to_owned(),
+            detail: "the connection task ended without replying".into(),
+        }),
+        Err(_) => Err(Error::Timeout {
+            server: server.to_owned(),
+            phase: TimeoutPhase::Read,
+            after: backstop,
+        }),
     }
 }

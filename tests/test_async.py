@@ -110,7 +110,9 @@ def test_cancelling_thousands_of_calls_never_desynchronises(server: MemcachedSer
 
 def test_wait_for_timeouts_leave_the_client_usable(own_server: MemcachedServer) -> None:
     async def main() -> None:
-        async with memlease.AsyncClient(own_server.address, timeout=0.3) as c:
+        async with memlease.AsyncClient(
+            own_server.address, timeout=0.3, failures_to_mark_down=1000
+        ) as c:
             await c.set("k", "v")
             own_server.freeze()
             try:
@@ -130,7 +132,9 @@ def test_wait_for_timeouts_leave_the_client_usable(own_server: MemcachedServer) 
 
 def test_a_frozen_server_costs_at_most_the_timeout(own_server: MemcachedServer) -> None:
     async def main() -> None:
-        async with memlease.AsyncClient(own_server.address, timeout=0.2) as c:
+        async with memlease.AsyncClient(
+            own_server.address, timeout=0.2, failures_to_mark_down=1000
+        ) as c:
             await c.set("k", 1)
             own_server.freeze()
             try:

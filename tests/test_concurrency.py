@@ -73,7 +73,13 @@ def test_threads_sharing_a_client_each_see_their_own_values(
 
 
 def test_errors_never_leak_pool_slots(own_server: MemcachedServer) -> None:
-    with memlease.Client(own_server.address, max_connections=2, timeout=0.1, pool_timeout=0.5) as c:
+    with memlease.Client(
+        own_server.address,
+        max_connections=2,
+        timeout=0.1,
+        pool_timeout=0.5,
+        failures_to_mark_down=1000,
+    ) as c:
         c.set("k", 1)
         own_server.freeze()
         try:
@@ -92,7 +98,9 @@ def test_threads_queued_behind_a_hung_server_each_wait_at_most_the_timeout(
 ) -> None:
     # With 8 threads and 2 connections, 6 threads queue behind rounds stuck on a frozen
     # server; each must still give up within its own timeout, not wait for two.
-    with memlease.Client(own_server.address, timeout=0.3, max_connections=2) as c:
+    with memlease.Client(
+        own_server.address, timeout=0.3, max_connections=2, failures_to_mark_down=1000
+    ) as c:
         c.set("k", 1)
         waited: list[float] = []
         errors: list[BaseException] = []

@@ -132,7 +132,7 @@ def test_pool_timeout_when_all_connections_are_busy(silent: SilentServer) -> Non
 def test_frozen_memcached_times_out_then_recovers(
     own_server: MemcachedServer, make_client: Any
 ) -> None:
-    with make_client(own_server.address, timeout=0.5) as c:
+    with make_client(own_server.address, timeout=0.5, failures_to_mark_down=1000) as c:
         c.set("k", "before")
         own_server.freeze()
         try:

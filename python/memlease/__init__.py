@@ -16,6 +16,7 @@ Errors form one tree rooted at :class:`MemcacheError`::
     ├── ServerError                  the server answered, with an error or with nonsense
     │   └── UnexpectedReply          protocol violation; the connection was discarded
     └── MemcacheConnectionError      the server could not be reached or the connection broke
+        ├── ServerDown               marked down after failing: failed at once (.retry_in)
         └── MemcacheTimeout          a deadline passed
             ├── ConnectTimeout       opening a connection took longer than connect_timeout
             ├── ReadTimeout          the reply took longer than timeout
@@ -36,6 +37,7 @@ from memlease._errors import (
     PoolTimeout,
     ReadTimeout,
     SerializationError,
+    ServerDown,
     ServerError,
     ServerRejected,
     UnexpectedReply,
@@ -58,6 +60,7 @@ __all__ = [
     "PoolTimeout",
     "ReadTimeout",
     "SerializationError",
+    "ServerDown",
     "ServerError",
     "ServerRejected",
     "UnexpectedReply",

@@ -16,6 +16,7 @@ __all__ = [
     "PoolTimeout",
     "ReadTimeout",
     "SerializationError",
+    "ServerDown",
     "ServerError",
     "ServerRejected",
     "UnexpectedReply",
@@ -72,6 +73,17 @@ class UnexpectedReply(ServerError):
 
 class MemcacheConnectionError(MemcacheError):
     """The server could not be reached, or the connection broke during the request."""
+
+
+class ServerDown(MemcacheConnectionError):
+    """The server is marked down after failing; the call failed at once, without network I/O.
+
+    ``retry_in`` is how many seconds remain before one caller is let through to probe it.
+    """
+
+    def __init__(self, message: str, retry_in: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
 
 
 class MemcacheTimeout(MemcacheConnectionError):

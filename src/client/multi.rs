@@ -17,6 +17,19 @@ enum BatchMode {
     Loud,
 }
 
+/// What became of one key's request in a batch. (Slots live in one short-lived vector per
+/// call; boxing the reply would cost an allocation per key.)
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+enum Slot {
+    /// Quiet mode suppressed the nominal reply (a miss, a successful store or delete).
+    Quiet,
+    /// The server's reply, and which server sent it.
+    Reply(usize, Response),
+    /// The key's server could not be reached, and the caller tolerates that.
+    Unavailable,
+}
+
 /// A store request of a batch.
 pub struct StoreItem<'a> {
     pub key: &'a [u8],
@@ -34,6 +47,9 @@ impl<T: Transport> Client<T> {
     /// the call (after the whole batch is read, so the connection stays in step).
     /// `Loud`: every request gets its reply, matched by position; use it when individual
     /// errors must be attributed (a too-large value in `set_many`).
+    ///
+    /// With `tolerant`, a server that cannot be reached (down, refused, timed out) marks its
+    /// keys `Unavailable` instead of failing the call.
     async fn batch(
         &self,
         mode: BatchMode,
@@ -41,7 +57,8 @@ impl<T: Transport> Client<T> {
         keys: &[&[u8]],
         flags_for: impl Fn(usize, &mut Vec<Flag>),
         values: Option<&[&[u8]]>,
-    ) -> Result<Vec<Option<(usize, Response)>>> {
+        tolerant: bool,
+    ) -> Result<Vec<Slot>> {
         let wire_keys: Vec<WireKey<'_>> = keys.iter().map(|k| wire(k)).collect::<Result<_>>()?;
         let mut by_server: Vec<Vec<usize>> = vec![Vec::new(); self.cluster().server_count()];
         for (i, key) in keys.iter().enumerate() {
@@ -87,9 +104,18 @@ impl<T: Transport> Client<T> {
             })
             .collect();
         let results = self.transport.exchange(batches).await;
-        let mut out: Vec<Option<(usize, Response)>> = vec![None; keys.len()];
+        let mut out: Vec<Slot> = vec![Slot::Quiet; keys.len()];
         for ((server, members), result) in groups.iter().zip(results) {
-            let Replies { meta, .. } = result?;
+            let meta = match result {
+                Ok(Replies { meta, .. }) => meta,
+                Err(e) if tolerant && e.is_connection_lost() => {
+                    for &i in members {
+                        out[i] = Slot::Unavailable;
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let name = self.cluster().server_name(*server);
             let mut next = 0;
             for reply in meta {
@@ -113,26 +139,28 @@ impl<T: Transport> Client<T> {
                     }
                 };
                 next = position + 1;
-                out[members[position]] = Some((*server, reply));
+                out[members[position]] = Slot::Reply(*server, reply);
             }
         }
         Ok(out)
     }
 
     /// Fetch many keys; `None` for misses, aligned with `keys`.
-    pub async fn get_many(&self, keys: &[&[u8]], with_cas: bool) -> Result<Vec<Option<Item>>> {
+    pub async fn get_many(&self, keys: &[&[u8]], with_cas: bool, tolerant: bool) -> Result<Vec<Option<Item>>> {
         let flags = |_, flags: &mut Vec<Flag>| {
             flags.extend_from_slice(&[Flag::ReturnValue, Flag::ReturnClientFlags]);
             if with_cas {
                 flags.push(Flag::ReturnCas);
             }
         };
-        let replies = self.batch(BatchMode::Quiet, Command::Get, keys, flags, None).await?;
+        let replies = self
+            .batch(BatchMode::Quiet, Command::Get, keys, flags, None, tolerant)
+            .await?;
         replies
             .into_iter()
-            .map(|reply| match reply {
-                None => Ok(None),
-                Some((server, reply)) => {
+            .map(|slot| match slot {
+                Slot::Quiet | Slot::Unavailable => Ok(None),
+                Slot::Reply(server, reply) => {
                     let name = self.cluster().server_name(server);
                     let reply = check(name, reply)?;
                     match reply.code {
@@ -147,7 +175,7 @@ impl<T: Transport> Client<T> {
     /// Store many items; returns whether each was stored, aligned with `items`. Items over the
     /// server's size limit fail the call with `ValueTooLarge` after every other item is stored
     /// and the oversized keys' old values are deleted.
-    pub async fn set_many(&self, items: &[StoreItem<'_>], ttl: i64) -> Result<Vec<bool>> {
+    pub async fn set_many(&self, items: &[StoreItem<'_>], ttl: i64, tolerant: bool) -> Result<Vec<bool>> {
         let known_limit = |item: &StoreItem<'_>| {
             let limit = self.item_size_limits[self.cluster().server_for(item.key)].load(Ordering::Relaxed);
             limit != 0 && item.data.len() > limit
@@ -160,11 +188,11 @@ impl<T: Transport> Client<T> {
             flags.extend(store_flags(SetMode::Set, items[sendable[n]].client_flags, ttl, None))
         };
         let replies = self
-            .batch(BatchMode::Loud, Command::Set, &keys, flags, Some(&values))
+            .batch(BatchMode::Loud, Command::Set, &keys, flags, Some(&values), tolerant)
             .await?;
         let mut stored = vec![false; items.len()];
-        for (reply, &i) in replies.into_iter().zip(&sendable) {
-            let Some((server, reply)) = reply else { continue };
+        for (slot, &i) in replies.into_iter().zip(&sendable) {
+            let Slot::Reply(server, reply) = slot else { continue };
             if reply.code == Code::ServerError && reply.message.as_deref() == Some(TOO_LARGE) {
                 too_large.push(i);
                 continue;
@@ -202,15 +230,16 @@ impl<T: Transport> Client<T> {
     }
 
     /// Delete many keys; returns how many existed.
-    pub async fn delete_many(&self, keys: &[&[u8]]) -> Result<usize> {
+    pub async fn delete_many(&self, keys: &[&[u8]], tolerant: bool) -> Result<usize> {
         let replies = self
-            .batch(BatchMode::Quiet, Command::Delete, keys, |_, _| {}, None)
+            .batch(BatchMode::Quiet, Command::Delete, keys, |_, _| {}, None, tolerant)
             .await?;
         let mut deleted = 0;
-        for reply in replies {
-            match reply {
-                None => deleted += 1,
-                Some((server, reply)) => {
+        for slot in replies {
+            match slot {
+                Slot::Quiet => deleted += 1,
+                Slot::Unavailable => {}
+                Slot::Reply(server, reply) => {
                     let name = self.cluster().server_name(server);
                     match check(name, reply)?.code {
                         Code::NotFound => {}

@@ -8,9 +8,9 @@
 //! no capacity leaks.
 
 use super::delivery::Deliveries;
-use super::methods::{client_methods, ClientClass};
+use super::methods::{client_methods, conclude, fire_events, ClientClass};
 use super::ops::Op;
-use super::options::Options;
+use super::options::{Behaviour, OnServerError, Options};
 use super::serde::Serde;
 use crate::client::Client as Core;
 use crate::cluster::Cluster;
@@ -26,6 +26,7 @@ const CLOSE_POLL: Duration = Duration::from_millis(2);
 struct Inner {
     core: Core<Multiplexed>,
     serde: Serde,
+    behaviour: Behaviour,
     deliveries: Deliveries,
 }
 
@@ -38,10 +39,11 @@ pub struct AsyncClient {
 
 impl ClientClass for AsyncClient {
     fn from_options(options: Options<'_, '_>) -> PyResult<Self> {
-        let (cluster, serde) = options.build()?;
+        let built = options.build()?;
         let inner = Inner {
-            core: Core::new(Multiplexed(cluster)),
-            serde,
+            core: Core::new(Multiplexed(built.cluster)),
+            serde: built.serde,
+            behaviour: built.behaviour,
             deliveries: Deliveries::default(),
         };
         Ok(AsyncClient { inner: Arc::new(inner) })
@@ -55,8 +57,12 @@ impl ClientClass for AsyncClient {
         self.inner.core.cluster()
     }
 
+    fn behaviour(&self) -> &Behaviour {
+        &self.inner.behaviour
+    }
+
     /// Run `op` on the runtime; the returned future is resolved by the running loop.
-    fn execute<O: Op>(&self, py: Python<'_>, op: O) -> PyResult<Py<PyAny>> {
+    fn run<O: Op>(&self, py: Python<'_>, op: O, policy: OnServerError) -> PyResult<Py<PyAny>> {
         let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
         let delivery = self.inner.deliveries.for_loop(&event_loop)?;
         let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
@@ -65,7 +71,10 @@ impl ClientClass for AsyncClient {
         delivery.launched();
         runtime::spawn(async move {
             let output = op.run(&inner.core).await;
-            let finish = Box::new(move |py: Python<'_>| op.finish(py, output?, &inner.serde));
+            let finish = Box::new(move |py: Python<'_>| {
+                fire_events(py, inner.core.cluster(), &inner.behaviour);
+                conclude(py, op, output, policy, &inner.serde)
+            });
             delivery.finish(handle, finish);
         });
         Ok(future.unbind())

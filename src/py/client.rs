@@ -2,9 +2,9 @@
 //! runs it on the calling thread with the GIL released, then builds the Python result. The
 //! methods themselves are shared with `AsyncClient` (`py::methods`).
 
-use super::methods::{client_methods, ClientClass};
+use super::methods::{client_methods, conclude, fire_events, ClientClass};
 use super::ops::Op;
-use super::options::Options;
+use super::options::{Behaviour, OnServerError, Options};
 use super::serde::Serde;
 use crate::client::Client as Core;
 use crate::cluster::Cluster;
@@ -16,14 +16,16 @@ use pyo3::prelude::*;
 pub struct Client {
     core: Core<Blocking>,
     serde: Serde,
+    behaviour: Behaviour,
 }
 
 impl ClientClass for Client {
     fn from_options(options: Options<'_, '_>) -> PyResult<Self> {
-        let (cluster, serde) = options.build()?;
+        let built = options.build()?;
         Ok(Client {
-            core: Core::new(Blocking(cluster)),
-            serde,
+            core: Core::new(Blocking(built.cluster)),
+            serde: built.serde,
+            behaviour: built.behaviour,
         })
     }
 
@@ -35,9 +37,14 @@ impl ClientClass for Client {
         self.core.cluster()
     }
 
-    fn execute<O: Op>(&self, py: Python<'_>, op: O) -> PyResult<Py<PyAny>> {
-        let output = py.detach(|| run_blocking(op.run(&self.core)))?;
-        op.finish(py, output, &self.serde)
+    fn behaviour(&self) -> &Behaviour {
+        &self.behaviour
+    }
+
+    fn run<O: Op>(&self, py: Python<'_>, op: O, policy: OnServerError) -> PyResult<Py<PyAny>> {
+        let output = py.detach(|| run_blocking(op.run(&self.core)));
+        fire_events(py, self.core.cluster(), &self.behaviour);
+        conclude(py, op, output, policy, &self.serde)
     }
 }
 

@@ -13,6 +13,7 @@ pyo3::import_exception!(memlease._errors, ServerRejected);
 pyo3::import_exception!(memlease._errors, ServerError);
 pyo3::import_exception!(memlease._errors, UnexpectedReply);
 pyo3::import_exception!(memlease._errors, MemcacheConnectionError);
+pyo3::import_exception!(memlease._errors, ServerDown);
 pyo3::import_exception!(memlease._errors, ConnectTimeout);
 pyo3::import_exception!(memlease._errors, ReadTimeout);
 pyo3::import_exception!(memlease._errors, PoolTimeout);
@@ -30,6 +31,7 @@ impl From<Error> for PyErr {
             Error::Connect { .. } | Error::ConnectionLost { .. } | Error::Closed => {
                 MemcacheConnectionError::new_err(message)
             }
+            Error::ServerDown { retry_in, .. } => ServerDown::new_err((message, retry_in.as_secs_f64())),
             Error::Timeout {
                 phase: TimeoutPhase::Connect,
                 ..

@@ -4,9 +4,10 @@
 //! errors are therefore the same for both.
 
 use super::ops::Op;
-use super::options::Options;
+use super::options::{Behaviour, OnServerError, Options};
 use super::serde::Serde;
 use crate::cluster::Cluster;
+use crate::error::Result;
 use pyo3::prelude::*;
 
 /// What the shared methods need from a client class.
@@ -14,12 +15,66 @@ pub trait ClientClass: Sized {
     fn from_options(options: Options<'_, '_>) -> PyResult<Self>;
     fn serde(&self) -> &Serde;
     fn cluster(&self) -> &Cluster;
-    /// Run `op`: its result (sync) or an awaitable of it (async).
-    fn execute<O: Op>(&self, py: Python<'_>, op: O) -> PyResult<Py<PyAny>>;
+    fn behaviour(&self) -> &Behaviour;
+
+    /// Run `op` under `policy`: its result (sync) or an awaitable of it (async).
+    fn run<O: Op>(&self, py: Python<'_>, op: O, policy: OnServerError) -> PyResult<Py<PyAny>>;
+
+    /// Run `op` under the client's `on_server_error`.
+    fn execute<O: Op>(&self, py: Python<'_>, op: O) -> PyResult<Py<PyAny>> {
+        self.execute_with(py, op, None)
+    }
+
+    /// Run `op`, with a per-call `on_server_error` override.
+    fn execute_with<O: Op>(&self, py: Python<'_>, mut op: O, on_server_error: Option<&str>) -> PyResult<Py<PyAny>> {
+        let policy = match on_server_error {
+            Some(value) => OnServerError::parse(value)?,
+            None => self.behaviour().on_server_error,
+        };
+        if policy == OnServerError::Miss {
+            op.tolerate();
+        }
+        self.run(py, op, policy)
+    }
+}
+
+/// Turn an operation's outcome into the call's result: the finished value, or under
+/// `on_server_error="miss"` the op's miss answer when the server was unreachable.
+pub fn conclude<O: Op>(
+    py: Python<'_>,
+    op: O,
+    output: Result<O::Output>,
+    policy: OnServerError,
+    serde: &Serde,
+) -> PyResult<Py<PyAny>> {
+    match output {
+        Ok(output) => op.finish(py, output, serde),
+        Err(error) if policy == OnServerError::Miss && error.is_connection_lost() => match op.unavailable(py) {
+            Some(answer) => answer,
+            None => Err(error.into()),
+        },
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Hand mark-down and rejoin events to the client's `on_event` hook (GIL held). A hook that
+/// raises is reported as unraisable: it must not fail the call that happened to observe it.
+pub fn fire_events(py: Python<'_>, cluster: &Cluster, behaviour: &Behaviour) {
+    for event in cluster.take_events() {
+        if let Some(hook) = &behaviour.on_event {
+            if let Err(error) = hook.call1(py, (event.kind.as_str(), &*event.server, event.detail)) {
+                error.write_unraisable(py, Some(hook.bind(py)));
+            }
+        }
+    }
 }
 
 /// Generate the `#[pymethods]` block of a client class: the shared methods plus the class's
-/// own (`$($own)*`: close and the context-manager protocol).
+/// own (`$($own)*`: close and the context-manager protocol). Paths are absolute because the
+/// expansion happens in the class's module.
+///
+/// Every data method takes a keyword-only `on_server_error` ("raise" / "miss") that overrides
+/// the client's for that call.
 macro_rules! client_methods {
     ($class:ident, { $($own:tt)* }) => {
         #[pymethods]
@@ -27,18 +82,23 @@ macro_rules! client_methods {
             $($own)*
 
             #[new]
-            #[pyo3(signature = (
-                servers,
-                *,
-                connect_timeout = $crate::py::convert::Seconds($crate::py::options::DEFAULT_CONNECT_TIMEOUT),
-                timeout = $crate::py::convert::Seconds($crate::py::options::DEFAULT_TIMEOUT),
-                max_connections = $crate::py::convert::Count($crate::py::options::DEFAULT_MAX_CONNECTIONS),
-                pool_timeout = $crate::py::convert::Seconds($crate::py::options::DEFAULT_POOL_TIMEOUT),
-                serde = None,
-                pickle = true,
-                compress_threshold = Some($crate::py::convert::Count($crate::py::serde::DEFAULT_COMPRESS_THRESHOLD)),
-            ),
-            text_signature = "(servers, *, connect_timeout=0.25, timeout=0.25, max_connections=16, pool_timeout=0.25, serde=None, pickle=True, compress_threshold=16384)"
+            #[pyo3(
+                signature = (
+                    servers,
+                    *,
+                    connect_timeout = $crate::py::convert::Seconds($crate::py::options::DEFAULT_CONNECT_TIMEOUT),
+                    timeout = $crate::py::convert::Seconds($crate::py::options::DEFAULT_TIMEOUT),
+                    max_connections = $crate::py::convert::Count($crate::py::options::DEFAULT_MAX_CONNECTIONS),
+                    pool_timeout = $crate::py::convert::Seconds($crate::py::options::DEFAULT_POOL_TIMEOUT),
+                    serde = None,
+                    pickle = true,
+                    compress_threshold = Some($crate::py::convert::Count($crate::py::serde::DEFAULT_COMPRESS_THRESHOLD)),
+                    failures_to_mark_down = $crate::py::convert::Count($crate::py::options::DEFAULT_FAILURES),
+                    mark_down_period = $crate::py::convert::Seconds($crate::py::options::DEFAULT_MARK_DOWN_SECONDS),
+                    on_server_error = "raise",
+                    on_event = None,
+                ),
+                text_signature = "(servers, *, connect_timeout=0.25, timeout=0.25, max_connections=16, pool_timeout=0.25, serde=None, pickle=True, compress_threshold=16384, failures_to_mark_down=1, mark_down_period=3.0, on_server_error='raise', on_event=None)"
             )]
             #[allow(clippy::too_many_arguments)]
             fn new(
@@ -50,8 +110,12 @@ macro_rules! client_methods {
                 serde: Option<&Bound<'_, PyAny>>,
                 pickle: bool,
                 compress_threshold: Option<$crate::py::convert::Count>,
+                failures_to_mark_down: $crate::py::convert::Count,
+                mark_down_period: $crate::py::convert::Seconds,
+                on_server_error: &str,
+                on_event: Option<&Bound<'_, PyAny>>,
             ) -> PyResult<Self> {
-                let options = $crate::py::options::Options {
+                <Self as $crate::py::methods::ClientClass>::from_options($crate::py::options::Options {
                     servers,
                     connect_timeout,
                     timeout,
@@ -60,57 +124,114 @@ macro_rules! client_methods {
                     serde,
                     pickle,
                     compress_threshold,
-                };
-                <Self as $crate::py::methods::ClientClass>::from_options(options)
+                    failures_to_mark_down,
+                    mark_down_period,
+                    on_server_error,
+                    on_event,
+                })
             }
 
             /// The value stored under `key`, or `default` on a miss.
-            #[pyo3(signature = (key, default = None))]
-            fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Get::new(key, default, false)?)
+            #[pyo3(signature = (key, default = None, *, on_server_error = None))]
+            fn get(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                default: Option<Py<PyAny>>,
+                on_server_error: Option<&str>,
+            ) -> PyResult<Py<PyAny>> {
+                let op = $crate::py::ops::Get::new(key, default, false)?;
+                self.execute_with(py, op, on_server_error)
             }
 
             /// `(value, cas)` for `key`, or `None` on a miss.
-            fn gets(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Get::new(key, None, true)?)
+            #[pyo3(signature = (key, *, on_server_error = None))]
+            fn gets(&self, py: Python<'_>, key: &Bound<'_, PyAny>, on_server_error: Option<&str>) -> PyResult<Py<PyAny>> {
+                self.execute_with(py, $crate::py::ops::Get::new(key, None, true)?, on_server_error)
             }
 
             /// Store unconditionally. True when stored.
-            #[pyo3(signature = (key, value, ttl = $crate::py::convert::Ttl(0)), text_signature = "($self, key, value, ttl=0)")]
-            fn set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, ttl: $crate::py::convert::Ttl) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Set, key, value, ttl.0, None)?)
+            #[pyo3(
+                signature = (key, value, ttl = $crate::py::convert::Ttl(0), *, on_server_error = None),
+                text_signature = "($self, key, value, ttl=0, *, on_server_error=None)"
+            )]
+            fn set(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                value: &Bound<'_, PyAny>,
+                ttl: $crate::py::convert::Ttl,
+                on_server_error: Option<&str>,
+            ) -> PyResult<Py<PyAny>> {
+                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Set, key, value, ttl.0, None)?;
+                self.execute_with(py, op, on_server_error)
             }
 
             /// Store only if `key` is absent.
-            #[pyo3(signature = (key, value, ttl = $crate::py::convert::Ttl(0)), text_signature = "($self, key, value, ttl=0)")]
-            fn add(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, ttl: $crate::py::convert::Ttl) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Add, key, value, ttl.0, None)?)
+            #[pyo3(
+                signature = (key, value, ttl = $crate::py::convert::Ttl(0), *, on_server_error = None),
+                text_signature = "($self, key, value, ttl=0, *, on_server_error=None)"
+            )]
+            fn add(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                value: &Bound<'_, PyAny>,
+                ttl: $crate::py::convert::Ttl,
+                on_server_error: Option<&str>,
+            ) -> PyResult<Py<PyAny>> {
+                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Add, key, value, ttl.0, None)?;
+                self.execute_with(py, op, on_server_error)
             }
 
             /// Store only if `key` exists.
-            #[pyo3(signature = (key, value, ttl = $crate::py::convert::Ttl(0)), text_signature = "($self, key, value, ttl=0)")]
+            #[pyo3(
+                signature = (key, value, ttl = $crate::py::convert::Ttl(0), *, on_server_error = None),
+                text_signature = "($self, key, value, ttl=0, *, on_server_error=None)"
+            )]
             fn replace(
                 &self,
                 py: Python<'_>,
                 key: &Bound<'_, PyAny>,
                 value: &Bound<'_, PyAny>,
                 ttl: $crate::py::convert::Ttl,
+                on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Replace, key, value, ttl.0, None)?)
+                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Replace, key, value, ttl.0, None)?;
+                self.execute_with(py, op, on_server_error)
             }
 
             /// Append to an existing value (the serialized forms are concatenated; the TTL is kept).
-            fn append(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Append, key, value, 0, None)?)
+            #[pyo3(signature = (key, value, *, on_server_error = None))]
+            fn append(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                value: &Bound<'_, PyAny>,
+                on_server_error: Option<&str>,
+            ) -> PyResult<Py<PyAny>> {
+                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Append, key, value, 0, None)?;
+                self.execute_with(py, op, on_server_error)
             }
 
             /// Prepend to an existing value.
-            fn prepend(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Prepend, key, value, 0, None)?)
+            #[pyo3(signature = (key, value, *, on_server_error = None))]
+            fn prepend(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                value: &Bound<'_, PyAny>,
+                on_server_error: Option<&str>,
+            ) -> PyResult<Py<PyAny>> {
+                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Prepend, key, value, 0, None)?;
+                self.execute_with(py, op, on_server_error)
             }
 
             /// Store only if the item's CAS is still `cas`. False if it changed or is gone.
-            #[pyo3(signature = (key, value, cas, ttl = $crate::py::convert::Ttl(0)), text_signature = "($self, key, value, cas, ttl=0)")]
+            #[pyo3(
+                signature = (key, value, cas, ttl = $crate::py::convert::Ttl(0), *, on_server_error = None),
+                text_signature = "($self, key, value, cas, ttl=0, *, on_server_error=None)"
+            )]
             fn cas(
                 &self,
                 py: Python<'_>,
@@ -118,25 +239,35 @@ macro_rules! client_methods {
                 value: &Bound<'_, PyAny>,
                 cas: $crate::py::convert::Unsigned,
                 ttl: $crate::py::convert::Ttl,
+                on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Set, key, value, ttl.0, Some(cas.0))?)
+                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Set, key, value, ttl.0, Some(cas.0))?;
+                self.execute_with(py, op, on_server_error)
             }
 
             /// Delete `key`. True if it existed.
-            fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Delete::new(key)?)
+            #[pyo3(signature = (key, *, on_server_error = None))]
+            fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>, on_server_error: Option<&str>) -> PyResult<Py<PyAny>> {
+                self.execute_with(py, $crate::py::ops::Delete::new(key)?, on_server_error)
             }
 
             /// Set a new TTL. True if the key existed.
-            fn touch(&self, py: Python<'_>, key: &Bound<'_, PyAny>, ttl: $crate::py::convert::Ttl) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Touch::new(key, ttl.0)?)
+            #[pyo3(signature = (key, ttl, *, on_server_error = None))]
+            fn touch(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                ttl: $crate::py::convert::Ttl,
+                on_server_error: Option<&str>,
+            ) -> PyResult<Py<PyAny>> {
+                self.execute_with(py, $crate::py::ops::Touch::new(key, ttl.0)?, on_server_error)
             }
 
             /// Add `delta`; returns the new value, or None if the key is missing and `initial` is None.
             /// With `initial`, a missing key is created holding `initial` with `ttl`.
             #[pyo3(
-                signature = (key, delta = $crate::py::convert::Unsigned(1), *, initial = None, ttl = $crate::py::convert::Ttl(0)),
-                text_signature = "($self, key, delta=1, *, initial=None, ttl=0)"
+                signature = (key, delta = $crate::py::convert::Unsigned(1), *, initial = None, ttl = $crate::py::convert::Ttl(0), on_server_error = None),
+                text_signature = "($self, key, delta=1, *, initial=None, ttl=0, on_server_error=None)"
             )]
             fn incr(
                 &self,
@@ -145,15 +276,17 @@ macro_rules! client_methods {
                 delta: $crate::py::convert::Unsigned,
                 initial: Option<$crate::py::convert::Unsigned>,
                 ttl: $crate::py::convert::Ttl,
+                on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
-                let op = $crate::py::ops::Arithmetic::new(key, $crate::protocol::request::ArithmeticMode::Increment, delta.0, initial.map(|i| i.0), ttl.0)?;
-                self.execute(py, op)
+                let mode = $crate::protocol::request::ArithmeticMode::Increment;
+                let op = $crate::py::ops::Arithmetic::new(key, mode, delta.0, initial.map(|i| i.0), ttl.0)?;
+                self.execute_with(py, op, on_server_error)
             }
 
             /// Subtract `delta` (never below 0); same contract as `incr`.
             #[pyo3(
-                signature = (key, delta = $crate::py::convert::Unsigned(1), *, initial = None, ttl = $crate::py::convert::Ttl(0)),
-                text_signature = "($self, key, delta=1, *, initial=None, ttl=0)"
+                signature = (key, delta = $crate::py::convert::Unsigned(1), *, initial = None, ttl = $crate::py::convert::Ttl(0), on_server_error = None),
+                text_signature = "($self, key, delta=1, *, initial=None, ttl=0, on_server_error=None)"
             )]
             fn decr(
                 &self,
@@ -162,25 +295,40 @@ macro_rules! client_methods {
                 delta: $crate::py::convert::Unsigned,
                 initial: Option<$crate::py::convert::Unsigned>,
                 ttl: $crate::py::convert::Ttl,
+                on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
-                let op = $crate::py::ops::Arithmetic::new(key, $crate::protocol::request::ArithmeticMode::Decrement, delta.0, initial.map(|i| i.0), ttl.0)?;
-                self.execute(py, op)
+                let mode = $crate::protocol::request::ArithmeticMode::Decrement;
+                let op = $crate::py::ops::Arithmetic::new(key, mode, delta.0, initial.map(|i| i.0), ttl.0)?;
+                self.execute_with(py, op, on_server_error)
             }
 
             /// `{key: value}` for the keys found; one pipelined batch per server, all in parallel.
-            fn get_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::GetMany::new(keys)?)
+            /// With `on_server_error="miss"`, keys of unreachable servers are simply not found.
+            #[pyo3(signature = (keys, *, on_server_error = None))]
+            fn get_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, on_server_error: Option<&str>) -> PyResult<Py<PyAny>> {
+                self.execute_with(py, $crate::py::ops::GetMany::new(keys)?, on_server_error)
             }
 
             /// Store every item of `mapping`; returns the keys that were not stored.
-            #[pyo3(signature = (mapping, ttl = $crate::py::convert::Ttl(0)), text_signature = "($self, mapping, ttl=0)")]
-            fn set_many(&self, py: Python<'_>, mapping: &Bound<'_, PyAny>, ttl: $crate::py::convert::Ttl) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::SetMany::new(self.serde(), mapping, ttl.0)?)
+            #[pyo3(
+                signature = (mapping, ttl = $crate::py::convert::Ttl(0), *, on_server_error = None),
+                text_signature = "($self, mapping, ttl=0, *, on_server_error=None)"
+            )]
+            fn set_many(
+                &self,
+                py: Python<'_>,
+                mapping: &Bound<'_, PyAny>,
+                ttl: $crate::py::convert::Ttl,
+                on_server_error: Option<&str>,
+            ) -> PyResult<Py<PyAny>> {
+                let op = $crate::py::ops::SetMany::new(self.serde(), mapping, ttl.0)?;
+                self.execute_with(py, op, on_server_error)
             }
 
             /// Delete many keys in one batch per server; returns how many existed.
-            fn delete_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::DeleteMany::new(keys)?)
+            #[pyo3(signature = (keys, *, on_server_error = None))]
+            fn delete_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, on_server_error: Option<&str>) -> PyResult<Py<PyAny>> {
+                self.execute_with(py, $crate::py::ops::DeleteMany::new(keys)?, on_server_error)
             }
 
             /// Invalidate every item on every server (after `delay` seconds).
@@ -210,13 +358,7 @@ macro_rules! client_methods {
             /// `ms` with any flags (`"T60 C123 I"`); the value is serialized and its client flags sent
             /// unless `flags` sets `F` itself.
             #[pyo3(signature = (key, value, flags = ""))]
-            fn meta_set(
-                &self,
-                py: Python<'_>,
-                key: &Bound<'_, PyAny>,
-                value: &Bound<'_, PyAny>,
-                flags: &str,
-            ) -> PyResult<Py<PyAny>> {
+            fn meta_set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, flags: &str) -> PyResult<Py<PyAny>> {
                 self.execute(py, $crate::py::ops::Meta::set(self.serde(), key, value, flags)?)
             }
 
@@ -243,9 +385,16 @@ macro_rules! client_methods {
                 $crate::py::options::server_names(self.cluster())
             }
 
-            /// `{server: {"open": n, "idle": n, ...}}`: this process's connections.
+            /// `{server: {"open": n, "idle": n, "multiplexed": n, "queued": n}}`: this process's
+            /// connections.
             fn pool_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
                 $crate::py::options::pool_stats(py, self.cluster())
+            }
+
+            /// `{server: {"down": bool, "failures": n, "consecutive_failures": n, "mark_downs": n,
+            /// "rejoins": n, "refused": n, "last_error": str | None}}`.
+            fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+                $crate::py::options::health(py, self.cluster())
             }
         }
     };

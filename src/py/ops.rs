@@ -26,6 +26,24 @@ pub trait Op: Send + Sync + Sized + 'static {
     fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<Self::Output>> + Send;
 
     fn finish(self, py: Python<'_>, output: Self::Output, serde: &Serde) -> PyResult<Py<PyAny>>;
+
+    /// The result when the server is unreachable and the caller treats that as a miss
+    /// (`on_server_error="miss"`): reads find nothing, writes report False. `None` means raise
+    /// anyway (administrative and low-level meta calls).
+    fn unavailable(self, _py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
+        None
+    }
+
+    /// Multi-key operations: carry on when some servers are unreachable, counting their keys
+    /// as misses / not stored.
+    fn tolerate(&mut self) {}
+}
+
+fn answer<'py, V: IntoPyObject<'py>>(py: Python<'py>, value: V) -> Option<PyResult<Py<PyAny>>>
+where
+    PyErr: From<V::Error>,
+{
+    Some(to_py(py, value))
 }
 
 fn to_py<'py, V: IntoPyObject<'py>>(py: Python<'py>, value: V) -> PyResult<Py<PyAny>>
@@ -99,6 +117,13 @@ impl Op for Get {
             Some(item) => value_of(py, &self.key, item, serde),
         }
     }
+
+    fn unavailable(self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
+        Some(Ok(match self.default {
+            Some(default) if !self.with_cas => default,
+            _ => py.None(),
+        }))
+    }
 }
 
 /// `set` / `add` / `replace` / `append` / `prepend` / `cas`: true when stored.
@@ -150,6 +175,10 @@ impl Op for Store {
     fn finish(self, py: Python<'_>, output: StoreOutcome, _: &Serde) -> PyResult<Py<PyAny>> {
         to_py(py, output == StoreOutcome::Stored)
     }
+
+    fn unavailable(self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
+        answer(py, false)
+    }
 }
 
 /// `delete`: true if the key existed.
@@ -171,6 +200,10 @@ impl Op for Delete {
     fn finish(self, py: Python<'_>, output: bool, _: &Serde) -> PyResult<Py<PyAny>> {
         to_py(py, output)
     }
+
+    fn unavailable(self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
+        answer(py, false)
+    }
 }
 
 /// `touch`: true if the key existed.
@@ -191,6 +224,10 @@ impl Op for Touch {
 
     fn finish(self, py: Python<'_>, output: bool, _: &Serde) -> PyResult<Py<PyAny>> {
         to_py(py, output)
+    }
+
+    fn unavailable(self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
+        answer(py, false)
     }
 }
 
@@ -231,14 +268,24 @@ impl Op for Arithmetic {
     fn finish(self, py: Python<'_>, output: Option<u64>, _: &Serde) -> PyResult<Py<PyAny>> {
         to_py(py, output)
     }
+
+    fn unavailable(self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
+        Some(Ok(py.None()))
+    }
 }
 
 /// `get_many`: `{key: value}` of the keys found.
-pub struct GetMany(Vec<Key>);
+pub struct GetMany {
+    keys: Vec<Key>,
+    tolerant: bool,
+}
 
 impl GetMany {
     pub fn new(keys: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(GetMany(Key::many(keys)?))
+        Ok(GetMany {
+            keys: Key::many(keys)?,
+            tolerant: false,
+        })
     }
 }
 
@@ -246,18 +293,26 @@ impl Op for GetMany {
     type Output = Vec<Option<Item>>;
 
     async fn run<T: Transport>(&self, core: &Core<T>) -> Result<Self::Output> {
-        let raw: Vec<&[u8]> = self.0.iter().map(|k| k.raw.as_slice()).collect();
-        core.get_many(&raw, false).await
+        let raw: Vec<&[u8]> = self.keys.iter().map(|k| k.raw.as_slice()).collect();
+        core.get_many(&raw, false, self.tolerant).await
     }
 
     fn finish(self, py: Python<'_>, output: Self::Output, serde: &Serde) -> PyResult<Py<PyAny>> {
         let found = PyDict::new(py);
-        for (key, item) in self.0.iter().zip(output) {
+        for (key, item) in self.keys.iter().zip(output) {
             if let Some(item) = item {
                 found.set_item(key.bind(py), value_of(py, key, item, serde)?)?;
             }
         }
         Ok(found.into_any().unbind())
+    }
+
+    fn unavailable(self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
+        Some(Ok(PyDict::new(py).into_any().unbind()))
+    }
+
+    fn tolerate(&mut self) {
+        self.tolerant = true;
     }
 }
 
@@ -266,6 +321,7 @@ pub struct SetMany {
     keys: Vec<Key>,
     payloads: Vec<(Payload, u32)>,
     ttl: i64,
+    tolerant: bool,
 }
 
 impl SetMany {
@@ -278,7 +334,12 @@ impl SetMany {
             payloads.push(serde.serialize(key.bind(value.py()), &value)?);
             keys.push(key);
         }
-        Ok(SetMany { keys, payloads, ttl })
+        Ok(SetMany {
+            keys,
+            payloads,
+            ttl,
+            tolerant: false,
+        })
     }
 }
 
@@ -296,7 +357,7 @@ impl Op for SetMany {
                 client_flags: *flags,
             })
             .collect();
-        core.set_many(&items, self.ttl).await
+        core.set_many(&items, self.ttl, self.tolerant).await
     }
 
     fn finish(self, py: Python<'_>, stored: Vec<bool>, _: &Serde) -> PyResult<Py<PyAny>> {
@@ -308,14 +369,29 @@ impl Op for SetMany {
         }
         Ok(failed.into_any().unbind())
     }
+
+    fn unavailable(self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
+        let all = vec![false; self.keys.len()];
+        Some(Op::finish(self, py, all, &Serde::Raw))
+    }
+
+    fn tolerate(&mut self) {
+        self.tolerant = true;
+    }
 }
 
 /// `delete_many`: how many keys existed.
-pub struct DeleteMany(Vec<Key>);
+pub struct DeleteMany {
+    keys: Vec<Key>,
+    tolerant: bool,
+}
 
 impl DeleteMany {
     pub fn new(keys: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(DeleteMany(Key::many(keys)?))
+        Ok(DeleteMany {
+            keys: Key::many(keys)?,
+            tolerant: false,
+        })
     }
 }
 
@@ -323,12 +399,20 @@ impl Op for DeleteMany {
     type Output = usize;
 
     async fn run<T: Transport>(&self, core: &Core<T>) -> Result<usize> {
-        let raw: Vec<&[u8]> = self.0.iter().map(|k| k.raw.as_slice()).collect();
-        core.delete_many(&raw).await
+        let raw: Vec<&[u8]> = self.keys.iter().map(|k| k.raw.as_slice()).collect();
+        core.delete_many(&raw, self.tolerant).await
     }
 
     fn finish(self, py: Python<'_>, output: usize, _: &Serde) -> PyResult<Py<PyAny>> {
         to_py(py, output)
+    }
+
+    fn unavailable(self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
+        answer(py, 0usize)
+    }
+
+    fn tolerate(&mut self) {
+        self.tolerant = true;
     }
 }
 
