@@ -1,12 +1,23 @@
 //! libmemcached's `MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED` continuum (pylibmc
-//! `behaviors={"ketama_weighted": True}`, twemproxy `hash: md5`, classic libketama).
+//! `behaviors={"ketama_weighted": True}`, twemproxy `hash: md5`, classic libketama): preset
+//! `ketama`.
 //!
 //! Each server gets `floor(weight / total * 40 * n) * 4` points (single-precision arithmetic, as
 //! libmemcached computes it; 160 with equal weights). Point group k of a server is the MD5 of
-//! `"{host}-{k}"` (`"{host}:{port}-{k}"` when the port is not 11211), read as four little-endian
-//! u32s. A key hashes to the first four MD5 bytes of the key, little-endian, and belongs to the
-//! first point at or after that value, wrapping to the first point.
+//! `"{host}-{k}"` (`"{host}:{port}-{k}"` when the port is not 11211; a unix socket is its path
+//! with port 0, so `"{path}:0-{k}"`), read as four little-endian u32s. A key hashes to the first
+//! four MD5 bytes of the key, little-endian, and belongs to the first point at or after that
+//! value, wrapping to the first point.
+//!
+//! Failover: the first point clockwise owned by a live server. libmemcached (with `auto_eject`;
+//! without it a dead server's keys just fail) rebuilds the continuum without the dead servers,
+//! which is the same thing when weights are equal (every live server keeps its 160 points; checked
+//! against libmemcached in testdata/ketama.txt). With unequal weights the rebuild rescales the live
+//! servers' point counts, so some keys of live servers move too (3-9% of all keys with one or two
+//! of five servers weighted 1,2,3,1,5 down, as tests/tools/gen_libmemcached_vectors.py prints);
+//! here they stay.
 
+use super::continuum::Continuum;
 use super::NodeId;
 use crate::server::DEFAULT_PORT;
 use md5::{Digest, Md5};
@@ -16,8 +27,7 @@ const POINTS_PER_SERVER: f32 = 160.0;
 /// A weighted ketama continuum.
 #[derive(Debug, Clone)]
 pub struct Ketama {
-    /// `(point, server index)`, sorted by point then index (libmemcached's comparator).
-    points: Vec<(u32, u32)>,
+    ring: Continuum<u32>,
     servers: usize,
 }
 
@@ -34,62 +44,74 @@ pub fn key_hash(key: &[u8]) -> u32 {
     md5_words(key)[0]
 }
 
-impl Ketama {
-    pub fn new(nodes: &[NodeId]) -> Self {
-        let total: u64 = nodes.iter().map(|n| u64::from(n.weight)).sum();
-        let live = nodes.len() as f32;
-        let mut points = Vec::with_capacity(nodes.len() * 160);
-        for (index, node) in nodes.iter().enumerate() {
-            let pct = node.weight as f32 / total as f32;
-            // Same float expression as libmemcached's update_continuum.
-            let per_server = ((pct * POINTS_PER_SERVER / 4.0 * live + 0.000_000_000_1_f32).floor() as u32) * 4;
-            for group in 0..per_server / 4 {
-                let name = if node.port == DEFAULT_PORT {
-                    format!("{}-{group}", node.host)
-                } else {
-                    format!("{}:{}-{group}", node.host, node.port)
-                };
-                for word in md5_words(name.as_bytes()) {
-                    points.push((word, index as u32));
-                }
+/// libmemcached's name for point group `k` of a server (shared by both of its ketama modes).
+pub(crate) fn point_name(node: &NodeId, k: u32) -> String {
+    if node.port == DEFAULT_PORT {
+        format!("{}-{k}", node.host)
+    } else {
+        format!("{}:{}-{k}", node.host, node.port)
+    }
+}
+
+/// The weighted MD5 continuum (libmemcached's `update_continuum` with the weighted flag set).
+pub(crate) fn weighted_continuum(nodes: &[NodeId]) -> Continuum<u32> {
+    let total: u64 = nodes.iter().map(|n| u64::from(n.weight)).sum();
+    let live = nodes.len() as f32;
+    let mut points = Vec::with_capacity(nodes.len() * 160);
+    for (index, node) in nodes.iter().enumerate() {
+        let pct = node.weight as f32 / total as f32;
+        // Same float expression as libmemcached's update_continuum.
+        let per_server = ((pct * POINTS_PER_SERVER / 4.0 * live + 0.000_000_000_1_f32).floor() as u32) * 4;
+        for group in 0..per_server / 4 {
+            for word in md5_words(point_name(node, group).as_bytes()) {
+                points.push((word, index as u32));
             }
         }
-        points.sort_unstable();
+    }
+    Continuum::new(points)
+}
+
+impl Ketama {
+    pub fn new(nodes: &[NodeId]) -> Self {
         Ketama {
-            points,
+            ring: weighted_continuum(nodes),
             servers: nodes.len(),
         }
     }
 
     /// Index of the server that owns `key`.
     pub fn server_for(&self, key: &[u8]) -> usize {
-        if self.servers <= 1 || self.points.is_empty() {
+        if self.servers <= 1 {
             return 0;
         }
         self.server_for_hash(key_hash(key))
     }
 
+    /// The first live server clockwise from `key`'s point; `None` if none is live.
+    pub fn server_for_live(&self, key: &[u8], down: &dyn Fn(usize) -> bool) -> Option<usize> {
+        self.ring.live_owner_from(self.ring.at_or_after(key_hash(key)), down)
+    }
+
     /// Index of the server that owns a key hash.
     pub fn server_for_hash(&self, hash: u32) -> usize {
-        let at = self.points.partition_point(|(point, _)| *point < hash);
-        let (_, server) = self.points.get(at).unwrap_or(&self.points[0]);
-        *server as usize
+        self.ring.owner(self.ring.at_or_after(hash))
     }
 
     /// The point a key hash lands on (for tests and diagnostics).
     pub fn point_for_hash(&self, hash: u32) -> u32 {
-        let at = self.points.partition_point(|(point, _)| *point < hash);
-        self.points.get(at).unwrap_or(&self.points[0]).0
+        self.ring.point(self.ring.at_or_after(hash))
     }
 
     pub fn point_count(&self) -> usize {
-        self.points.len()
+        self.ring.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ring::vectors;
+    use crate::ring::Hashing;
 
     /// The weighted fleet of libmemcached's ketama test fixture (all on port 11211).
     fn fixture_fleet() -> Vec<NodeId> {
@@ -129,7 +151,7 @@ mod tests {
         }
         // A hash above the last point wraps around to the first one.
         assert_eq!(key_hash(b"VDEAAAAA"), 0xfffc_d1b5);
-        assert_eq!(ring.point_for_hash(u32::MAX), ring.points[0].0);
+        assert_eq!(ring.point_for_hash(u32::MAX), ring.point_for_hash(0));
     }
 
     #[test]
@@ -209,6 +231,19 @@ mod tests {
             checked += 1;
         }
         assert_eq!(checked, 900);
+    }
+
+    #[test]
+    fn matches_generated_placement_vectors() {
+        // tests/tools/gen_libmemcached_vectors.py: the shared key set (bytes, non-ASCII, long
+        // keys) on IPv6 and unix socket fleets too, and libmemcached's auto_eject failover.
+        let replay = vectors::replay(Hashing::Ketama, include_str!("testdata/ketama.txt"));
+        assert_eq!((replay.fleets, replay.placed, replay.live), (8, 8 * 2427, 4 * 2427));
+    }
+
+    #[test]
+    fn failover_takes_the_next_live_point() {
+        vectors::check_ring_failover(Hashing::Ketama);
     }
 
     #[test]
