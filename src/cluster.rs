@@ -1,5 +1,6 @@
-//! A set of servers: placement, and per server a blocking pool and (created on first async use)
-//! a multiplexed pool. Exchanges encoded batches; knows nothing of what the requests mean.
+//! The connections to every server of the [`Topology`]: per server a blocking pool, a
+//! combiner, health, and (created on first async use) a multiplexed pool. Exchanges encoded
+//! batches; knows nothing of what the requests mean.
 
 use crate::combine::Combiner;
 use crate::error::{Error, Result};
@@ -7,10 +8,10 @@ use crate::exchange::{self, Job};
 use crate::fork;
 use crate::health::{Admission, HealthEvent, HealthPolicy, HealthSnapshot, ServerHealth};
 use crate::mux::{MuxConfig, MuxPool};
-use crate::pool::{Pool, PoolConfig, PooledConnection};
+use crate::pool::{Pool, PooledConnection};
 use crate::reply::{Expect, Replies};
-use crate::ring::{Ketama, NodeId};
-use crate::server::{Address, ServerSpec};
+use crate::ring::PlacementKey;
+use crate::topology::{Topology, TopologyConfig};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,10 +20,7 @@ use std::time::{Duration, Instant};
 /// Everything that shapes a cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    pub servers: Vec<ServerSpec>,
-    pub pool: PoolConfig,
-    /// Per-operation deadline for writing requests and reading their replies.
-    pub timeout: Duration,
+    pub topology: TopologyConfig,
     /// When a failing server is marked down, and for how long.
     pub health: HealthPolicy,
 }
@@ -51,71 +49,45 @@ struct Pools {
 }
 
 pub struct Cluster {
-    config: ClusterConfig,
-    names: Vec<Arc<str>>,
-    ring: Ketama,
+    topology: Topology,
+    health_policy: HealthPolicy,
     pools: ArcSwap<Pools>,
     closed: AtomicBool,
 }
 
 impl Cluster {
     pub fn new(config: ClusterConfig) -> Result<Self> {
-        if config.servers.is_empty() {
-            return Err(Error::InvalidArgument("at least one server is required".into()));
-        }
-        let names: Vec<Arc<str>> = config.servers.iter().map(|s| Arc::from(s.name())).collect();
-        for (i, name) in names.iter().enumerate() {
-            if names[..i].contains(name) {
-                return Err(Error::InvalidArgument(format!("server {name} is listed twice")));
-            }
-        }
-        let nodes: Vec<NodeId> = config
-            .servers
-            .iter()
-            .map(|s| match &s.address {
-                Address::Tcp { host, port } => NodeId {
-                    host: host.clone(),
-                    port: *port,
-                    weight: s.weight,
-                },
-                Address::Unix(path) => NodeId {
-                    host: path.display().to_string(),
-                    port: 0,
-                    weight: s.weight,
-                },
-            })
-            .collect();
+        let topology = Topology::new(config.topology)?;
         fork::install_hook();
-        let pools = Self::build_pools(&config, &names);
+        let pools = Self::build_pools(&topology);
         Ok(Cluster {
-            ring: Ketama::new(&nodes),
-            names,
+            topology,
+            health_policy: config.health,
             pools: ArcSwap::from_pointee(pools),
-            config,
             closed: AtomicBool::new(false),
         })
     }
 
-    fn build_pools(config: &ClusterConfig, names: &[Arc<str>]) -> Pools {
-        let blocking = config
-            .servers
+    fn build_pools(topology: &Topology) -> Pools {
+        let servers = topology.servers();
+        let blocking = servers
             .iter()
-            .zip(names)
-            .map(|(spec, name)| Pool::new(spec.address.clone(), Arc::clone(name), config.pool.clone()))
+            .enumerate()
+            .map(|(i, server)| {
+                let connections = topology.pool_of_server(i).connections.clone();
+                Pool::new(server.spec.address.clone(), Arc::clone(&server.name), connections)
+            })
             .collect();
-        let multiplexed = names.iter().map(|_| OnceLock::new()).collect();
-        let combiners = names
-            .iter()
-            .map(|_| Combiner::new(config.pool.max_connections))
+        let combiners = (0..servers.len())
+            .map(|i| Combiner::new(topology.pool_of_server(i).connections.max_connections))
             .collect();
-        let health = names.iter().map(|name| ServerHealth::new(Arc::clone(name))).collect();
         Pools {
             generation: fork::generation(),
             blocking,
             combiners,
-            health,
+            health: servers.iter().map(|s| ServerHealth::new(Arc::clone(&s.name))).collect(),
             events: parking_lot::Mutex::new(Vec::new()),
-            multiplexed,
+            multiplexed: servers.iter().map(|_| OnceLock::new()).collect(),
         }
     }
 
@@ -135,31 +107,38 @@ impl Cluster {
             if old.generation == fork::generation() {
                 Arc::clone(old)
             } else {
-                Arc::new(Self::build_pools(&self.config, &self.names))
+                Arc::new(Self::build_pools(&self.topology))
             }
         });
         Ok(self.pools.load())
     }
 
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
     pub fn server_count(&self) -> usize {
-        self.names.len()
+        self.topology.server_count()
     }
 
     pub fn server_name(&self, server: usize) -> &Arc<str> {
-        &self.names[server]
+        self.topology.server_name(server)
     }
 
-    /// The server that owns `key` (the user's key bytes).
-    pub fn server_for(&self, key: &[u8]) -> usize {
-        if self.names.len() == 1 {
-            0
-        } else {
-            self.ring.server_for(key)
-        }
+    /// The server that holds a key (its pool's placement; routing keys and prefixes applied).
+    pub fn server_for(&self, stored: &[u8], route: &PlacementKey<'_>) -> usize {
+        self.topology.primary(stored, route)
     }
 
-    pub fn config(&self) -> &ClusterConfig {
-        &self.config
+    /// The per-request deadline of a server (its pool's `timeout`).
+    pub fn timeout_of(&self, server: usize) -> Duration {
+        self.topology.pool_of_server(server).timeout
+    }
+
+    /// The longest time a request to `server` may wait in all: pool, connect and reply.
+    pub fn patience(&self, server: usize) -> Duration {
+        let pool = self.topology.pool_of_server(server);
+        pool.connections.pool_timeout + pool.connections.connect_timeout + pool.timeout
     }
 
     /// Send each batch to its server over blocking connections, all servers at once, from the
@@ -175,7 +154,7 @@ impl Cluster {
             let Batch { server, bytes, expect } = batches.pop().expect("one batch");
             let result = self.admit_in(&pools, server).and_then(|admission| {
                 let result =
-                    pools.combiners[server].exchange(&pools.blocking[server], bytes, expect, self.config.timeout);
+                    pools.combiners[server].exchange(&pools.blocking[server], bytes, expect, self.timeout_of(server));
                 self.record_in(&pools, server, admission, &result);
                 result
             });
@@ -197,12 +176,18 @@ impl Cluster {
                 Err(e) => results.push(Some(Err(e))),
             }
         }
-        let deadline = Instant::now() + self.config.timeout;
+        // One deadline for the whole exchange: the longest timeout among the servers involved.
+        let timeout = sent
+            .iter()
+            .map(|(_, server, ..)| self.timeout_of(*server))
+            .max()
+            .unwrap_or_default();
+        let deadline = Instant::now() + timeout;
         let mut jobs: Vec<Job<'_>> = sent
             .iter_mut()
             .map(|(_, _, _, conn, expect)| Job::new(conn, *expect))
             .collect();
-        exchange::run(&mut jobs, deadline, self.config.timeout);
+        exchange::run(&mut jobs, deadline, timeout);
         let outcomes: Vec<_> = jobs.into_iter().map(Job::into_outcome).collect();
         for ((i, server, admission, conn, _), (error, replies)) in sent.into_iter().zip(outcomes) {
             let result = settle(conn, error, replies);
@@ -225,7 +210,7 @@ impl Cluster {
 
     fn record_in(&self, pools: &Pools, server: usize, admission: Admission, result: &Result<Replies>) {
         let outcome = result.as_ref().map(|_| ());
-        if let Some(event) = pools.health[server].record(admission, outcome, &self.config.health) {
+        if let Some(event) = pools.health[server].record(admission, outcome, &self.health_policy) {
             pools.events.lock().push(event);
         }
     }
@@ -267,14 +252,15 @@ impl Cluster {
     pub fn multiplexed(&self, server: usize) -> Result<Arc<MuxPool>> {
         let pools = self.pools()?;
         let pool = pools.multiplexed[server].get_or_init(|| {
-            let spec = &self.config.servers[server];
+            let entry = &self.topology.servers()[server];
+            let pool = self.topology.pool_of_server(server);
             let config = MuxConfig {
-                max_connections: self.config.pool.max_connections,
-                connect_timeout: self.config.pool.connect_timeout,
-                timeout: self.config.timeout,
-                pool_timeout: self.config.pool.pool_timeout,
+                max_connections: pool.connections.max_connections,
+                connect_timeout: pool.connections.connect_timeout,
+                timeout: pool.timeout,
+                pool_timeout: pool.connections.pool_timeout,
             };
-            MuxPool::new(spec.address.clone(), Arc::clone(&self.names[server]), config)
+            MuxPool::new(entry.spec.address.clone(), Arc::clone(&entry.name), config)
         });
         Ok(Arc::clone(pool))
     }
@@ -295,7 +281,7 @@ impl Cluster {
     pub fn connection_counts(&self) -> Vec<(usize, usize)> {
         match self.pools() {
             Ok(pools) => pools.blocking.iter().map(|p| p.counts()).collect(),
-            Err(_) => vec![(0, 0); self.names.len()],
+            Err(_) => vec![(0, 0); self.server_count()],
         }
     }
 
@@ -307,7 +293,7 @@ impl Cluster {
                 .iter()
                 .map(|p| p.get().map_or((0, 0), |p| p.counts()))
                 .collect(),
-            Err(_) => vec![(0, 0); self.names.len()],
+            Err(_) => vec![(0, 0); self.server_count()],
         }
     }
 }

@@ -4,7 +4,9 @@
 //! - [`protocol`]: encode requests and parse replies; no I/O.
 //! - [`keys`]: user key -> wire key (plain, base64 with `b`, or digest).
 //! - [`server`]: server spec parsing (`host:port weight`, `[v6]:port`, `unix:/path`).
-//! - [`ring`]: key placement (libmemcached-compatible weighted ketama).
+//! - [`ring`]: key placement presets, each compatible with the client it names.
+//! - [`topology`]: pools, routes, mirror / gutter / max-TTL, fallback decisions (no I/O).
+//! - [`health`]: mark-down and probing of failing servers.
 //! - [`connection`]: one non-blocking socket with its buffers.
 //! - [`reply`]: collect one batch's replies off a byte stream (shared by both I/O paths).
 //! - [`exchange`]: drive one or many connections through `poll(2)` under one deadline.
@@ -32,6 +34,7 @@ pub mod reply;
 pub mod ring;
 pub mod runtime;
 pub mod server;
+pub mod topology;
 pub mod transport;
 
 mod py;

@@ -6,6 +6,9 @@ use std::net::Ipv6Addr;
 use std::path::PathBuf;
 
 pub const DEFAULT_PORT: u16 = 11211;
+/// Largest server weight. Some presets spend memory in proportion to weight (uhashring: 160
+/// ring points per unit, python_memcached: one bucket per unit).
+pub const MAX_WEIGHT: u32 = 1000;
 
 /// Where a server listens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -47,8 +50,8 @@ impl ServerSpec {
 
     /// Build a spec from parts, as given by a `(host, port[, weight])` tuple.
     pub fn from_parts(host: &str, port: u16, weight: u32) -> Result<Self, String> {
-        if weight == 0 {
-            return Err("server weight must be at least 1".into());
+        if weight == 0 || weight > MAX_WEIGHT {
+            return Err(format!("server weight must be in 1..={MAX_WEIGHT}"));
         }
         let host = host.trim_start_matches('[').trim_end_matches(']');
         validate_host(host)?;
@@ -68,7 +71,7 @@ impl ServerSpec {
 }
 
 fn parse_weight(text: &str) -> Option<u32> {
-    text.parse::<u32>().ok().filter(|w| *w > 0)
+    text.parse::<u32>().ok().filter(|w| (1..=MAX_WEIGHT).contains(w))
 }
 
 fn validate_host(host: &str) -> Result<(), String> {

@@ -55,10 +55,14 @@ impl Transport for Multiplexed {
     }
 
     fn exchange(&self, batches: Vec<Batch>) -> impl Future<Output = Vec<Result<Replies>>> + Send {
-        let config = self.0.config();
-        // The drivers enforce pool_timeout and timeout themselves; this is the backstop for a
-        // batch stuck behind a connection that cannot make progress.
-        let backstop = config.pool.pool_timeout + config.timeout + config.pool.connect_timeout;
+        // The drivers enforce pool_timeout and timeout themselves; the longest patience of the
+        // servers involved is the backstop for a batch stuck behind a connection that cannot
+        // make progress.
+        let backstop = batches
+            .iter()
+            .map(|b| self.0.patience(b.server))
+            .max()
+            .unwrap_or_default();
         // Submitted at once, so every server works on its batch while we wait for the first.
         let submitted: Vec<Result<_>> = batches
             .into_iter()

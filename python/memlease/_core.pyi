@@ -5,10 +5,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Protocol, TypeVar, final
 
-_Key = str | bytes
+_Key = str | bytes | tuple[str | bytes, str | bytes]
 _ServerSpec = str | tuple[str, int] | tuple[str, int, int]
 _K = TypeVar("_K", str, bytes, str | bytes)
 _OnServerError = Literal["raise", "miss"]
+_Hashing = Literal[
+    "ketama", "libmemcached_ketama", "modula", "pymemcache", "python_memcached", "uhashring", "jump"
+]
+_Servers = str | Sequence[_ServerSpec]
+_PoolSettings = Mapping[str, Any]
 
 __all__ = ["AsyncClient", "Client", "MetaResult"]
 
@@ -60,7 +65,7 @@ class Client:
 
     def __new__(
         cls,
-        servers: str | Sequence[_ServerSpec],
+        servers: _Servers | None = None,
         *,
         connect_timeout: float = 0.25,
         timeout: float = 0.25,
@@ -69,10 +74,18 @@ class Client:
         serde: _Serde | str | None = None,
         pickle: bool = True,
         compress_threshold: int | None = 16384,
+        hashing: _Hashing = "ketama",
         failures_to_mark_down: int = 1,
         mark_down_period: float = 3.0,
+        remap_on_failure: bool = False,
         on_server_error: _OnServerError = "raise",
         on_event: Callable[[str, str, str], object] | None = None,
+        gutter: _Servers | _PoolSettings | None = None,
+        gutter_ttl: int = 10,
+        mirror: _Servers | _PoolSettings | None = None,
+        pools: Mapping[str, _Servers | _PoolSettings] | None = None,
+        routes: Mapping[str | bytes, str] | None = None,
+        max_ttl: int | None = None,
     ) -> Client: ...
     def get(
         self, key: _Key, default: Any = None, *, on_server_error: _OnServerError | None = None
@@ -171,7 +184,7 @@ class AsyncClient:
 
     def __new__(
         cls,
-        servers: str | Sequence[_ServerSpec],
+        servers: _Servers | None = None,
         *,
         connect_timeout: float = 0.25,
         timeout: float = 0.25,
@@ -180,10 +193,18 @@ class AsyncClient:
         serde: _Serde | str | None = None,
         pickle: bool = True,
         compress_threshold: int | None = 16384,
+        hashing: _Hashing = "ketama",
         failures_to_mark_down: int = 1,
         mark_down_period: float = 3.0,
+        remap_on_failure: bool = False,
         on_server_error: _OnServerError = "raise",
         on_event: Callable[[str, str, str], object] | None = None,
+        gutter: _Servers | _PoolSettings | None = None,
+        gutter_ttl: int = 10,
+        mirror: _Servers | _PoolSettings | None = None,
+        pools: Mapping[str, _Servers | _PoolSettings] | None = None,
+        routes: Mapping[str | bytes, str] | None = None,
+        max_ttl: int | None = None,
     ) -> AsyncClient: ...
     def get(
         self, key: _Key, default: Any = None, *, on_server_error: _OnServerError | None = None

@@ -5,15 +5,19 @@
 //! `stats` / `version` / `flush_all`.
 
 mod admin;
+mod dispatch;
 mod multi;
 
 pub use admin::{PerServer, StatLines};
+pub use dispatch::KeyRef;
 pub use multi::StoreItem;
+
+use dispatch::BatchMode;
 
 use crate::cluster::{Batch, Cluster};
 use crate::error::{Error, Result};
 use crate::keys::{self, WireKey};
-use crate::protocol::request::{ArithmeticMode, Command, Flag, Request, SetMode};
+use crate::protocol::request::{ArithmeticMode, Command, Flag, SetMode};
 use crate::protocol::response::{Code, Response};
 use crate::protocol::text::{self, TextReply};
 use crate::reply::{Expect, Replies};
@@ -39,6 +43,19 @@ pub enum StoreOutcome {
     Exists,
     /// CAS given and the item is gone.
     NotFound,
+}
+
+/// What became of one key's request in a dispatch. (Slots live in one short-lived vector per
+/// call; boxing the reply would cost an allocation per key.)
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+enum Slot {
+    /// Quiet mode suppressed the nominal reply (a miss, a successful store or delete).
+    Quiet,
+    /// The reply, and the server that sent it.
+    Reply(usize, Response),
+    /// The key's server could not be reached, and the caller tolerates that.
+    Unavailable,
 }
 
 /// memcached's `SERVER_ERROR` text for an item over `item_size_max`.
@@ -110,56 +127,37 @@ impl<T: Transport> Client<T> {
         results.pop().expect("one result per batch")
     }
 
-    /// One request to the server that owns `key`, one reply back (error replies are errors).
+    /// One request to the server that owns `key` (or its fallback), one reply back; error
+    /// replies are errors.
     pub async fn request(
         &self,
-        key: &[u8],
+        key: KeyRef<'_>,
         command: Command,
         flags: &[Flag],
         value: Option<&[u8]>,
     ) -> Result<Response> {
-        let wire_key = wire(key)?;
-        let server = self.cluster().server_for(key);
-        let mut all_flags = Vec::with_capacity(flags.len() + 2);
-        all_flags.extend_from_slice(flags);
-        if wire_key.binary {
-            all_flags.push(Flag::Base64Key);
+        let values = value.map(|v| [v]);
+        let slots = self
+            .dispatch(
+                BatchMode::Loud,
+                command,
+                std::slice::from_ref(&key),
+                |_, f| f.extend_from_slice(flags),
+                values.as_ref().map(|v| &v[..]),
+                false,
+            )
+            .await?;
+        match slots.into_iter().next() {
+            Some(Slot::Reply(server, reply)) => check(self.cluster().server_name(server), reply),
+            _ => Err(Error::UnexpectedReply {
+                server: self.server_of(&key),
+                detail: "no reply to the request".into(),
+            }),
         }
-        // Tag the request so its reply can be checked to be its own: a reply matched to the
-        // wrong request would hand one key's value to another.
-        let tag =
-            (!flags.iter().any(|f| matches!(f, Flag::Opaque(_)))).then(|| self.tags.fetch_add(1, Ordering::Relaxed));
-        if let Some(tag) = tag {
-            all_flags.push(Flag::OpaqueNumber(tag));
-        }
-        let request = Request {
-            command,
-            key: &wire_key.token,
-            value,
-            flags: &all_flags,
-        };
-        let mut bytes = Vec::with_capacity(key.len() + value.map_or(0, <[u8]>::len) + 48);
-        request.encode(&mut bytes);
-        let mut replies = self.exchange_one(server, bytes, Expect::Replies(1)).await?;
-        let reply = replies.meta.pop().expect("exactly one reply");
-        let name = self.cluster().server_name(server);
-        if let (Some(sent), Some(got)) = (tag, &reply.flags.opaque) {
-            if itoa::Buffer::new().format(sent).as_bytes() != got.as_ref() {
-                return Err(Error::UnexpectedReply {
-                    server: name.to_string(),
-                    detail: format!("reply tagged {got:?} to a request tagged {sent:?}"),
-                });
-            }
-        }
-        let mut reply = check(name, reply)?;
-        if tag.is_some() {
-            reply.flags.opaque = None;
-        }
-        Ok(reply)
     }
 
     /// `mg key v f [c]`.
-    pub async fn get(&self, key: &[u8], with_cas: bool) -> Result<Option<Item>> {
+    pub async fn get(&self, key: KeyRef<'_>, with_cas: bool) -> Result<Option<Item>> {
         let flags: &[Flag] = if with_cas {
             &[Flag::ReturnValue, Flag::ReturnClientFlags, Flag::ReturnCas]
         } else {
@@ -169,25 +167,28 @@ impl<T: Transport> Client<T> {
         match reply.code {
             Code::Value => Ok(Some(item_of(reply))),
             Code::Miss => Ok(None),
-            _ => Err(unexpected(&self.server_of(key), "mg", &reply)),
+            _ => Err(unexpected(&self.server_of(&key), "mg", &reply)),
         }
     }
 
-    fn server_of(&self, key: &[u8]) -> String {
-        self.cluster().server_name(self.cluster().server_for(key)).to_string()
+    /// The name of the key's primary server, for error messages.
+    fn server_of(&self, key: &KeyRef<'_>) -> String {
+        self.cluster()
+            .server_name(self.cluster().server_for(key.stored, &key.route))
+            .to_string()
     }
 
     /// `ms` in any mode, optionally conditional on `cas`.
     pub async fn store(
         &self,
         mode: SetMode,
-        key: &[u8],
+        key: KeyRef<'_>,
         data: &[u8],
         client_flags: u32,
         ttl: i64,
         cas: Option<u64>,
     ) -> Result<StoreOutcome> {
-        let server = self.cluster().server_for(key);
+        let server = self.cluster().server_for(key.stored, &key.route);
         self.refuse_if_known_too_large(server, mode, key, data.len(), cas)
             .await?;
         let flags = store_flags(mode, client_flags, ttl, cas);
@@ -197,7 +198,7 @@ impl<T: Transport> Client<T> {
                 Code::NotStored => Ok(StoreOutcome::NotStored),
                 Code::Exists => Ok(StoreOutcome::Exists),
                 Code::NotFound => Ok(StoreOutcome::NotFound),
-                _ => Err(unexpected(&self.server_of(key), "ms", &reply)),
+                _ => Err(unexpected(&self.server_of(&key), "ms", &reply)),
             },
             Err(Error::ServerErrorReply { message, .. }) if message.as_bytes() == TOO_LARGE => {
                 Err(self.too_large(server, mode, key, data.len(), cas).await)
@@ -211,7 +212,7 @@ impl<T: Transport> Client<T> {
         &self,
         server: usize,
         mode: SetMode,
-        key: &[u8],
+        key: KeyRef<'_>,
         size: usize,
         cas: Option<u64>,
     ) -> Result<()> {
@@ -226,7 +227,7 @@ impl<T: Transport> Client<T> {
     /// the write had not been attempted: a set that fails must not let readers keep seeing the
     /// value it meant to replace. `add` never replaces, so its key is left alone; a CAS write
     /// only removes the item it was allowed to replace.
-    async fn too_large(&self, server: usize, mode: SetMode, key: &[u8], size: usize, cas: Option<u64>) -> Error {
+    async fn too_large(&self, server: usize, mode: SetMode, key: KeyRef<'_>, size: usize, cas: Option<u64>) -> Error {
         if mode != SetMode::Add {
             let flags: Vec<Flag> = cas.map(Flag::CompareCas).into_iter().collect();
             if let Err(e) = self.request(key, Command::Delete, &flags, None).await {
@@ -235,7 +236,7 @@ impl<T: Transport> Client<T> {
         }
         let limit = self.item_size_limit(server).await;
         Error::ValueTooLarge {
-            key: display_key(key),
+            key: display_key(key.stored),
             size,
             limit,
         }
@@ -259,22 +260,22 @@ impl<T: Transport> Client<T> {
     }
 
     /// `md key`: true if the key existed.
-    pub async fn delete(&self, key: &[u8]) -> Result<bool> {
+    pub async fn delete(&self, key: KeyRef<'_>) -> Result<bool> {
         let reply = self.request(key, Command::Delete, &[], None).await?;
         match reply.code {
             Code::Stored => Ok(true),
             Code::NotFound => Ok(false),
-            _ => Err(unexpected(&self.server_of(key), "md", &reply)),
+            _ => Err(unexpected(&self.server_of(&key), "md", &reply)),
         }
     }
 
     /// `mg key T<ttl>`: true if the key existed.
-    pub async fn touch(&self, key: &[u8], ttl: i64) -> Result<bool> {
+    pub async fn touch(&self, key: KeyRef<'_>, ttl: i64) -> Result<bool> {
         let reply = self.request(key, Command::Get, &[Flag::Ttl(ttl)], None).await?;
         match reply.code {
             Code::Stored => Ok(true),
             Code::Miss => Ok(false),
-            _ => Err(unexpected(&self.server_of(key), "mg", &reply)),
+            _ => Err(unexpected(&self.server_of(&key), "mg", &reply)),
         }
     }
 
@@ -283,7 +284,7 @@ impl<T: Transport> Client<T> {
     /// `ttl`; an existing key keeps its TTL.
     pub async fn arithmetic(
         &self,
-        key: &[u8],
+        key: KeyRef<'_>,
         mode: ArithmeticMode,
         delta: u64,
         initial: Option<u64>,
@@ -304,10 +305,10 @@ impl<T: Transport> Client<T> {
                 let number = std::str::from_utf8(digits).ok().and_then(|s| s.trim().parse().ok());
                 number
                     .map(Some)
-                    .ok_or_else(|| unexpected(&self.server_of(key), "ma", &reply))
+                    .ok_or_else(|| unexpected(&self.server_of(&key), "ma", &reply))
             }
             Code::NotFound => Ok(None),
-            _ => Err(unexpected(&self.server_of(key), "ma", &reply)),
+            _ => Err(unexpected(&self.server_of(&key), "ma", &reply)),
         }
     }
 

@@ -92,8 +92,12 @@ client_methods!(AsyncClient, {
         let handle = future.clone().unbind();
         let loop_handle = event_loop.unbind();
         let inner = Arc::clone(&self.inner);
-        let config = inner.core.cluster().config();
-        let patience = config.timeout + config.pool.pool_timeout + config.pool.connect_timeout + Duration::from_secs(1);
+        let cluster = inner.core.cluster();
+        let longest = (0..cluster.server_count())
+            .map(|s| cluster.patience(s))
+            .max()
+            .unwrap_or_default();
+        let patience = longest + Duration::from_secs(1);
         delivery.launched();
         runtime::spawn(async move {
             let give_up = tokio::time::Instant::now() + patience;

@@ -7,6 +7,36 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 use std::time::Duration;
 
+/// A key argument taken apart: the bytes stored under, whether the Python key was `bytes`, and
+/// the routing key of a `(routing_key, key)` tuple (placed by the routing key, stored under the
+/// key, so related keys can share a server).
+pub struct KeyParts {
+    pub stored: Vec<u8>,
+    pub is_bytes: bool,
+    pub route: Option<(Vec<u8>, bool)>,
+}
+
+/// Take a key argument apart (see [`KeyParts`]).
+pub fn key_parts(key: &Bound<'_, PyAny>) -> PyResult<KeyParts> {
+    if let Ok(pair) = key.cast::<PyTuple>() {
+        if pair.len() != 2 {
+            return Err(InvalidKey::new_err("tuple keys are (routing_key, key)"));
+        }
+        let route = pair.get_item(0)?;
+        let stored = pair.get_item(1)?;
+        return Ok(KeyParts {
+            stored: key_bytes(&stored)?,
+            is_bytes: stored.cast::<PyBytes>().is_ok(),
+            route: Some((key_bytes(&route)?, route.cast::<PyBytes>().is_ok())),
+        });
+    }
+    Ok(KeyParts {
+        stored: key_bytes(key)?,
+        is_bytes: key.cast::<PyBytes>().is_ok(),
+        route: None,
+    })
+}
+
 /// The bytes of a key: `str` as UTF-8, `bytes` as is.
 pub fn key_bytes(key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     let bytes = if let Ok(text) = key.cast::<PyString>() {
@@ -112,8 +142,11 @@ fn server_spec(item: &Bound<'_, PyAny>) -> PyResult<ServerSpec> {
                 || first.matches(':').count() == 1;
             if is_spec {
                 let mut spec = ServerSpec::parse(&first).map_err(invalid_argument)?;
-                if second == 0 {
-                    return Err(invalid_argument("server weight must be at least 1"));
+                if second == 0 || second > crate::server::MAX_WEIGHT {
+                    return Err(invalid_argument(format!(
+                        "server weight must be in 1..={}",
+                        crate::server::MAX_WEIGHT
+                    )));
                 }
                 spec.weight = second;
                 Ok(spec)

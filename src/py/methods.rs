@@ -84,7 +84,7 @@ macro_rules! client_methods {
             #[new]
             #[pyo3(
                 signature = (
-                    servers,
+                    servers = None,
                     *,
                     connect_timeout = $crate::py::convert::Seconds($crate::py::options::DEFAULT_CONNECT_TIMEOUT),
                     timeout = $crate::py::convert::Seconds($crate::py::options::DEFAULT_TIMEOUT),
@@ -93,16 +93,24 @@ macro_rules! client_methods {
                     serde = None,
                     pickle = true,
                     compress_threshold = Some($crate::py::convert::Count($crate::py::serde::DEFAULT_COMPRESS_THRESHOLD)),
+                    hashing = "ketama",
                     failures_to_mark_down = $crate::py::convert::Count($crate::py::options::DEFAULT_FAILURES),
                     mark_down_period = $crate::py::convert::Seconds($crate::py::options::DEFAULT_MARK_DOWN_SECONDS),
+                    remap_on_failure = false,
                     on_server_error = "raise",
                     on_event = None,
+                    gutter = None,
+                    gutter_ttl = $crate::py::convert::Ttl($crate::py::options::DEFAULT_GUTTER_TTL),
+                    mirror = None,
+                    pools = None,
+                    routes = None,
+                    max_ttl = None,
                 ),
-                text_signature = "(servers, *, connect_timeout=0.25, timeout=0.25, max_connections=16, pool_timeout=0.25, serde=None, pickle=True, compress_threshold=16384, failures_to_mark_down=1, mark_down_period=3.0, on_server_error='raise', on_event=None)"
+                text_signature = "(servers=None, *, connect_timeout=0.25, timeout=0.25, max_connections=16, pool_timeout=0.25, serde=None, pickle=True, compress_threshold=16384, hashing='ketama', failures_to_mark_down=1, mark_down_period=3.0, remap_on_failure=False, on_server_error='raise', on_event=None, gutter=None, gutter_ttl=10, mirror=None, pools=None, routes=None, max_ttl=None)"
             )]
             #[allow(clippy::too_many_arguments)]
             fn new(
-                servers: &Bound<'_, PyAny>,
+                servers: Option<&Bound<'_, PyAny>>,
                 connect_timeout: $crate::py::convert::Seconds,
                 timeout: $crate::py::convert::Seconds,
                 max_connections: $crate::py::convert::Count,
@@ -110,10 +118,18 @@ macro_rules! client_methods {
                 serde: Option<&Bound<'_, PyAny>>,
                 pickle: bool,
                 compress_threshold: Option<$crate::py::convert::Count>,
+                hashing: &str,
                 failures_to_mark_down: $crate::py::convert::Count,
                 mark_down_period: $crate::py::convert::Seconds,
+                remap_on_failure: bool,
                 on_server_error: &str,
                 on_event: Option<&Bound<'_, PyAny>>,
+                gutter: Option<&Bound<'_, PyAny>>,
+                gutter_ttl: $crate::py::convert::Ttl,
+                mirror: Option<&Bound<'_, PyAny>>,
+                pools: Option<&Bound<'_, PyAny>>,
+                routes: Option<&Bound<'_, PyAny>>,
+                max_ttl: Option<$crate::py::convert::Ttl>,
             ) -> PyResult<Self> {
                 <Self as $crate::py::methods::ClientClass>::from_options($crate::py::options::Options {
                     servers,
@@ -124,10 +140,18 @@ macro_rules! client_methods {
                     serde,
                     pickle,
                     compress_threshold,
+                    hashing,
                     failures_to_mark_down,
                     mark_down_period,
+                    remap_on_failure,
                     on_server_error,
                     on_event,
+                    gutter,
+                    gutter_ttl,
+                    mirror,
+                    pools,
+                    routes,
+                    max_ttl,
                 })
             }
 

@@ -4,15 +4,16 @@
 //! `Client` runs an op on the calling thread; `AsyncClient` runs it on the runtime and resolves
 //! an asyncio future with the finished value.
 
-use super::convert::key_bytes;
+use super::convert::{key_parts, KeyParts};
 use super::errors::invalid_argument;
 use super::result::MetaResult;
 use super::serde::{Payload, Serde};
-use crate::client::{Client as Core, Item, PerServer, StatLines, StoreItem, StoreOutcome};
+use crate::client::{Client as Core, Item, KeyRef, PerServer, StatLines, StoreItem, StoreOutcome};
 use crate::error::Result;
 use crate::protocol::flags::parse_flags;
 use crate::protocol::request::{ArithmeticMode, Command, Flag, SetMode};
 use crate::protocol::response::Response;
+use crate::ring::PlacementKey;
 use crate::transport::Transport;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -56,15 +57,30 @@ where
 /// A key argument: the Python object (for results and serdes) and its bytes.
 pub struct Key {
     object: Py<PyAny>,
-    raw: Vec<u8>,
+    parts: KeyParts,
 }
 
 impl Key {
     pub fn new(key: &Bound<'_, PyAny>) -> PyResult<Self> {
         Ok(Key {
-            raw: key_bytes(key)?,
+            parts: key_parts(key)?,
             object: key.clone().unbind(),
         })
+    }
+
+    /// The key as the operations see it.
+    pub fn key_ref(&self) -> KeyRef<'_> {
+        let (route, route_is_bytes) = match &self.parts.route {
+            Some((route, is_bytes)) => (route.as_slice(), *is_bytes),
+            None => (self.parts.stored.as_slice(), self.parts.is_bytes),
+        };
+        KeyRef {
+            stored: &self.parts.stored,
+            route: PlacementKey {
+                bytes: route,
+                is_bytes: route_is_bytes,
+            },
+        }
     }
 
     fn many(keys: &Bound<'_, PyAny>) -> PyResult<Vec<Key>> {
@@ -102,7 +118,7 @@ impl Op for Get {
     type Output = Option<Item>;
 
     fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<Self::Output>> + Send {
-        core.get(&self.key.raw, self.with_cas)
+        core.get(self.key.key_ref(), self.with_cas)
     }
 
     fn finish(self, py: Python<'_>, output: Option<Item>, serde: &Serde) -> PyResult<Py<PyAny>> {
@@ -164,7 +180,7 @@ impl Op for Store {
     fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<Self::Output>> + Send {
         core.store(
             self.mode,
-            &self.key.raw,
+            self.key.key_ref(),
             &self.payload,
             self.client_flags,
             self.ttl,
@@ -194,7 +210,7 @@ impl Op for Delete {
     type Output = bool;
 
     fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<bool>> + Send {
-        core.delete(&self.0.raw)
+        core.delete(self.0.key_ref())
     }
 
     fn finish(self, py: Python<'_>, output: bool, _: &Serde) -> PyResult<Py<PyAny>> {
@@ -219,7 +235,7 @@ impl Op for Touch {
     type Output = bool;
 
     fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<bool>> + Send {
-        core.touch(&self.0.raw, self.1)
+        core.touch(self.0.key_ref(), self.1)
     }
 
     fn finish(self, py: Python<'_>, output: bool, _: &Serde) -> PyResult<Py<PyAny>> {
@@ -262,7 +278,7 @@ impl Op for Arithmetic {
     type Output = Option<u64>;
 
     fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<Option<u64>>> + Send {
-        core.arithmetic(&self.key.raw, self.mode, self.delta, self.initial, self.ttl)
+        core.arithmetic(self.key.key_ref(), self.mode, self.delta, self.initial, self.ttl)
     }
 
     fn finish(self, py: Python<'_>, output: Option<u64>, _: &Serde) -> PyResult<Py<PyAny>> {
@@ -293,7 +309,7 @@ impl Op for GetMany {
     type Output = Vec<Option<Item>>;
 
     async fn run<T: Transport>(&self, core: &Core<T>) -> Result<Self::Output> {
-        let raw: Vec<&[u8]> = self.keys.iter().map(|k| k.raw.as_slice()).collect();
+        let raw: Vec<KeyRef<'_>> = self.keys.iter().map(Key::key_ref).collect();
         core.get_many(&raw, false, self.tolerant).await
     }
 
@@ -352,7 +368,7 @@ impl Op for SetMany {
             .iter()
             .zip(&self.payloads)
             .map(|(key, (data, flags))| StoreItem {
-                key: &key.raw,
+                key: key.key_ref(),
                 data,
                 client_flags: *flags,
             })
@@ -399,7 +415,7 @@ impl Op for DeleteMany {
     type Output = usize;
 
     async fn run<T: Transport>(&self, core: &Core<T>) -> Result<usize> {
-        let raw: Vec<&[u8]> = self.keys.iter().map(|k| k.raw.as_slice()).collect();
+        let raw: Vec<KeyRef<'_>> = self.keys.iter().map(Key::key_ref).collect();
         core.delete_many(&raw, self.tolerant).await
     }
 
@@ -563,7 +579,7 @@ impl Op for Meta {
     type Output = Response;
 
     fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<Response>> + Send {
-        core.request(&self.key.raw, self.command, &self.flags, self.payload.as_deref())
+        core.request(self.key.key_ref(), self.command, &self.flags, self.payload.as_deref())
     }
 
     fn finish(self, py: Python<'_>, reply: Response, serde: &Serde) -> PyResult<Py<PyAny>> {

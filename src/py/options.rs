@@ -1,13 +1,16 @@
 //! The constructor options both clients take, with their documented defaults.
 
-use super::convert::{servers, timeout, Count, Seconds};
+use super::convert::{servers, timeout, Count, Seconds, Ttl};
 use super::errors::invalid_argument;
 use super::serde::Serde;
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::health::{HealthPolicy, DEFAULT_FAILURES_TO_MARK_DOWN, DEFAULT_MARK_DOWN_PERIOD};
 use crate::pool::PoolConfig;
+use crate::ring::Hashing;
+use crate::topology::{PoolSpec, TopologyConfig, DEFAULT_POOL};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use std::time::Duration;
 
 /// Defaults, in seconds / counts. Low, like production memcache clients: a cache that answers
 /// slowly is worse than a miss.
@@ -17,6 +20,8 @@ pub const DEFAULT_POOL_TIMEOUT: f64 = 0.25;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 pub const DEFAULT_FAILURES: usize = DEFAULT_FAILURES_TO_MARK_DOWN as usize;
 pub const DEFAULT_MARK_DOWN_SECONDS: f64 = DEFAULT_MARK_DOWN_PERIOD.as_secs_f64();
+/// TTL cap of everything written to the gutter pool, in seconds.
+pub const DEFAULT_GUTTER_TTL: i64 = 10;
 
 /// What a call does when its server is unreachable (connect failure, timeout, reset, marked
 /// down): raise, or behave as a cache miss (reads return nothing, writes return False).
@@ -52,9 +57,9 @@ pub struct Built {
     pub behaviour: Behaviour,
 }
 
-/// Validated constructor arguments.
+/// Constructor arguments, before validation.
 pub struct Options<'a, 'py> {
-    pub servers: &'a Bound<'py, PyAny>,
+    pub servers: Option<&'a Bound<'py, PyAny>>,
     pub connect_timeout: Seconds,
     pub timeout: Seconds,
     pub max_connections: Count,
@@ -62,10 +67,114 @@ pub struct Options<'a, 'py> {
     pub serde: Option<&'a Bound<'py, PyAny>>,
     pub pickle: bool,
     pub compress_threshold: Option<Count>,
+    pub hashing: &'a str,
     pub failures_to_mark_down: Count,
     pub mark_down_period: Seconds,
+    pub remap_on_failure: bool,
     pub on_server_error: &'a str,
     pub on_event: Option<&'a Bound<'py, PyAny>>,
+    pub gutter: Option<&'a Bound<'py, PyAny>>,
+    pub gutter_ttl: Ttl,
+    pub mirror: Option<&'a Bound<'py, PyAny>>,
+    pub pools: Option<&'a Bound<'py, PyAny>>,
+    pub routes: Option<&'a Bound<'py, PyAny>>,
+    pub max_ttl: Option<Ttl>,
+}
+
+/// Pool settings a pool inherits from the client unless it sets its own.
+#[derive(Clone)]
+struct PoolDefaults {
+    hashing: Hashing,
+    connections: PoolConfig,
+    timeout: Duration,
+    max_ttl: Option<i64>,
+}
+
+/// Reserved pool names for the `gutter=` and `mirror=` servers.
+const GUTTER_POOL: &str = "gutter";
+const MIRROR_POOL: &str = "mirror";
+
+fn hashing(name: &str) -> PyResult<Hashing> {
+    Hashing::parse(name).ok_or_else(|| {
+        invalid_argument(format!(
+            "hashing must be one of ketama, libmemcached_ketama, modula, pymemcache, python_memcached, uhashring, jump; not {name:?}"
+        ))
+    })
+}
+
+fn max_ttl(value: Option<Ttl>) -> PyResult<Option<i64>> {
+    match value {
+        Some(Ttl(ttl)) if ttl <= 0 => Err(invalid_argument("max_ttl must be a positive number of seconds")),
+        Some(Ttl(ttl)) => Ok(Some(ttl)),
+        None => Ok(None),
+    }
+}
+
+/// One pool: a server list, or a dict `{"servers": [...], "hashing": ..., "timeout": ...,
+/// "connect_timeout": ..., "pool_timeout": ..., "max_connections": ..., "max_ttl": ...}`.
+fn pool_spec(name: &str, value: &Bound<'_, PyAny>, defaults: &PoolDefaults) -> PyResult<PoolSpec> {
+    let Ok(settings) = value.cast::<PyDict>() else {
+        return Ok(PoolSpec {
+            name: name.to_owned(),
+            servers: servers(value)?,
+            hashing: defaults.hashing,
+            connections: defaults.connections.clone(),
+            timeout: defaults.timeout,
+            max_ttl: defaults.max_ttl,
+        });
+    };
+    const KNOWN: [&str; 7] = [
+        "servers",
+        "hashing",
+        "timeout",
+        "connect_timeout",
+        "pool_timeout",
+        "max_connections",
+        "max_ttl",
+    ];
+    for key in settings.keys() {
+        let key: String = key.extract()?;
+        if !KNOWN.contains(&key.as_str()) {
+            return Err(invalid_argument(format!(
+                "pool {name:?}: unknown setting {key:?} (known: {})",
+                KNOWN.join(", ")
+            )));
+        }
+    }
+    let servers_value = settings
+        .get_item("servers")?
+        .ok_or_else(|| invalid_argument(format!("pool {name:?} needs \"servers\"")))?;
+    let seconds = |key: &str, default: Duration| -> PyResult<Duration> {
+        match settings.get_item(key)? {
+            Some(v) => timeout(key, v.extract::<Seconds>()?),
+            None => Ok(default),
+        }
+    };
+    let mut connections = defaults.connections.clone();
+    connections.connect_timeout = seconds("connect_timeout", connections.connect_timeout)?;
+    connections.pool_timeout = seconds("pool_timeout", connections.pool_timeout)?;
+    if let Some(v) = settings.get_item("max_connections")? {
+        connections.max_connections = v.extract::<Count>()?.0;
+        if connections.max_connections == 0 {
+            return Err(invalid_argument(format!(
+                "pool {name:?}: max_connections must be at least 1"
+            )));
+        }
+    }
+    Ok(PoolSpec {
+        name: name.to_owned(),
+        servers: servers(&servers_value)?,
+        hashing: match settings.get_item("hashing")? {
+            Some(v) => hashing(&v.extract::<String>()?)?,
+            None => defaults.hashing,
+        },
+        connections,
+        timeout: seconds("timeout", defaults.timeout)?,
+        max_ttl: match settings.get_item("max_ttl")? {
+            Some(v) => max_ttl(Some(v.extract::<Ttl>()?))?,
+            None => defaults.max_ttl,
+        },
+    })
 }
 
 impl Options<'_, '_> {
@@ -75,16 +184,21 @@ impl Options<'_, '_> {
         if max_connections == 0 {
             return Err(invalid_argument("max_connections must be at least 1"));
         }
-        let config = ClusterConfig {
-            servers: servers(self.servers)?,
-            pool: PoolConfig {
+        let defaults = PoolDefaults {
+            hashing: hashing(self.hashing)?,
+            connections: PoolConfig {
                 max_connections,
                 connect_timeout: timeout("connect_timeout", self.connect_timeout)?,
                 pool_timeout: timeout("pool_timeout", self.pool_timeout)?,
             },
             timeout: timeout("timeout", self.timeout)?,
+            max_ttl: max_ttl(self.max_ttl)?,
+        };
+        let topology = self.topology(&defaults)?;
+        let config = ClusterConfig {
+            topology,
             health: HealthPolicy {
-                failures_to_mark_down: u32::try_from(self.failures_to_mark_down.0.max(1)).unwrap_or(u32::MAX),
+                failures_to_mark_down: u32::try_from(self.failures_to_mark_down.0).unwrap_or(u32::MAX),
                 mark_down_period: timeout("mark_down_period", self.mark_down_period)?,
             },
         };
@@ -109,12 +223,81 @@ impl Options<'_, '_> {
             behaviour,
         })
     }
+
+    /// Pools and routes: `servers` is the default pool (or `pools["default"]`), then dedicated
+    /// pools, then the gutter and mirror pools.
+    fn topology(&self, defaults: &PoolDefaults) -> PyResult<TopologyConfig> {
+        let mut pools = Vec::new();
+        let named: Vec<(String, Bound<'_, PyAny>)> = match self.pools {
+            Some(value) => {
+                let dict = value
+                    .cast::<PyDict>()
+                    .map_err(|_| invalid_argument("pools must be a dict of name -> servers"))?;
+                dict.iter()
+                    .map(|(k, v)| Ok((k.extract::<String>()?, v)))
+                    .collect::<PyResult<_>>()?
+            }
+            None => Vec::new(),
+        };
+        for (name, _) in &named {
+            if name == GUTTER_POOL || name == MIRROR_POOL {
+                return Err(invalid_argument(format!(
+                    "pool name {name:?} is reserved for the {name}= option"
+                )));
+            }
+        }
+        match (self.servers, named.iter().find(|(name, _)| name == DEFAULT_POOL)) {
+            (Some(servers), None) => pools.push(pool_spec(DEFAULT_POOL, servers, defaults)?),
+            (None, Some((_, value))) => pools.push(pool_spec(DEFAULT_POOL, value, defaults)?),
+            (Some(_), Some(_)) => {
+                return Err(invalid_argument(
+                    "give the default pool as servers or as pools[\"default\"], not both",
+                ))
+            }
+            (None, None) => {
+                return Err(invalid_argument(
+                    "servers is required (or pools with a \"default\" pool)",
+                ))
+            }
+        }
+        for (name, value) in named.iter().filter(|(name, _)| name != DEFAULT_POOL) {
+            pools.push(pool_spec(name, value, defaults)?);
+        }
+        let mut routes = Vec::new();
+        if let Some(value) = self.routes {
+            let dict = value
+                .cast::<PyDict>()
+                .map_err(|_| invalid_argument("routes must be a dict of key prefix -> pool name"))?;
+            for (prefix, pool) in dict.iter() {
+                let prefix = super::convert::key_bytes(&prefix)
+                    .map_err(|_| invalid_argument("route prefixes must be non-empty str or bytes"))?;
+                routes.push((prefix, pool.extract::<String>()?));
+            }
+        }
+        let gutter = self.gutter.map(|v| pool_spec(GUTTER_POOL, v, defaults)).transpose()?;
+        let mirror = self.mirror.map(|v| pool_spec(MIRROR_POOL, v, defaults)).transpose()?;
+        let gutter_name = gutter.as_ref().map(|p| p.name.clone());
+        let mirror_name = mirror.as_ref().map(|p| p.name.clone());
+        pools.extend(gutter);
+        pools.extend(mirror);
+        Ok(TopologyConfig {
+            pools,
+            routes,
+            mirror: mirror_name,
+            gutter: gutter_name,
+            gutter_ttl: self.gutter_ttl.0,
+            remap_on_failure: self.remap_on_failure,
+        })
+    }
 }
 
-/// The server (`"host:port"`) that holds `key`.
+/// The server (`"host:port"`) that holds `key` (routing keys and prefixes applied).
 pub fn server_for(cluster: &Cluster, key: &Bound<'_, PyAny>) -> PyResult<String> {
-    let raw = super::convert::key_bytes(key)?;
-    Ok(cluster.server_name(cluster.server_for(&raw)).to_string())
+    let key = super::ops::Key::new(key)?;
+    let key = key.key_ref();
+    Ok(cluster
+        .server_name(cluster.server_for(key.stored, &key.route))
+        .to_string())
 }
 
 /// The configured servers, in order.

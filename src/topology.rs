@@ -1,0 +1,365 @@
+//! The fleet as configured: named pools of servers, which pool a key belongs to, which server
+//! of that pool holds it, and where a request goes when that server is unreachable. No I/O.
+//!
+//! - The first pool is the default. `routes` send keys by prefix (longest prefix wins) to
+//!   dedicated pools, each with its own placement preset, timeouts and connection limits.
+//! - A **mirror** pool shadows the default pool: writes and deletes go to both, reads go to the
+//!   default pool and fail over to the mirror.
+//! - A **gutter** pool takes over the keys of an unreachable server (of any pool) with every TTL
+//!   capped at `gutter_ttl`, so the data it serves ages out quickly (Facebook's gutter).
+//! - A pool's `max_ttl` clamps every TTL written to it (an ephemeral pool).
+//! - With `remap_on_failure`, an unreachable server's keys move to the next live server of the
+//!   same pool (the placement preset's own failover) instead.
+//!
+//! Servers are numbered across all pools; every other part of the client speaks those numbers.
+
+use crate::error::{Error, Result};
+use crate::pool::PoolConfig;
+use crate::ring::{Hashing, NodeId, Placement, PlacementKey};
+use crate::server::{Address, ServerSpec};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Name of the pool unrouted keys go to.
+pub const DEFAULT_POOL: &str = "default";
+
+/// One pool as configured.
+#[derive(Debug, Clone)]
+pub struct PoolSpec {
+    pub name: String,
+    pub servers: Vec<ServerSpec>,
+    pub hashing: Hashing,
+    pub connections: PoolConfig,
+    /// Per-request deadline for this pool's servers.
+    pub timeout: Duration,
+    /// Clamp every TTL written to this pool.
+    pub max_ttl: Option<i64>,
+}
+
+/// The whole fleet as configured.
+#[derive(Debug, Clone)]
+pub struct TopologyConfig {
+    /// The first pool is the default one.
+    pub pools: Vec<PoolSpec>,
+    /// Key prefix -> pool name.
+    pub routes: Vec<(Vec<u8>, String)>,
+    pub mirror: Option<String>,
+    pub gutter: Option<String>,
+    pub gutter_ttl: i64,
+    pub remap_on_failure: bool,
+}
+
+/// One server, numbered across all pools.
+#[derive(Debug)]
+pub struct ServerEntry {
+    pub spec: ServerSpec,
+    pub name: Arc<str>,
+    pub pool: usize,
+}
+
+#[derive(Debug)]
+pub struct PoolEntry {
+    pub name: String,
+    /// Global numbers of this pool's servers, in configuration order.
+    pub members: Vec<usize>,
+    placement: Placement,
+    pub connections: PoolConfig,
+    pub timeout: Duration,
+    pub max_ttl: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct Topology {
+    servers: Vec<ServerEntry>,
+    pools: Vec<PoolEntry>,
+    /// (prefix, pool), longest prefix first.
+    routes: Vec<(Vec<u8>, usize)>,
+    mirror: Option<usize>,
+    gutter: Option<usize>,
+    gutter_ttl: i64,
+    remap_on_failure: bool,
+}
+
+/// The identity placement presets see for a server.
+fn node_of(spec: &ServerSpec) -> NodeId {
+    match &spec.address {
+        Address::Tcp { host, port } => NodeId {
+            host: host.clone(),
+            port: *port,
+            weight: spec.weight,
+        },
+        Address::Unix(path) => NodeId {
+            host: path.display().to_string(),
+            port: 0,
+            weight: spec.weight,
+        },
+    }
+}
+
+impl Topology {
+    pub fn new(config: TopologyConfig) -> Result<Self> {
+        let invalid = |msg: String| Err(Error::InvalidArgument(msg));
+        if config.pools.is_empty() {
+            return invalid("at least one server is required".into());
+        }
+        let mut servers: Vec<ServerEntry> = Vec::new();
+        let mut pools = Vec::with_capacity(config.pools.len());
+        for (index, spec) in config.pools.into_iter().enumerate() {
+            if spec.servers.is_empty() {
+                return invalid(format!("pool {:?} has no servers", spec.name));
+            }
+            if pools.iter().any(|p: &PoolEntry| p.name == spec.name) {
+                return invalid(format!("pool {:?} is defined twice", spec.name));
+            }
+            let mut members = Vec::with_capacity(spec.servers.len());
+            for server in &spec.servers {
+                let name: Arc<str> = Arc::from(server.name());
+                if servers.iter().any(|s| s.name == name) {
+                    return invalid(format!("server {name} is listed twice"));
+                }
+                members.push(servers.len());
+                servers.push(ServerEntry {
+                    spec: server.clone(),
+                    name,
+                    pool: index,
+                });
+            }
+            let nodes: Vec<NodeId> = spec.servers.iter().map(node_of).collect();
+            pools.push(PoolEntry {
+                placement: Placement::new(spec.hashing, &nodes),
+                name: spec.name,
+                members,
+                connections: spec.connections,
+                timeout: spec.timeout,
+                max_ttl: spec.max_ttl,
+            });
+        }
+        let pool_named = |name: &str, role: &str| -> Result<usize> {
+            pools
+                .iter()
+                .position(|p| p.name == name)
+                .ok_or_else(|| Error::InvalidArgument(format!("{role} names pool {name:?}, which is not defined")))
+        };
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for (prefix, pool) in &config.routes {
+            if prefix.is_empty() {
+                return invalid("route prefixes must not be empty".into());
+            }
+            routes.push((prefix.clone(), pool_named(pool, "a route")?));
+        }
+        routes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        let mirror = config
+            .mirror
+            .as_deref()
+            .map(|name| pool_named(name, "mirror"))
+            .transpose()?;
+        let gutter = config
+            .gutter
+            .as_deref()
+            .map(|name| pool_named(name, "gutter"))
+            .transpose()?;
+        if mirror == Some(0) || gutter == Some(0) {
+            return invalid("the default pool cannot be its own mirror or gutter".into());
+        }
+        if mirror.is_some() && mirror == gutter {
+            return invalid("one pool cannot be both mirror and gutter".into());
+        }
+        if gutter.is_some() && config.gutter_ttl <= 0 {
+            return invalid("gutter_ttl must be a positive number of seconds".into());
+        }
+        Ok(Topology {
+            servers,
+            pools,
+            routes,
+            mirror,
+            gutter,
+            gutter_ttl: config.gutter_ttl,
+            remap_on_failure: config.remap_on_failure,
+        })
+    }
+
+    pub fn servers(&self) -> &[ServerEntry] {
+        &self.servers
+    }
+
+    pub fn server_count(&self) -> usize {
+        self.servers.len()
+    }
+
+    pub fn server_name(&self, server: usize) -> &Arc<str> {
+        &self.servers[server].name
+    }
+
+    /// The pool a server belongs to.
+    pub fn pool_of_server(&self, server: usize) -> &PoolEntry {
+        &self.pools[self.servers[server].pool]
+    }
+
+    pub fn pools(&self) -> &[PoolEntry] {
+        &self.pools
+    }
+
+    /// The pool a key is routed to (by the prefix of the stored key).
+    pub fn pool_for(&self, key: &[u8]) -> usize {
+        self.routes
+            .iter()
+            .find(|(prefix, _)| key.starts_with(prefix))
+            .map_or(0, |(_, pool)| *pool)
+    }
+
+    /// The server of `pool` that holds a key.
+    pub fn server_in(&self, pool: usize, key: &PlacementKey<'_>) -> usize {
+        let pool = &self.pools[pool];
+        let index = if pool.members.len() == 1 {
+            0
+        } else {
+            pool.placement.server_for(key)
+        };
+        pool.members[index]
+    }
+
+    /// Where a key lives: its pool's server for it.
+    pub fn primary(&self, stored: &[u8], route: &PlacementKey<'_>) -> usize {
+        self.server_in(self.pool_for(stored), route)
+    }
+
+    /// The mirror copy of a key of the default pool, if there is a mirror.
+    pub fn mirror_for(&self, primary: usize, route: &PlacementKey<'_>) -> Option<usize> {
+        let mirror = self.mirror?;
+        (self.servers[primary].pool == 0).then(|| self.server_in(mirror, route))
+    }
+
+    /// Where a request goes when `primary` is unreachable, and the TTL cap that applies there.
+    /// `down` says which servers are marked down (for `remap_on_failure`).
+    pub fn fallback(
+        &self,
+        primary: usize,
+        route: &PlacementKey<'_>,
+        is_read: bool,
+        down: &dyn Fn(usize) -> bool,
+    ) -> Option<(usize, Option<i64>)> {
+        let pool_index = self.servers[primary].pool;
+        let pool = &self.pools[pool_index];
+        if self.remap_on_failure && pool.members.len() > 1 {
+            let members = &pool.members;
+            let unavailable = |i: usize| members[i] == primary || down(members[i]);
+            if let Some(i) = pool.placement.server_for_live(route, &unavailable) {
+                return Some((members[i], None));
+            }
+        }
+        if is_read {
+            if let Some(mirror) = self.mirror_for(primary, route) {
+                return Some((mirror, None));
+            }
+        }
+        let gutter = self.gutter.filter(|g| *g != pool_index)?;
+        Some((self.server_in(gutter, route), Some(self.gutter_ttl)))
+    }
+}
+
+/// Memcached's threshold between relative TTLs and absolute Unix times.
+const THIRTY_DAYS: i64 = 30 * 24 * 3600;
+
+/// Clamp a TTL to at most `cap` seconds from now, following memcached's rules: 0 (never expires)
+/// becomes `cap`, an absolute time is compared as time remaining, and negative (expire now)
+/// stays as it is.
+pub fn clamp_ttl(ttl: i64, cap: i64, now_unix: i64) -> i64 {
+    match ttl {
+        t if t < 0 => t,
+        0 => cap,
+        t if t > THIRTY_DAYS => {
+            let remaining = t - now_unix;
+            if remaining <= 0 {
+                t
+            } else {
+                remaining.min(cap)
+            }
+        }
+        t => t.min(cap),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, servers: &[&str]) -> PoolSpec {
+        PoolSpec {
+            name: name.into(),
+            servers: servers.iter().map(|s| ServerSpec::parse(s).unwrap()).collect(),
+            hashing: Hashing::Ketama,
+            connections: PoolConfig {
+                max_connections: 1,
+                connect_timeout: Duration::from_secs(1),
+                pool_timeout: Duration::from_secs(1),
+            },
+            timeout: Duration::from_secs(1),
+            max_ttl: None,
+        }
+    }
+
+    fn key(bytes: &[u8]) -> PlacementKey<'_> {
+        PlacementKey { bytes, is_bytes: false }
+    }
+
+    fn topology(routes: &[(&str, &str)], mirror: Option<&str>, gutter: Option<&str>) -> Result<Topology> {
+        Topology::new(TopologyConfig {
+            pools: vec![
+                spec("default", &["a:1", "b:1"]),
+                spec("sessions", &["s:1"]),
+                spec("spare", &["g:1"]),
+            ],
+            routes: routes
+                .iter()
+                .map(|(p, n)| (p.as_bytes().to_vec(), n.to_string()))
+                .collect(),
+            mirror: mirror.map(String::from),
+            gutter: gutter.map(String::from),
+            gutter_ttl: 10,
+            remap_on_failure: false,
+        })
+    }
+
+    #[test]
+    fn routes_by_longest_prefix() {
+        let t = topology(&[("session:", "sessions"), ("sess", "spare")], None, None).unwrap();
+        assert_eq!(t.pool_for(b"session:42"), 1);
+        assert_eq!(t.pool_for(b"sessx"), 2);
+        assert_eq!(t.pool_for(b"user:1"), 0);
+        assert_eq!(
+            t.server_name(t.primary(b"session:42", &key(b"session:42"))).as_ref(),
+            "s:1"
+        );
+    }
+
+    #[test]
+    fn falls_back_to_mirror_for_reads_and_gutter_for_writes() {
+        let t = topology(&[], Some("sessions"), Some("spare")).unwrap();
+        let k = key(b"user:1");
+        let primary = t.primary(b"user:1", &k);
+        let none_down = |_: usize| false;
+        assert_eq!(t.fallback(primary, &k, true, &none_down), Some((2, None)));
+        assert_eq!(t.fallback(primary, &k, false, &none_down), Some((3, Some(10))));
+        assert_eq!(t.mirror_for(primary, &k), Some(2));
+    }
+
+    #[test]
+    fn refuses_inconsistent_configuration() {
+        assert!(topology(&[("x", "nowhere")], None, None).is_err());
+        assert!(topology(&[("", "sessions")], None, None).is_err());
+        assert!(topology(&[], Some("spare"), Some("spare")).is_err());
+        assert!(topology(&[], Some("default"), None).is_err());
+    }
+
+    #[test]
+    fn clamps_ttls_like_memcached_reads_them() {
+        let now = 2_000_000_000;
+        assert_eq!(clamp_ttl(0, 10, now), 10);
+        assert_eq!(clamp_ttl(5, 10, now), 5);
+        assert_eq!(clamp_ttl(500, 10, now), 10);
+        assert_eq!(clamp_ttl(-1, 10, now), -1);
+        assert_eq!(clamp_ttl(now + 5, 10, now), 5);
+        assert_eq!(clamp_ttl(now + 500, 10, now), 10);
+        assert_eq!(clamp_ttl(now - 5, 10, now), now - 5);
+    }
+}
