@@ -1,0 +1,425 @@
+"""Moving a cache from one cluster to another without a cold start.
+
+A :class:`MigratingClient` wraps a client of the *origin* cluster and one of the *destination*
+and behaves like a plain client whose traffic moves in five phases (:class:`Phase`):
+
+``origin_only``
+    Everything goes to the origin.
+``dual_write``
+    Writes go to the origin, then the destination; reads come from the origin.
+``backfill``
+    As ``dual_write``; besides, a fraction (``backfill_ratio``) of origin hits is copied into
+    the destination with ``add`` (never overwriting), warming it.
+``read_destination``
+    Writes still go to both; reads come from the destination, and a miss there is read from
+    the origin and backfilled.
+``destination_only``
+    Everything goes to the destination.
+
+The phase can be fixed, or driven by wall-clock time with a :class:`Schedule`, so every process
+of a fleet switches at the same moment without a deploy.
+
+Consistency: no read returns a value older than the last acknowledged write.
+
+- ``set`` reaches the origin first, then the destination *conditionally*: the destination write
+  carries the CAS the item had before the origin write (or is an ``add`` if it was absent), so a
+  slower concurrent writer cannot overwrite a newer value there. If it loses, the destination
+  copy is replaced by a tombstone.
+- Every other change (delete, add, replace, touch, incr/decr) leaves a tombstone in the
+  destination: an item marked with reserved client flags and a short TTL (``tombstone_ttl``)
+  that reads treat as a miss and that blocks backfills.
+- Backfills only ever ``add``, so they cannot overwrite a newer value or a tombstone. A backfill
+  racing with a write therefore cannot resurrect the value read just before it (unless it is
+  slower than ``tombstone_ttl``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from memlease._core import AsyncClient, Client
+from memlease._errors import InvalidArgument, MemcacheError
+
+__all__ = ["AsyncMigratingClient", "MigratingClient", "Phase", "Schedule"]
+
+DEFAULT_BACKFILL_RATIO = 0.1
+DEFAULT_TOMBSTONE_TTL = 10
+# Client flags marking a tombstone. High bits no serializer of memlease, pymemcache, pylibmc or
+# python-memcached uses.
+_TOMBSTONE_FLAGS = 0x4D4C0000  # "ML" << 16
+
+
+class Phase(str, enum.Enum):
+    ORIGIN_ONLY = "origin_only"
+    DUAL_WRITE = "dual_write"
+    BACKFILL = "backfill"
+    READ_DESTINATION = "read_destination"
+    DESTINATION_ONLY = "destination_only"
+
+    @property
+    def writes_origin(self) -> bool:
+        return self is not Phase.DESTINATION_ONLY
+
+    @property
+    def writes_destination(self) -> bool:
+        return self is not Phase.ORIGIN_ONLY
+
+    @property
+    def dual(self) -> bool:
+        return self.writes_origin and self.writes_destination
+
+    @property
+    def reads_destination(self) -> bool:
+        return self in (Phase.READ_DESTINATION, Phase.DESTINATION_ONLY)
+
+
+class Schedule:
+    """Phases by wall-clock time: ``Schedule([(t0, "dual_write"), (t1, "backfill"), ...])``.
+
+    Before the first start the migration is ``origin_only``; afterwards the phase whose start
+    is the latest one not in the future applies. Starts are Unix timestamps.
+    """
+
+    def __init__(
+        self, steps: Iterable[tuple[float, Phase | str]], clock: Callable[[], float] = time.time
+    ) -> None:
+        self._steps = sorted((float(start), Phase(phase)) for start, phase in steps)
+        self._clock = clock
+
+    def phase(self) -> Phase:
+        now = self._clock()
+        current = Phase.ORIGIN_ONLY
+        for start, phase in self._steps:
+            if start > now:
+                break
+            current = phase
+        return current
+
+
+def _is_tombstone(result: Any) -> bool:
+    return result is not None and result.client_flags == _TOMBSTONE_FLAGS
+
+
+class _Migration:
+    """What the sync and async migrating clients share: the phase and the decisions."""
+
+    def __init__(
+        self,
+        phase: Phase | str | None,
+        schedule: Schedule | None,
+        backfill_ratio: float,
+        tombstone_ttl: int,
+    ) -> None:
+        if (phase is None) == (schedule is None):
+            raise InvalidArgument("give exactly one of phase= and schedule=")
+        if not 0.0 <= backfill_ratio <= 1.0:
+            raise InvalidArgument("backfill_ratio must be in [0, 1]")
+        if tombstone_ttl <= 0:
+            raise InvalidArgument("tombstone_ttl must be a positive number of seconds")
+        self._fixed = Phase(phase) if phase is not None else None
+        self._schedule = schedule
+        self.backfill_ratio = backfill_ratio
+        self.tombstone_ttl = tombstone_ttl
+
+    @property
+    def phase(self) -> Phase:
+        if self._fixed is not None:
+            return self._fixed
+        assert self._schedule is not None
+        return self._schedule.phase()
+
+    def should_backfill(self, phase: Phase) -> bool:
+        if phase is Phase.READ_DESTINATION:
+            return True
+        return phase is Phase.BACKFILL and random.random() < self.backfill_ratio
+
+
+class MigratingClient:
+    """A client whose traffic moves from ``origin`` to ``destination`` in phases (module docs).
+
+    Supports the key-value methods of :class:`memlease.Client`: ``get``, ``get_many``, ``set``,
+    ``set_many``, ``add``, ``replace``, ``delete``, ``delete_many``, ``touch``, ``incr`` and
+    ``decr`` (counters move by being deleted from the destination on every change until
+    ``read_destination``, then live on the destination).
+    """
+
+    def __init__(
+        self,
+        origin: Client,
+        destination: Client,
+        *,
+        phase: Phase | str | None = None,
+        schedule: Schedule | None = None,
+        backfill_ratio: float = DEFAULT_BACKFILL_RATIO,
+        tombstone_ttl: int = DEFAULT_TOMBSTONE_TTL,
+    ) -> None:
+        self.origin = origin
+        self.destination = destination
+        self._migration = _Migration(phase, schedule, backfill_ratio, tombstone_ttl)
+
+    @property
+    def phase(self) -> Phase:
+        return self._migration.phase
+
+    # Reads
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        phase = self.phase
+        if not phase.reads_destination:
+            result = self.origin.meta_get(key, "v")
+            if result.status != "VA":
+                return default
+            if phase.dual and self._migration.should_backfill(phase):
+                self._backfill(key, result.value)
+            return result.value
+        found = self.destination.meta_get(key, "v")
+        if found.status == "VA" and not _is_tombstone(found):
+            return found.value
+        if phase is Phase.DESTINATION_ONLY:
+            return default
+        # A miss or a tombstone: the origin is still authoritative. A tombstone blocks the
+        # backfill, so only a plain miss is worth one.
+        result = self.origin.meta_get(key, "v")
+        if result.status != "VA":
+            return default
+        if not _is_tombstone(found):
+            self._backfill(key, result.value)
+        return result.value
+
+    def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
+        return {key: value for key in keys if (value := self.get(key, _MISSING)) is not _MISSING}
+
+    def _backfill(self, key: Any, value: Any) -> None:
+        # add: never overwrite what a writer (or a tombstone) put there since we read.
+        with contextlib.suppress(MemcacheError):
+            self.destination.add(key, value)
+
+    # Writes
+
+    def set(self, key: Any, value: Any, ttl: int = 0) -> bool:
+        phase = self.phase
+        if not phase.writes_origin:
+            return bool(self.destination.set(key, value, ttl))
+        if not phase.writes_destination:
+            return bool(self.origin.set(key, value, ttl))
+        before = self._destination_cas(key)
+        stored = bool(self.origin.set(key, value, ttl))
+        if stored and before is not None:
+            condition = f"C{before}" if before else "ME"
+            with contextlib.suppress(MemcacheError):
+                if self.destination.meta_set(key, value, f"T{ttl} {condition}").status == "HD":
+                    return True
+        self._tombstone(key)
+        return stored
+
+    def _destination_cas(self, key: Any) -> int | None:
+        """The destination item's CAS (0 if absent), or None if it cannot be read."""
+        try:
+            found = self.destination.meta_get(key, "c")
+        except MemcacheError:
+            return None
+        return found.cas or 0 if found.status == "HD" else 0
+
+    def add(self, key: Any, value: Any, ttl: int = 0) -> bool:
+        return bool(self._change(lambda c: c.add(key, value, ttl), key))
+
+    def replace(self, key: Any, value: Any, ttl: int = 0) -> bool:
+        return bool(self._change(lambda c: c.replace(key, value, ttl), key))
+
+    def touch(self, key: Any, ttl: int) -> bool:
+        return bool(self._change(lambda c: c.touch(key, ttl), key))
+
+    def delete(self, key: Any) -> bool:
+        return bool(self._change(lambda c: c.delete(key), key))
+
+    def incr(
+        self, key: Any, delta: int = 1, *, initial: int | None = None, ttl: int = 0
+    ) -> int | None:
+        return self._change(lambda c: c.incr(key, delta, initial=initial, ttl=ttl), key)  # type: ignore[no-any-return]
+
+    def decr(
+        self, key: Any, delta: int = 1, *, initial: int | None = None, ttl: int = 0
+    ) -> int | None:
+        return self._change(lambda c: c.decr(key, delta, initial=initial, ttl=ttl), key)  # type: ignore[no-any-return]
+
+    def set_many(self, mapping: Mapping[Any, Any], ttl: int = 0) -> list[Any]:
+        return [key for key, value in mapping.items() if not self.set(key, value, ttl)]
+
+    def delete_many(self, keys: Sequence[Any]) -> int:
+        return sum(bool(self.delete(key)) for key in keys)
+
+    def _change(self, change: Callable[[Client], Any], key: Any) -> Any:
+        """Apply a change to the origin and tombstone the destination copy (or, once the
+        destination is the only cluster, apply it there)."""
+        phase = self.phase
+        if not phase.writes_origin:
+            return change(self.destination)
+        result = change(self.origin)
+        if phase.writes_destination:
+            self._tombstone(key)
+        return result
+
+    def _tombstone(self, key: Any) -> None:
+        with contextlib.suppress(MemcacheError):
+            self.destination.meta_set(
+                key, b"", f"T{self._migration.tombstone_ttl} F{_TOMBSTONE_FLAGS}"
+            )
+
+    def close(self) -> None:
+        self.origin.close()
+        self.destination.close()
+
+    def __enter__(self) -> MigratingClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+class AsyncMigratingClient:
+    """:class:`MigratingClient` for :class:`memlease.AsyncClient`: the same phases and methods,
+    awaitable."""
+
+    def __init__(
+        self,
+        origin: AsyncClient,
+        destination: AsyncClient,
+        *,
+        phase: Phase | str | None = None,
+        schedule: Schedule | None = None,
+        backfill_ratio: float = DEFAULT_BACKFILL_RATIO,
+        tombstone_ttl: int = DEFAULT_TOMBSTONE_TTL,
+    ) -> None:
+        self.origin = origin
+        self.destination = destination
+        self._migration = _Migration(phase, schedule, backfill_ratio, tombstone_ttl)
+
+    @property
+    def phase(self) -> Phase:
+        return self._migration.phase
+
+    async def get(self, key: Any, default: Any = None) -> Any:
+        phase = self.phase
+        if not phase.reads_destination:
+            result = await self.origin.meta_get(key, "v")
+            if result.status != "VA":
+                return default
+            if phase.dual and self._migration.should_backfill(phase):
+                await self._backfill(key, result.value)
+            return result.value
+        found = await self.destination.meta_get(key, "v")
+        if found.status == "VA" and not _is_tombstone(found):
+            return found.value
+        if phase is Phase.DESTINATION_ONLY:
+            return default
+        result = await self.origin.meta_get(key, "v")
+        if result.status != "VA":
+            return default
+        if not _is_tombstone(found):
+            await self._backfill(key, result.value)
+        return result.value
+
+    async def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
+        found = {}
+        for key in keys:
+            value = await self.get(key, _MISSING)
+            if value is not _MISSING:
+                found[key] = value
+        return found
+
+    async def _backfill(self, key: Any, value: Any) -> None:
+        with contextlib.suppress(MemcacheError):
+            await self.destination.add(key, value)
+
+    async def set(self, key: Any, value: Any, ttl: int = 0) -> bool:
+        phase = self.phase
+        if not phase.writes_origin:
+            return bool(await self.destination.set(key, value, ttl))
+        if not phase.writes_destination:
+            return bool(await self.origin.set(key, value, ttl))
+        before = await self._destination_cas(key)
+        stored = bool(await self.origin.set(key, value, ttl))
+        if stored and before is not None:
+            condition = f"C{before}" if before else "ME"
+            with contextlib.suppress(MemcacheError):
+                if (
+                    await self.destination.meta_set(key, value, f"T{ttl} {condition}")
+                ).status == "HD":
+                    return True
+        await self._tombstone(key)
+        return stored
+
+    async def _destination_cas(self, key: Any) -> int | None:
+        try:
+            found = await self.destination.meta_get(key, "c")
+        except MemcacheError:
+            return None
+        return found.cas or 0 if found.status == "HD" else 0
+
+    async def add(self, key: Any, value: Any, ttl: int = 0) -> bool:
+        return bool(await self._change(lambda c: c.add(key, value, ttl), key))
+
+    async def replace(self, key: Any, value: Any, ttl: int = 0) -> bool:
+        return bool(await self._change(lambda c: c.replace(key, value, ttl), key))
+
+    async def touch(self, key: Any, ttl: int) -> bool:
+        return bool(await self._change(lambda c: c.touch(key, ttl), key))
+
+    async def delete(self, key: Any) -> bool:
+        return bool(await self._change(lambda c: c.delete(key), key))
+
+    async def incr(
+        self, key: Any, delta: int = 1, *, initial: int | None = None, ttl: int = 0
+    ) -> int | None:
+        return await self._change(lambda c: c.incr(key, delta, initial=initial, ttl=ttl), key)  # type: ignore[no-any-return]
+
+    async def decr(
+        self, key: Any, delta: int = 1, *, initial: int | None = None, ttl: int = 0
+    ) -> int | None:
+        return await self._change(lambda c: c.decr(key, delta, initial=initial, ttl=ttl), key)  # type: ignore[no-any-return]
+
+    async def set_many(self, mapping: Mapping[Any, Any], ttl: int = 0) -> list[Any]:
+        return [key for key, value in mapping.items() if not await self.set(key, value, ttl)]
+
+    async def delete_many(self, keys: Sequence[Any]) -> int:
+        deleted = 0
+        for key in keys:
+            deleted += await self.delete(key)
+        return deleted
+
+    async def _change(self, change: Callable[[AsyncClient], Any], key: Any) -> Any:
+        phase = self.phase
+        if not phase.writes_origin:
+            return await change(self.destination)
+        result = await change(self.origin)
+        if phase.writes_destination:
+            await self._tombstone(key)
+        return result
+
+    async def _tombstone(self, key: Any) -> None:
+        with contextlib.suppress(MemcacheError):
+            await self.destination.meta_set(
+                key, b"", f"T{self._migration.tombstone_ttl} F{_TOMBSTONE_FLAGS}"
+            )
+
+    async def close(self) -> None:
+        await self.origin.close()
+        await self.destination.close()
+
+    async def __aenter__(self) -> AsyncMigratingClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
