@@ -15,7 +15,7 @@ import memlease
 from memlease.testing import MemcachedServer
 
 # Attributes of AsyncClient that are plain (not awaitable).
-_PLAIN = {"server_for", "servers", "pool_stats", "health"}
+_PLAIN = {"server_for", "servers", "pool_stats", "health", "local_cache_stats"}
 
 
 class EventLoopThread:

@@ -86,6 +86,9 @@ impl<T: Transport> Client<T> {
 
     /// `flush_all [delay]` on every server.
     pub async fn flush_all(&self, delay: u32) -> PerServer<()> {
+        if let Some(local) = &self.hot.local {
+            local.clear();
+        }
         self.broadcast(|buf| text::encode_flush_all(delay, buf), Expect::Line)
             .await
             .into_iter()

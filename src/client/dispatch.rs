@@ -35,6 +35,17 @@ pub struct KeyRef<'a> {
 }
 
 impl<'a> KeyRef<'a> {
+    /// Another stored key, placed by its own bytes but typed like this one (a split key's copy).
+    pub fn sibling<'b>(&self, stored: &'b [u8]) -> KeyRef<'b> {
+        KeyRef {
+            stored,
+            route: PlacementKey {
+                bytes: stored,
+                is_bytes: self.route.is_bytes,
+            },
+        }
+    }
+
     /// A key placed by its own bytes.
     pub fn plain(key: &'a [u8]) -> Self {
         KeyRef {

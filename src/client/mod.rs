@@ -6,6 +6,7 @@
 
 mod admin;
 mod dispatch;
+pub mod hot;
 mod multi;
 
 pub use admin::{PerServer, StatLines};
@@ -61,8 +62,16 @@ enum Slot {
 /// memcached's `SERVER_ERROR` text for an item over `item_size_max`.
 const TOO_LARGE: &[u8] = b"object too large for cache";
 
+/// Hot-key handling (see [`hot`]): split keys and the local cache.
+#[derive(Default)]
+pub struct HotKeys {
+    pub split: hot::SplitKeys,
+    pub local: Option<hot::LocalCache>,
+}
+
 pub struct Client<T> {
     transport: T,
+    hot: HotKeys,
     /// Learned `item_size_max` per server (0 = not known yet).
     item_size_limits: Vec<AtomicUsize>,
     /// Counter behind the opaque tags of single-key requests.
@@ -107,14 +116,52 @@ fn unexpected(server: &str, command: &str, reply: &Response) -> Error {
 
 impl<T: Transport> Client<T> {
     pub fn new(transport: T) -> Self {
+        Self::with_hot_keys(transport, HotKeys::default())
+    }
+
+    pub fn with_hot_keys(transport: T, hot: HotKeys) -> Self {
         let item_size_limits = (0..transport.cluster().server_count())
             .map(|_| AtomicUsize::new(0))
             .collect();
         Client {
             transport,
+            hot,
             item_size_limits,
             tags: AtomicU64::new(0),
         }
+    }
+
+    /// Counters of the local hot-key cache, when it is enabled.
+    pub fn local_cache_stats(&self) -> Option<hot::LocalStats> {
+        self.hot.local.as_ref().map(hot::LocalCache::stats)
+    }
+
+    /// The extra copies of a split hot key, beside the key itself (none for other keys).
+    fn copies_of(&self, key: KeyRef<'_>) -> Vec<Vec<u8>> {
+        (1..self.hot.split.copies_of(key.stored))
+            .map(|i| hot::copy_key(key.stored, i))
+            .collect()
+    }
+
+    /// Which copy of a split key to read (a random one), or `None` to read the key itself.
+    fn read_copy(&self, key: KeyRef<'_>) -> Option<Vec<u8>> {
+        let copies = self.hot.split.copies_of(key.stored);
+        let pick = (copies > 1).then(|| self.hot.split.pick(copies))?;
+        (pick > 0).then(|| hot::copy_key(key.stored, pick))
+    }
+
+    /// Apply a write to the extra copies of a split key (after the key itself took it).
+    async fn write_copies(
+        &self,
+        key: KeyRef<'_>,
+        command: Command,
+        flags: &[Flag],
+        value: Option<&[u8]>,
+    ) -> Result<()> {
+        for copy in self.copies_of(key) {
+            self.request(key.sibling(&copy), command, flags, value).await?;
+        }
+        Ok(())
     }
 
     pub fn cluster(&self) -> &Cluster {
@@ -156,19 +203,55 @@ impl<T: Transport> Client<T> {
         }
     }
 
+    /// A raw meta command, as the caller wrote it: no split-key copies. Anything but `mg` may
+    /// change the item, so it drops the key's local copy like any write.
+    pub async fn meta(
+        &self,
+        key: KeyRef<'_>,
+        command: Command,
+        flags: &[Flag],
+        value: Option<&[u8]>,
+    ) -> Result<Response> {
+        let _local = (command != Command::Get).then(|| self.writing(key));
+        self.request(key, command, flags, value).await
+    }
+
     /// `mg key v f [c]`.
+    /// With `with_cas`, a split key is read from its first copy (CAS tokens are per copy) and
+    /// the local cache is bypassed.
     pub async fn get(&self, key: KeyRef<'_>, with_cas: bool) -> Result<Option<Item>> {
-        let flags: &[Flag] = if with_cas {
-            &[Flag::ReturnValue, Flag::ReturnClientFlags, Flag::ReturnCas]
-        } else {
-            &[Flag::ReturnValue, Flag::ReturnClientFlags]
+        let local = self.hot.local.as_ref().filter(|_| !with_cas);
+        let ticket = match local.map(|local| local.lookup(key.stored)) {
+            Some(hot::Local::Hit(item) | hot::Local::Refreshing(item)) => return Ok(Some(item)),
+            Some(hot::Local::Miss(ticket)) => Some(ticket),
+            None => None,
         };
-        let reply = self.request(key, Command::Get, flags, None).await?;
-        match reply.code {
-            Code::Value => Ok(Some(item_of(reply))),
-            Code::Miss => Ok(None),
-            _ => Err(unexpected(&self.server_of(&key), "mg", &reply)),
+        let mut flags = vec![Flag::ReturnValue, Flag::ReturnClientFlags];
+        if with_cas {
+            flags.push(Flag::ReturnCas);
         }
+        if local.is_some() {
+            flags.extend([Flag::ReturnHit, Flag::ReturnLastAccess]);
+        }
+        let copy = if with_cas { None } else { self.read_copy(key) };
+        let target = copy.as_deref().map_or(key, |copy| key.sibling(copy));
+        let reply = self.request(target, Command::Get, &flags, None).await?;
+        let (hit_before, last_access) = (reply.flags.hit_before, reply.flags.last_access);
+        let item = match reply.code {
+            Code::Value => Some(item_of(reply)),
+            Code::Miss => None,
+            _ => return Err(unexpected(&self.server_of(&key), "mg", &reply)),
+        };
+        if let Some(ticket) = ticket {
+            ticket.offer(item.as_ref(), hit_before, last_access);
+        }
+        Ok(item)
+    }
+
+    /// This client is writing `key`: keep the local cache from serving what it had or reads
+    /// while the write is in flight. Hold the guard until the write is done.
+    fn writing<'a>(&'a self, key: KeyRef<'a>) -> Option<hot::LocalWrite<'a>> {
+        self.hot.local.as_ref().map(|local| local.write(key.stored))
     }
 
     /// The name of the key's primary server, for error messages.
@@ -189,22 +272,34 @@ impl<T: Transport> Client<T> {
         cas: Option<u64>,
     ) -> Result<StoreOutcome> {
         let server = self.cluster().server_for(key.stored, &key.route);
+        let _local = self.writing(key);
         self.refuse_if_known_too_large(server, mode, key, data.len(), cas)
             .await?;
         let flags = store_flags(mode, client_flags, ttl, cas);
-        match self.request(key, Command::Set, &flags, Some(data)).await {
+        let outcome = match self.request(key, Command::Set, &flags, Some(data)).await {
             Ok(reply) => match reply.code {
-                Code::Stored => Ok(StoreOutcome::Stored),
-                Code::NotStored => Ok(StoreOutcome::NotStored),
-                Code::Exists => Ok(StoreOutcome::Exists),
-                Code::NotFound => Ok(StoreOutcome::NotFound),
-                _ => Err(unexpected(&self.server_of(&key), "ms", &reply)),
+                Code::Stored => StoreOutcome::Stored,
+                Code::NotStored => StoreOutcome::NotStored,
+                Code::Exists => StoreOutcome::Exists,
+                Code::NotFound => StoreOutcome::NotFound,
+                _ => return Err(unexpected(&self.server_of(&key), "ms", &reply)),
             },
             Err(Error::ServerErrorReply { message, .. }) if message.as_bytes() == TOO_LARGE => {
-                Err(self.too_large(server, mode, key, data.len(), cas).await)
+                return Err(self.too_large(server, mode, key, data.len(), cas).await);
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
+        };
+        if outcome == StoreOutcome::Stored {
+            // The key itself decided (add / replace / CAS conditions); its copies follow it.
+            let copy_mode = if matches!(mode, SetMode::Append | SetMode::Prepend) {
+                mode
+            } else {
+                SetMode::Set
+            };
+            let copy_flags = store_flags(copy_mode, client_flags, ttl, None);
+            self.write_copies(key, Command::Set, &copy_flags, Some(data)).await?;
         }
+        Ok(outcome)
     }
 
     /// Fail fast, without sending the value, when it exceeds a limit already learned.
@@ -261,7 +356,9 @@ impl<T: Transport> Client<T> {
 
     /// `md key`: true if the key existed.
     pub async fn delete(&self, key: KeyRef<'_>) -> Result<bool> {
+        let _local = self.writing(key);
         let reply = self.request(key, Command::Delete, &[], None).await?;
+        self.write_copies(key, Command::Delete, &[], None).await?;
         match reply.code {
             Code::Stored => Ok(true),
             Code::NotFound => Ok(false),
@@ -271,7 +368,9 @@ impl<T: Transport> Client<T> {
 
     /// `mg key T<ttl>`: true if the key existed.
     pub async fn touch(&self, key: KeyRef<'_>, ttl: i64) -> Result<bool> {
+        let _local = self.writing(key);
         let reply = self.request(key, Command::Get, &[Flag::Ttl(ttl)], None).await?;
+        self.write_copies(key, Command::Get, &[Flag::Ttl(ttl)], None).await?;
         match reply.code {
             Code::Stored => Ok(true),
             Code::Miss => Ok(false),
@@ -298,7 +397,9 @@ impl<T: Transport> Client<T> {
             flags.push(Flag::Vivify(ttl));
             flags.push(Flag::Initial(initial));
         }
+        let _local = self.writing(key);
         let reply = self.request(key, Command::Arithmetic, &flags, None).await?;
+        self.write_copies(key, Command::Arithmetic, &flags, None).await?;
         match reply.code {
             Code::Value => {
                 let digits = reply.value.as_deref().unwrap_or_default();

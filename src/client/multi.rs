@@ -2,7 +2,7 @@
 //! [`super::dispatch`]).
 
 use super::dispatch::{BatchMode, KeyRef};
-use super::{check, item_of, store_flags, unexpected, Client, Item, Slot, TOO_LARGE};
+use super::{check, hot, item_of, store_flags, unexpected, Client, Item, Slot, TOO_LARGE};
 use crate::error::{Error, Result};
 use crate::protocol::request::{Command, Flag, SetMode};
 use crate::protocol::response::Code;
@@ -18,29 +18,66 @@ pub struct StoreItem<'a> {
 
 impl<T: Transport> Client<T> {
     /// Fetch many keys; `None` for misses, aligned with `keys`.
+    /// Keys found in the local hot-key cache are not sent; split keys are read from one copy.
     pub async fn get_many(&self, keys: &[KeyRef<'_>], with_cas: bool, tolerant: bool) -> Result<Vec<Option<Item>>> {
+        let local = self.hot.local.as_ref().filter(|_| !with_cas);
+        let mut found: Vec<Option<Item>> = vec![None; keys.len()];
+        // (position in `keys`, copy key to read instead) of the keys to ask memcached for.
+        let mut wanted: Vec<(usize, Option<Vec<u8>>)> = Vec::with_capacity(keys.len());
+        let mut tickets = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            match local.map(|local| local.lookup(key.stored)) {
+                Some(hot::Local::Hit(item) | hot::Local::Refreshing(item)) => {
+                    found[i] = Some(item);
+                    continue;
+                }
+                Some(hot::Local::Miss(ticket)) => tickets.push(ticket),
+                None => {}
+            }
+            wanted.push((i, if with_cas { None } else { self.read_copy(*key) }));
+        }
+        let targets: Vec<KeyRef<'_>> = wanted
+            .iter()
+            .map(|(i, copy)| copy.as_deref().map_or(keys[*i], |copy| keys[*i].sibling(copy)))
+            .collect();
         let flags = |_, flags: &mut Vec<Flag>| {
             flags.extend_from_slice(&[Flag::ReturnValue, Flag::ReturnClientFlags]);
             if with_cas {
                 flags.push(Flag::ReturnCas);
             }
+            if local.is_some() {
+                flags.extend([Flag::ReturnHit, Flag::ReturnLastAccess]);
+            }
         };
         let replies = self
-            .dispatch(BatchMode::Quiet, Command::Get, keys, flags, None, tolerant)
+            .dispatch(BatchMode::Quiet, Command::Get, &targets, flags, None, tolerant)
             .await?;
-        replies
-            .into_iter()
-            .map(|slot| match slot {
-                Slot::Quiet | Slot::Unavailable => Ok(None),
+        // One ticket per wanted key when the local cache is on, none otherwise.
+        let mut tickets = tickets.into_iter();
+        for ((i, _), slot) in wanted.iter().zip(replies) {
+            let (item, hit_before, last_access) = match slot {
+                Slot::Quiet | Slot::Unavailable => (None, None, None),
                 Slot::Reply(server, reply) => {
                     let name = self.cluster().server_name(server);
                     let reply = check(name, reply)?;
-                    match reply.code {
-                        Code::Value => Ok(Some(item_of(reply))),
-                        _ => Err(unexpected(name, "mg", &reply)),
+                    if reply.code != Code::Value {
+                        return Err(unexpected(name, "mg", &reply));
                     }
+                    let (hit, last) = (reply.flags.hit_before, reply.flags.last_access);
+                    (Some(item_of(reply)), hit, last)
                 }
-            })
+            };
+            if let Some(ticket) = tickets.next() {
+                ticket.offer(item.as_ref(), hit_before, last_access);
+            }
+            found[*i] = item;
+        }
+        Ok(found)
+    }
+
+    /// The extra copies of the split keys among `keys` (position, key): (position, copy name).
+    fn extra_copies<'k>(&self, keys: impl Iterator<Item = (usize, KeyRef<'k>)>) -> Vec<(usize, Vec<u8>)> {
+        keys.flat_map(|(i, key)| self.copies_of(key).into_iter().map(move |copy| (i, copy)))
             .collect()
     }
 
@@ -55,23 +92,38 @@ impl<T: Transport> Client<T> {
         };
         let (mut too_large, sendable): (Vec<usize>, Vec<usize>) =
             (0..items.len()).partition(|&i| known_limit(&items[i]));
-        let keys: Vec<KeyRef<'_>> = sendable.iter().map(|&i| items[i].key).collect();
-        let values: Vec<&[u8]> = sendable.iter().map(|&i| items[i].data).collect();
+        let _locals: Vec<_> = items.iter().filter_map(|item| self.writing(item.key)).collect();
+        // The items to send, then the extra copies of split keys (they take the same value).
+        let copies = self.extra_copies(sendable.iter().map(|&i| (i, items[i].key)));
+        let order: Vec<usize> = sendable.iter().copied().chain(copies.iter().map(|(i, _)| *i)).collect();
+        let keys: Vec<KeyRef<'_>> = sendable
+            .iter()
+            .map(|&i| items[i].key)
+            .chain(copies.iter().map(|(i, copy)| items[*i].key.sibling(copy)))
+            .collect();
+        let values: Vec<&[u8]> = order.iter().map(|&i| items[i].data).collect();
         let flags = |n: usize, flags: &mut Vec<Flag>| {
-            flags.extend(store_flags(SetMode::Set, items[sendable[n]].client_flags, ttl, None))
+            flags.extend(store_flags(SetMode::Set, items[order[n]].client_flags, ttl, None))
         };
         let replies = self
             .dispatch(BatchMode::Loud, Command::Set, &keys, flags, Some(&values), tolerant)
             .await?;
         let mut stored = vec![false; items.len()];
-        for (slot, &i) in replies.into_iter().zip(&sendable) {
+        for (n, (slot, &i)) in replies.into_iter().zip(&order).enumerate() {
             let Slot::Reply(server, reply) = slot else { continue };
+            let is_copy = n >= sendable.len();
             if reply.code == Code::ServerError && reply.message.as_deref() == Some(TOO_LARGE) {
-                too_large.push(i);
+                if !is_copy {
+                    too_large.push(i);
+                }
                 continue;
             }
             let name = self.cluster().server_name(server);
-            stored[i] = match check(name, reply)?.code {
+            let reply = check(name, reply)?;
+            if is_copy {
+                continue;
+            }
+            stored[i] = match reply.code {
                 Code::Stored => true,
                 Code::NotStored | Code::Exists | Code::NotFound => false,
                 _ => {
@@ -85,6 +137,11 @@ impl<T: Transport> Client<T> {
         let mut first_error = None;
         for i in too_large {
             let item = &items[i];
+            // Its copies may hold the value it replaced (or this one, if their servers allow
+            // larger items): neither may be read.
+            if let Err(error) = self.write_copies(item.key, Command::Delete, &[], None).await {
+                first_error.get_or_insert(error);
+            }
             let error = self
                 .too_large(
                     self.cluster().server_for(item.key.stored, &item.key.route),
@@ -104,13 +161,21 @@ impl<T: Transport> Client<T> {
 
     /// Delete many keys; returns how many existed.
     pub async fn delete_many(&self, keys: &[KeyRef<'_>], tolerant: bool) -> Result<usize> {
+        let _locals: Vec<_> = keys.iter().filter_map(|key| self.writing(*key)).collect();
+        let copies = self.extra_copies(keys.iter().copied().enumerate());
+        let targets: Vec<KeyRef<'_>> = keys
+            .iter()
+            .copied()
+            .chain(copies.iter().map(|(i, copy)| keys[*i].sibling(copy)))
+            .collect();
         let replies = self
-            .dispatch(BatchMode::Quiet, Command::Delete, keys, |_, _| {}, None, tolerant)
+            .dispatch(BatchMode::Quiet, Command::Delete, &targets, |_, _| {}, None, tolerant)
             .await?;
         let mut deleted = 0;
-        for slot in replies {
+        for (n, slot) in replies.into_iter().enumerate() {
+            let counted = n < keys.len();
             match slot {
-                Slot::Quiet => deleted += 1,
+                Slot::Quiet => deleted += usize::from(counted),
                 Slot::Unavailable => {}
                 Slot::Reply(server, reply) => {
                     let name = self.cluster().server_name(server);

@@ -41,7 +41,7 @@ impl ClientClass for AsyncClient {
     fn from_options(options: Options<'_, '_>) -> PyResult<Self> {
         let built = options.build()?;
         let inner = Inner {
-            core: Core::new(Multiplexed(built.cluster)),
+            core: Core::with_hot_keys(Multiplexed(built.cluster), built.hot),
             serde: built.serde,
             behaviour: built.behaviour,
             deliveries: Deliveries::default(),
@@ -55,6 +55,10 @@ impl ClientClass for AsyncClient {
 
     fn cluster(&self) -> &Cluster {
         self.inner.core.cluster()
+    }
+
+    fn local_cache(&self) -> Option<crate::client::hot::LocalStats> {
+        self.inner.core.local_cache_stats()
     }
 
     fn behaviour(&self) -> &Behaviour {

@@ -23,7 +23,7 @@ impl ClientClass for Client {
     fn from_options(options: Options<'_, '_>) -> PyResult<Self> {
         let built = options.build()?;
         Ok(Client {
-            core: Core::new(Blocking(built.cluster)),
+            core: Core::with_hot_keys(Blocking(built.cluster), built.hot),
             serde: built.serde,
             behaviour: built.behaviour,
         })
@@ -35,6 +35,10 @@ impl ClientClass for Client {
 
     fn cluster(&self) -> &Cluster {
         self.core.cluster()
+    }
+
+    fn local_cache(&self) -> Option<crate::client::hot::LocalStats> {
+        self.core.local_cache_stats()
     }
 
     fn behaviour(&self) -> &Behaviour {

@@ -16,6 +16,7 @@ pub trait ClientClass: Sized {
     fn serde(&self) -> &Serde;
     fn cluster(&self) -> &Cluster;
     fn behaviour(&self) -> &Behaviour;
+    fn local_cache(&self) -> Option<crate::client::hot::LocalStats>;
 
     /// Run `op` under `policy`: its result (sync) or an awaitable of it (async).
     fn run<O: Op>(&self, py: Python<'_>, op: O, policy: OnServerError) -> PyResult<Py<PyAny>>;
@@ -105,8 +106,14 @@ macro_rules! client_methods {
                     pools = None,
                     routes = None,
                     max_ttl = None,
+                    hot_keys = None,
+                    hot_key_copies = $crate::py::convert::Count($crate::py::options::DEFAULT_HOT_KEY_COPIES),
+                    local_cache_size = $crate::py::convert::Count($crate::py::options::DEFAULT_LOCAL_CACHE_SIZE),
+                    local_cache_ttl = $crate::py::convert::Seconds($crate::py::options::DEFAULT_LOCAL_CACHE_TTL),
+                    local_cache_admission = $crate::py::options::DEFAULT_LOCAL_CACHE_ADMISSION,
+                    local_cache_hot_window = $crate::py::convert::Count($crate::py::options::DEFAULT_LOCAL_CACHE_HOT_WINDOW),
                 ),
-                text_signature = "(servers=None, *, connect_timeout=0.25, timeout=0.25, max_connections=16, pool_timeout=0.25, serde=None, pickle=True, compress_threshold=16384, hashing='ketama', failures_to_mark_down=1, mark_down_period=3.0, remap_on_failure=False, on_server_error='raise', on_event=None, gutter=None, gutter_ttl=10, mirror=None, pools=None, routes=None, max_ttl=None)"
+                text_signature = "(servers=None, *, connect_timeout=0.25, timeout=0.25, max_connections=16, pool_timeout=0.25, serde=None, pickle=True, compress_threshold=16384, hashing='ketama', failures_to_mark_down=1, mark_down_period=3.0, remap_on_failure=False, on_server_error='raise', on_event=None, gutter=None, gutter_ttl=10, mirror=None, pools=None, routes=None, max_ttl=None, hot_keys=None, hot_key_copies=3, local_cache_size=0, local_cache_ttl=1.0, local_cache_admission=0.1, local_cache_hot_window=1)"
             )]
             #[allow(clippy::too_many_arguments)]
             fn new(
@@ -130,6 +137,12 @@ macro_rules! client_methods {
                 pools: Option<&Bound<'_, PyAny>>,
                 routes: Option<&Bound<'_, PyAny>>,
                 max_ttl: Option<$crate::py::convert::Ttl>,
+                hot_keys: Option<&Bound<'_, PyAny>>,
+                hot_key_copies: $crate::py::convert::Count,
+                local_cache_size: $crate::py::convert::Count,
+                local_cache_ttl: $crate::py::convert::Seconds,
+                local_cache_admission: f64,
+                local_cache_hot_window: $crate::py::convert::Count,
             ) -> PyResult<Self> {
                 <Self as $crate::py::methods::ClientClass>::from_options($crate::py::options::Options {
                     servers,
@@ -152,6 +165,12 @@ macro_rules! client_methods {
                     pools,
                     routes,
                     max_ttl,
+                    hot_keys,
+                    hot_key_copies,
+                    local_cache_size,
+                    local_cache_ttl,
+                    local_cache_admission,
+                    local_cache_hot_window,
                 })
             }
 
@@ -419,6 +438,12 @@ macro_rules! client_methods {
             /// "rejoins": n, "refused": n, "last_error": str | None}}`.
             fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
                 $crate::py::options::health(py, self.cluster())
+            }
+
+            /// `{"hits": n, "misses": n, "admissions": n, "evictions": n, "refreshes": n,
+            /// "size": n}` of the local hot-key cache, or None when `local_cache_size` is 0.
+            fn local_cache_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, pyo3::types::PyDict>>> {
+                $crate::py::options::local_cache_stats(py, self.local_cache())
             }
         }
     };

@@ -579,7 +579,7 @@ impl Op for Meta {
     type Output = Response;
 
     fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<Response>> + Send {
-        core.request(self.key.key_ref(), self.command, &self.flags, self.payload.as_deref())
+        core.meta(self.key.key_ref(), self.command, &self.flags, self.payload.as_deref())
     }
 
     fn finish(self, py: Python<'_>, reply: Response, serde: &Serde) -> PyResult<Py<PyAny>> {

@@ -1,8 +1,10 @@
 //! The constructor options both clients take, with their documented defaults.
 
-use super::convert::{servers, timeout, Count, Seconds, Ttl};
+use super::convert::{key_bytes, servers, timeout, Count, Seconds, Ttl};
 use super::errors::invalid_argument;
 use super::serde::Serde;
+use crate::client::hot::{LocalCache, LocalCacheConfig, SplitKeys};
+use crate::client::HotKeys;
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::health::{HealthPolicy, DEFAULT_FAILURES_TO_MARK_DOWN, DEFAULT_MARK_DOWN_PERIOD};
 use crate::pool::PoolConfig;
@@ -22,6 +24,13 @@ pub const DEFAULT_FAILURES: usize = DEFAULT_FAILURES_TO_MARK_DOWN as usize;
 pub const DEFAULT_MARK_DOWN_SECONDS: f64 = DEFAULT_MARK_DOWN_PERIOD.as_secs_f64();
 /// TTL cap of everything written to the gutter pool, in seconds.
 pub const DEFAULT_GUTTER_TTL: i64 = 10;
+/// Hot keys: copies of each split key; the local cache (off by default: it trades
+/// read-your-own-writes across processes for load on the hottest keys).
+pub const DEFAULT_HOT_KEY_COPIES: usize = 3;
+pub const DEFAULT_LOCAL_CACHE_SIZE: usize = 0;
+pub const DEFAULT_LOCAL_CACHE_TTL: f64 = 1.0;
+pub const DEFAULT_LOCAL_CACHE_ADMISSION: f64 = 0.1;
+pub const DEFAULT_LOCAL_CACHE_HOT_WINDOW: usize = 1;
 
 /// What a call does when its server is unreachable (connect failure, timeout, reset, marked
 /// down): raise, or behave as a cache miss (reads return nothing, writes return False).
@@ -55,6 +64,7 @@ pub struct Built {
     pub cluster: Cluster,
     pub serde: Serde,
     pub behaviour: Behaviour,
+    pub hot: HotKeys,
 }
 
 /// Constructor arguments, before validation.
@@ -79,6 +89,12 @@ pub struct Options<'a, 'py> {
     pub pools: Option<&'a Bound<'py, PyAny>>,
     pub routes: Option<&'a Bound<'py, PyAny>>,
     pub max_ttl: Option<Ttl>,
+    pub hot_keys: Option<&'a Bound<'py, PyAny>>,
+    pub hot_key_copies: Count,
+    pub local_cache_size: Count,
+    pub local_cache_ttl: Seconds,
+    pub local_cache_admission: f64,
+    pub local_cache_hot_window: Count,
 }
 
 /// Pool settings a pool inherits from the client unless it sets its own.
@@ -221,6 +237,48 @@ impl Options<'_, '_> {
             cluster: Cluster::new(config)?,
             serde,
             behaviour,
+            hot: self.hot_keys()?,
+        })
+    }
+
+    /// Split keys and the local hot-key cache.
+    fn hot_keys(&self) -> PyResult<HotKeys> {
+        let Count(copies) = self.hot_key_copies;
+        if !(1..=64).contains(&copies) {
+            return Err(invalid_argument("hot_key_copies must be between 1 and 64"));
+        }
+        let keys = match self.hot_keys {
+            Some(value) => {
+                if value.is_instance_of::<pyo3::types::PyString>() || value.is_instance_of::<pyo3::types::PyBytes>() {
+                    return Err(invalid_argument("hot_keys must be a collection of keys, not one key"));
+                }
+                value
+                    .try_iter()?
+                    .map(|key| key_bytes(&key?))
+                    .collect::<PyResult<Vec<_>>>()?
+            }
+            None => Vec::new(),
+        };
+        let admission = self.local_cache_admission;
+        if !(admission > 0.0 && admission <= 1.0) {
+            return Err(invalid_argument(
+                "local_cache_admission must be a probability in (0, 1]",
+            ));
+        }
+        let Count(capacity) = self.local_cache_size;
+        let local = (capacity > 0)
+            .then(|| -> PyResult<LocalCache> {
+                Ok(LocalCache::new(LocalCacheConfig {
+                    capacity,
+                    ttl: timeout("local_cache_ttl", self.local_cache_ttl)?,
+                    admission,
+                    hot_window: u64::try_from(self.local_cache_hot_window.0).unwrap_or(u64::MAX),
+                }))
+            })
+            .transpose()?;
+        Ok(HotKeys {
+            split: SplitKeys::new(keys, copies),
+            local,
         })
     }
 
@@ -320,6 +378,22 @@ pub fn pool_stats<'py>(py: Python<'py>, cluster: &Cluster) -> PyResult<Bound<'py
         result.set_item(cluster.server_name(i).to_string(), entry)?;
     }
     Ok(result)
+}
+
+/// Counters of the local hot-key cache, or `None` when it is off.
+pub fn local_cache_stats<'py>(
+    py: Python<'py>,
+    stats: Option<crate::client::hot::LocalStats>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let Some(stats) = stats else { return Ok(None) };
+    let result = PyDict::new(py);
+    result.set_item("hits", stats.hits)?;
+    result.set_item("misses", stats.misses)?;
+    result.set_item("admissions", stats.admissions)?;
+    result.set_item("evictions", stats.evictions)?;
+    result.set_item("refreshes", stats.refreshes)?;
+    result.set_item("size", stats.size)?;
+    Ok(Some(result))
 }
 
 /// Health counters per server (see [`crate::health`]).

@@ -1,0 +1,455 @@
+//! Hot keys: a few keys that take a large share of reads.
+//!
+//! - **Key splitting**: a configured hot key is stored as `copies` items, the key itself and
+//!   `<key>:memlease-copy-<i>`, each placed on its own (so usually different) server. A read
+//!   picks one copy at random; writes and deletes reach every copy.
+//! - **Local cache**: keys the server reports as hot (fetched before, last accessed within
+//!   `hot_window` seconds: the meta `h` and `l` flags) are admitted, with probability
+//!   `admission`, into a small in-process cache for `ttl`. When a local copy expires exactly one
+//!   caller refreshes it from memcached; the others keep getting the expiring copy meanwhile.
+//!   Writes through this client drop the key's local copy, before and after the write, and a
+//!   read that overlapped one of them is not admitted (so this client reads its own writes);
+//!   other clients' writes are seen within `ttl`. Bounded: the oldest entries are evicted
+//!   beyond `capacity`.
+
+use super::Item;
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Settings of the local hot-key cache.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalCacheConfig {
+    pub capacity: usize,
+    pub ttl: Duration,
+    /// Probability that a hot key read from memcached is admitted.
+    pub admission: f64,
+    /// Seconds since last access under which the server's report counts as hot.
+    pub hot_window: u64,
+}
+
+/// What a local lookup found.
+pub enum Local<'a> {
+    /// A fresh copy.
+    Hit(Item),
+    /// The copy expired and someone else is refreshing it: serve it meanwhile.
+    Refreshing(Item),
+    /// Not here (or expired, and this caller is now the one refreshing it): read memcached and
+    /// hand what came back to [`Ticket::offer`].
+    Miss(Ticket<'a>),
+}
+
+/// A read from memcached on behalf of the local cache. Dropped without an offer (the read
+/// failed or was cancelled), it lets the next caller refresh the key.
+pub struct Ticket<'a> {
+    cache: &'a LocalCache,
+    key: &'a [u8],
+    /// When the read began, in the cache's count of local writes.
+    since: u64,
+    refresher: bool,
+}
+
+impl Ticket<'_> {
+    /// A read from memcached came back: refresh an entry being refreshed, or admit the item if
+    /// the server reports the key hot (`hit_before`, `last_access` seconds) and the dice agree.
+    /// Nothing is kept when this client wrote the key since the read began.
+    pub fn offer(mut self, read: Option<&Item>, hit_before: Option<bool>, last_access: Option<u64>) {
+        self.refresher = false;
+        self.cache.offer(self.key, self.since, read, hit_before, last_access);
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if self.refresher {
+            self.cache.abandon(self.key);
+        }
+    }
+}
+
+/// A write of a key through this client: the key's local copy is dropped when the write
+/// starts and again when it ends (however it ends), and reads overlapping it are not kept.
+pub struct LocalWrite<'a> {
+    cache: &'a LocalCache,
+    key: &'a [u8],
+}
+
+impl Drop for LocalWrite<'_> {
+    fn drop(&mut self) {
+        self.cache.forget(self.key);
+    }
+}
+
+/// Slots remembering the latest local write per key hash, so an overlapping read is refused.
+const WRITE_SLOTS: usize = 1024;
+
+struct Entry {
+    item: Item,
+    expires: Instant,
+    refreshing: bool,
+}
+
+#[derive(Default)]
+struct Store {
+    entries: HashMap<Vec<u8>, Entry>,
+    /// Insertion order, for eviction; may name keys already removed.
+    order: VecDeque<Vec<u8>>,
+}
+
+/// Counters of the local cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub admissions: u64,
+    pub evictions: u64,
+    pub refreshes: u64,
+    /// Entries held now.
+    pub size: usize,
+}
+
+pub struct LocalCache {
+    config: LocalCacheConfig,
+    store: Mutex<Store>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    admissions: AtomicU64,
+    evictions: AtomicU64,
+    refreshes: AtomicU64,
+    /// State of a small xorshift generator for admission decisions.
+    dice: AtomicU64,
+    /// Local writes so far, and per key-hash slot the count at its latest write.
+    writes: AtomicU64,
+    written: Box<[AtomicU64]>,
+}
+
+fn slot_of(key: &[u8]) -> usize {
+    // FNV-1a: any spread will do, collisions only cost an admission.
+    let hash = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % WRITE_SLOTS as u64) as usize
+}
+
+impl LocalCache {
+    pub fn new(config: LocalCacheConfig) -> Self {
+        LocalCache {
+            config,
+            store: Mutex::new(Store::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            admissions: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            refreshes: AtomicU64::new(0),
+            dice: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
+            writes: AtomicU64::new(0),
+            written: (0..WRITE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub fn config(&self) -> &LocalCacheConfig {
+        &self.config
+    }
+
+    /// Look a key up (see [`Local`]).
+    pub fn lookup<'a>(&'a self, key: &'a [u8]) -> Local<'a> {
+        let mut ticket = Ticket {
+            cache: self,
+            key,
+            since: self.writes.load(Ordering::SeqCst),
+            refresher: false,
+        };
+        let mut store = self.store.lock();
+        let Some(entry) = store.entries.get_mut(key) else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return Local::Miss(ticket);
+        };
+        if Instant::now() < entry.expires {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Local::Hit(entry.item.clone());
+        }
+        if entry.refreshing {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Local::Refreshing(entry.item.clone());
+        }
+        entry.refreshing = true;
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        ticket.refresher = true;
+        Local::Miss(ticket)
+    }
+
+    fn offer(&self, key: &[u8], since: u64, read: Option<&Item>, hit_before: Option<bool>, last_access: Option<u64>) {
+        let mut store = self.store.lock();
+        let refreshing = store.entries.get(key).is_some_and(|e| e.refreshing);
+        let overlapped = self.written[slot_of(key)].load(Ordering::SeqCst) > since;
+        let item = read.filter(|_| !overlapped);
+        let Some(item) = item else {
+            if refreshing {
+                store.entries.remove(key);
+            }
+            return;
+        };
+        let hot = hit_before == Some(true) && last_access.is_some_and(|l| l <= self.config.hot_window);
+        let keep = refreshing || (hot && self.roll());
+        if !keep {
+            return;
+        }
+        let expires = Instant::now() + self.config.ttl;
+        let fresh = Entry {
+            item: item.clone(),
+            expires,
+            refreshing: false,
+        };
+        if store.entries.insert(key.to_vec(), fresh).is_none() {
+            self.admissions.fetch_add(1, Ordering::Relaxed);
+            store.order.push_back(key.to_vec());
+            self.evict(&mut store);
+        }
+    }
+
+    /// A refresh failed: let the next caller try.
+    fn abandon(&self, key: &[u8]) {
+        if let Some(entry) = self.store.lock().entries.get_mut(key) {
+            entry.refreshing = false;
+        }
+    }
+
+    /// This client is about to write `key` (see [`LocalWrite`]).
+    pub fn write<'a>(&'a self, key: &'a [u8]) -> LocalWrite<'a> {
+        self.forget(key);
+        LocalWrite { cache: self, key }
+    }
+
+    /// The key's local copy is stale, and so is anything a read in flight brings back.
+    fn forget(&self, key: &[u8]) {
+        let write = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        self.written[slot_of(key)].fetch_max(write, Ordering::SeqCst);
+        self.store.lock().entries.remove(key);
+    }
+
+    /// Everything is stale (a flush): drop all entries and refuse reads in flight.
+    pub fn clear(&self) {
+        let write = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        for slot in self.written.iter() {
+            slot.fetch_max(write, Ordering::SeqCst);
+        }
+        let mut store = self.store.lock();
+        store.entries.clear();
+        store.order.clear();
+    }
+
+    fn evict(&self, store: &mut Store) {
+        while store.entries.len() > self.config.capacity {
+            let Some(oldest) = store.order.pop_front() else { break };
+            if store.entries.remove(&oldest).is_some() {
+                self.evictions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // Keep the order queue from growing with keys already gone.
+        if store.order.len() > 2 * self.config.capacity.max(16) {
+            let entries = &store.entries;
+            store.order.retain(|k| entries.contains_key(k));
+        }
+    }
+
+    fn roll(&self) -> bool {
+        let mut x = self.dice.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.dice.store(x, Ordering::Relaxed);
+        (x >> 11) as f64 / (1u64 << 53) as f64 <= self.config.admission
+    }
+
+    pub fn stats(&self) -> LocalStats {
+        LocalStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            admissions: self.admissions.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            refreshes: self.refreshes.load(Ordering::Relaxed),
+            size: self.len(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.store.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Keys stored as several copies.
+#[derive(Debug, Default)]
+pub struct SplitKeys {
+    keys: HashSet<Vec<u8>>,
+    pub copies: usize,
+    /// Counter behind the choice of copy to read.
+    reads: AtomicU64,
+}
+
+impl SplitKeys {
+    pub fn new(keys: impl IntoIterator<Item = Vec<u8>>, copies: usize) -> Self {
+        SplitKeys {
+            keys: keys.into_iter().collect(),
+            copies,
+            reads: AtomicU64::new(0),
+        }
+    }
+
+    /// Which copy of a key stored as `copies` to read: spread evenly, in no fixed pattern (a
+    /// caller reading several split keys in a row must not land on the same copy each time).
+    pub fn pick(&self, copies: usize) -> usize {
+        // splitmix64 of a counter.
+        let mut z = self
+            .reads
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) % copies as u64) as usize
+    }
+
+    /// How many copies `key` is stored as (1: not split).
+    pub fn copies_of(&self, key: &[u8]) -> usize {
+        if self.copies > 1 && self.keys.contains(key) {
+            self.copies
+        } else {
+            1
+        }
+    }
+}
+
+/// The stored key of copy `index` of a split key (copy 0 is the key itself).
+pub fn copy_key(key: &[u8], index: usize) -> Vec<u8> {
+    let mut copy = key.to_vec();
+    if index > 0 {
+        copy.extend_from_slice(format!(":memlease-copy-{index}").as_bytes());
+    }
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn item(value: &'static [u8]) -> Item {
+        Item {
+            data: Bytes::from_static(value),
+            client_flags: 0,
+            cas: None,
+        }
+    }
+
+    /// Read `key` locally and, on a miss, bring `value` back as if from memcached.
+    fn read_through(c: &LocalCache, key: &[u8], value: &'static [u8], hot: bool) {
+        if let Local::Miss(ticket) = c.lookup(key) {
+            ticket.offer(Some(&item(value)), Some(hot), Some(0));
+        }
+    }
+
+    fn is_miss(local: Local) -> bool {
+        matches!(local, Local::Miss(_))
+    }
+
+    fn cache(capacity: usize, ttl_ms: u64) -> LocalCache {
+        LocalCache::new(LocalCacheConfig {
+            capacity,
+            ttl: Duration::from_millis(ttl_ms),
+            admission: 1.0,
+            hot_window: 2,
+        })
+    }
+
+    #[test]
+    fn admits_only_keys_the_server_calls_hot() {
+        let c = cache(10, 1000);
+        for (key, hit_before, last_access) in [(&b"cold"[..], false, 0), (b"stale", true, 60), (b"hot", true, 1)] {
+            let Local::Miss(ticket) = c.lookup(key) else {
+                panic!("empty cache")
+            };
+            ticket.offer(Some(&item(b"v")), Some(hit_before), Some(last_access));
+        }
+        assert!(is_miss(c.lookup(b"cold")));
+        assert!(is_miss(c.lookup(b"stale")));
+        assert!(matches!(c.lookup(b"hot"), Local::Hit(_)));
+        assert_eq!(c.stats().admissions, 1);
+    }
+
+    #[test]
+    fn one_refresher_when_a_copy_expires() {
+        let c = cache(10, 20);
+        read_through(&c, b"k", b"v1", true);
+        std::thread::sleep(Duration::from_millis(30));
+        let Local::Miss(ticket) = c.lookup(b"k") else {
+            panic!("this caller refreshes")
+        };
+        assert!(matches!(c.lookup(b"k"), Local::Refreshing(_))); // the others are served meanwhile
+        ticket.offer(Some(&item(b"v2")), None, None);
+        let Local::Hit(refreshed) = c.lookup(b"k") else {
+            panic!("refreshed copy expected")
+        };
+        assert_eq!(refreshed.data.as_ref(), b"v2");
+    }
+
+    #[test]
+    fn bounded_and_forgets_written_keys() {
+        let c = cache(2, 1000);
+        for key in [b"a", b"b", b"c"] {
+            read_through(&c, key, b"v", true);
+        }
+        assert_eq!(c.len(), 2);
+        assert!(is_miss(c.lookup(b"a")));
+        drop(c.write(b"c"));
+        assert!(is_miss(c.lookup(b"c")));
+        assert_eq!(c.stats().evictions, 1);
+    }
+
+    #[test]
+    fn a_read_overlapping_a_local_write_is_not_kept() {
+        let c = cache(10, 1000);
+        let Local::Miss(ticket) = c.lookup(b"k") else {
+            panic!("empty cache")
+        };
+        let write = c.write(b"k"); // a write of k starts while the read is in flight
+        ticket.offer(Some(&item(b"old")), Some(true), Some(0));
+        assert!(is_miss(c.lookup(b"k")));
+        drop(write);
+        // A read that began during the write and ends after it is not kept either.
+        let write = c.write(b"k");
+        let Local::Miss(ticket) = c.lookup(b"k") else {
+            panic!("not cached")
+        };
+        drop(write);
+        ticket.offer(Some(&item(b"old")), Some(true), Some(0));
+        assert!(is_miss(c.lookup(b"k")));
+        // Reads of other keys are still admitted (unless their hash slot collides).
+        read_through(&c, b"other", b"v", true);
+        assert!(matches!(c.lookup(b"other"), Local::Hit(_)));
+    }
+
+    #[test]
+    fn a_cancelled_refresh_lets_the_next_caller_refresh() {
+        let c = cache(10, 20);
+        read_through(&c, b"k", b"v1", true);
+        std::thread::sleep(Duration::from_millis(30));
+        let Local::Miss(ticket) = c.lookup(b"k") else {
+            panic!("this caller refreshes")
+        };
+        drop(ticket); // the read failed or its caller was cancelled
+        assert!(is_miss(c.lookup(b"k")), "the next caller must become the refresher");
+    }
+
+    #[test]
+    fn split_keys_name_their_copies() {
+        let split = SplitKeys::new([b"hot".to_vec()], 3);
+        assert_eq!(split.copies_of(b"hot"), 3);
+        assert_eq!(split.copies_of(b"cold"), 1);
+        assert_eq!(copy_key(b"hot", 0), b"hot");
+        assert_eq!(copy_key(b"hot", 2), b"hot:memlease-copy-2");
+    }
+}

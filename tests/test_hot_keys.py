@@ -1,0 +1,223 @@
+"""Hot keys: split keys stored as several copies, and the local cache of keys the server reports
+hot. Both clients, real memcached processes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import memlease
+from memlease.testing import MemcachedServer
+
+COPIES = ["hot", "hot:memlease-copy-1", "hot:memlease-copy-2"]
+
+
+def holders(cluster: list[MemcachedServer], key: str) -> list[str]:
+    """The servers that hold `key`, looked up behind the client's back."""
+    found = []
+    for srv in cluster:
+        with memlease.Client(srv.address) as direct:
+            if direct.get(key) is not None:
+                found.append(srv.address)
+    return found
+
+
+def direct_set(cluster: list[MemcachedServer], key: str, value: Any) -> None:
+    """Store `key` on the server a plain client places it on."""
+    with memlease.Client([s.address for s in cluster]) as direct:
+        direct.set(key, value)
+
+
+@pytest.fixture
+def split_client(cluster: list[MemcachedServer], make_client: Any) -> Any:
+    c = make_client([s.address for s in cluster], hot_keys=["hot"], hot_key_copies=3)
+    c.flush_all()
+    return c
+
+
+def test_a_split_key_is_written_to_every_copy_on_several_servers(
+    split_client: Any, cluster: list[MemcachedServer]
+) -> None:
+    assert split_client.set("hot", "v1")
+    places = {copy: holders(cluster, copy) for copy in COPIES}
+    assert all(len(p) == 1 for p in places.values()), places
+    assert len({p[0] for p in places.values()}) >= 2, "copies should spread over servers"
+    with memlease.Client([s.address for s in cluster]) as plain:
+        assert [plain.get(copy) for copy in COPIES] == ["v1"] * 3
+    # A key not configured hot is stored once.
+    split_client.set("cold", "v")
+    assert holders(cluster, "cold:memlease-copy-1") == []
+
+
+def test_reads_of_a_split_key_spread_over_its_copies(
+    split_client: Any, cluster: list[MemcachedServer]
+) -> None:
+    split_client.set("hot", "same")
+    # Give each copy its own value behind the client's back: reads must see all three.
+    for i, copy in enumerate(COPIES):
+        direct_set(cluster, copy, f"copy{i}")
+    seen = {split_client.get("hot") for _ in range(60)}
+    assert seen == {"copy0", "copy1", "copy2"}
+    seen_many = {split_client.get_many(["hot", "cold"]).get("hot") for _ in range(60)}
+    assert seen_many == {"copy0", "copy1", "copy2"}
+    # gets() reads the key itself: its CAS token belongs to that item.
+    assert all(split_client.gets("hot")[0] == "copy0" for _ in range(10))
+
+
+def test_writes_and_invalidations_reach_every_copy(
+    split_client: Any, cluster: list[MemcachedServer]
+) -> None:
+    def values() -> list[Any]:
+        with memlease.Client([s.address for s in cluster]) as plain:
+            return [plain.get(copy) for copy in COPIES]
+
+    split_client.set("hot", "a")
+    assert split_client.append("hot", "b")
+    assert values() == ["ab"] * 3
+    assert split_client.delete("hot")
+    assert values() == [None] * 3
+    assert split_client.add("hot", "x")
+    assert values() == ["x"] * 3
+    assert not split_client.add("hot", "y"), "the key itself decides a conditional write"
+    assert values() == ["x"] * 3
+    _, token = split_client.gets("hot")
+    assert split_client.cas("hot", "z", token)
+    assert values() == ["z"] * 3
+    assert split_client.set_many({"hot": "m", "other": 1}) == []
+    assert values() == ["m"] * 3
+    assert split_client.delete_many(["hot", "other"]) == 2
+    assert values() == [None] * 3
+    assert split_client.incr("hot", 5, initial=10) == 10
+    assert split_client.incr("hot", 5) == 15
+    assert values() == [b"15"] * 3
+    assert split_client.touch("hot", 100)
+
+
+def test_split_copies_must_be_sane(cluster: list[MemcachedServer], make_client: Any) -> None:
+    servers = [s.address for s in cluster]
+    with pytest.raises(memlease.InvalidArgument, match="hot_key_copies"):
+        make_client(servers, hot_keys=["k"], hot_key_copies=0)
+    with pytest.raises(memlease.InvalidArgument, match="collection"):
+        make_client(servers, hot_keys="k")
+    with pytest.raises(memlease.InvalidKey):
+        make_client(servers, hot_keys=["ok", 3])
+
+
+@pytest.fixture
+def local_client(server: MemcachedServer, make_client: Any) -> Any:
+    c = make_client(
+        server.address, local_cache_size=8, local_cache_ttl=0.4, local_cache_admission=1.0
+    )
+    c.flush_all()
+    return c
+
+
+def warm(client: Any, key: str) -> None:
+    """Read `key` until the server calls it hot (fetched before, accessed just now)."""
+    for _ in range(3):
+        client.get(key)
+
+
+def test_hot_keys_are_served_locally_until_their_ttl(
+    local_client: Any, server: MemcachedServer
+) -> None:
+    assert local_client.local_cache_stats() == {
+        "hits": 0,
+        "misses": 0,
+        "admissions": 0,
+        "evictions": 0,
+        "refreshes": 0,
+        "size": 0,
+    }
+    local_client.set("k", "v1")
+    local_client.get("k")  # first fetch: not hot yet
+    assert local_client.local_cache_stats()["admissions"] == 0
+    local_client.get("k")  # fetched before and just accessed: hot
+    assert local_client.local_cache_stats()["admissions"] == 1
+    # Another client changes it: this one serves its local copy until the TTL runs out.
+    with memlease.Client(server.address) as other:
+        other.set("k", "v2")
+    assert local_client.get("k") == "v1"
+    assert local_client.get_many(["k"]) == {"k": "v1"}
+    time.sleep(0.5)
+    assert local_client.get("k") == "v2"
+    stats = local_client.local_cache_stats()
+    assert stats["hits"] >= 2 and stats["refreshes"] == 1 and stats["size"] == 1
+
+
+def test_own_writes_are_read_back_at_once(local_client: Any) -> None:
+    local_client.set("k", "v1")
+    warm(local_client, "k")
+    assert local_client.local_cache_stats()["size"] == 1
+    writes: list[tuple[Callable[[], object], object]] = [
+        (lambda: local_client.set("k", "v2"), "v2"),
+        (lambda: local_client.set_many({"k": "v3"}), "v3"),
+        (lambda: local_client.append("k", "+"), "v3+"),
+        (lambda: local_client.meta_set("k", b"raw"), b"raw"),
+        (lambda: local_client.delete("k"), None),
+    ]
+    for write, expected in writes:
+        warm(local_client, "k")
+        hits = local_client.local_cache_stats()["hits"]
+        local_client.get("k")
+        assert local_client.local_cache_stats()["hits"] == hits + 1, "cached before the write"
+        write()
+        assert local_client.get("k") == expected
+    local_client.set("n", 1)
+    warm(local_client, "n")
+    local_client.incr("n")
+    assert local_client.get("n") == 2
+    local_client.set("gone", "x")
+    warm(local_client, "gone")
+    local_client.flush_all()
+    assert local_client.get("gone") is None
+
+
+def test_local_cache_is_bounded(local_client: Any) -> None:
+    keys = [f"k{i}" for i in range(30)]
+    local_client.set_many({k: k for k in keys})
+    for key in keys:
+        warm(local_client, key)
+    stats = local_client.local_cache_stats()
+    assert stats["size"] == 8
+    assert stats["admissions"] == 30 and stats["evictions"] == 22
+    assert local_client.get_many(keys) == {k: k for k in keys}
+
+
+def test_one_refresher_per_expired_key(local_client: Any, server: MemcachedServer) -> None:
+    local_client.set("k", "v")
+    warm(local_client, "k")
+    time.sleep(0.5)  # the local copy expires
+
+    def gets_before() -> int:
+        with memlease.Client(server.address) as direct:
+            return int(direct.stats()[server.address]["cmd_get"])
+
+    before = gets_before()
+    barrier = threading.Barrier(8)
+    results: list[Any] = []
+
+    def reader() -> None:
+        barrier.wait()
+        results.extend(local_client.get("k") for _ in range(25))
+
+    threads = [threading.Thread(target=reader) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["v"] * 200
+    assert gets_before() - before == 1, "exactly one caller refreshes the expired copy"
+    assert local_client.local_cache_stats()["refreshes"] == 1
+
+
+def test_local_cache_options_are_checked(server: MemcachedServer, make_client: Any) -> None:
+    with pytest.raises(memlease.InvalidArgument, match="local_cache_admission"):
+        make_client(server.address, local_cache_size=4, local_cache_admission=0)
+    with pytest.raises(memlease.InvalidArgument):
+        make_client(server.address, local_cache_size=-1)
+    assert make_client(server.address).local_cache_stats() is None
