@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: help venv build memcached demo test test-rust test-python lint format bench bench-rust fuzz clean
+.PHONY: help venv build memcached demo test test-rust test-python lint format bench bench-frozen bench-rust fuzz clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,10 @@ format: venv ## Apply cargo fmt and ruff format
 bench: build memcached ## Benchmark memlease against peer clients (prints a markdown table)
 	$(PY) -m pip install -q -r benches/requirements.txt
 	$(PY) benches/bench.py
+
+bench-frozen: build memcached ## Latency while a server is frozen, before and after mark-down
+	$(PY) -m pip install -q -r benches/requirements.txt
+	$(PY) benches/frozen_server.py
 
 bench-rust: ## Criterion micro-benchmarks of the Rust codec (encode, parse, keys, ring; ns/op)
 	cargo bench --bench codec

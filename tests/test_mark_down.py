@@ -4,6 +4,7 @@ it after the period, and it rejoins. Run against both clients."""
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -209,3 +210,72 @@ def test_bad_failure_options_are_refused(
 ) -> None:
     with pytest.raises(memlease.InvalidArgument):
         make_client(server.address, **options)
+
+
+def test_freezing_and_killing_servers_under_load(
+    trio: list[MemcachedServer], make_client: Any
+) -> None:
+    """Eight threads read and write their own keys while one server is frozen and another is
+    killed: no call raises (on_server_error="miss"), no read returns a value other than the
+    last one written, the live server's keys keep working, and each caller pays the timeout
+    only until the frozen server is marked down."""
+    c = make_client(
+        [s.address for s in trio], timeout=0.2, mark_down_period=30.0, on_server_error="miss"
+    )
+    frozen, killed, alive = trio
+    failures: list[BaseException] = []
+    slow_calls: list[float] = []
+    alive_ok = [0]
+    phase = {"name": "before"}
+    stop = threading.Event()
+
+    def worker(n: int) -> None:
+        last: dict[str, int] = {}
+        i = 0
+        try:
+            while not stop.is_set():
+                key = f"w{n}:{i % 40}"
+                i += 1
+                started = time.monotonic()
+                got = c.get(key)
+                if got is not None and got != last.get(key):
+                    raise AssertionError(f"{key}: read {got}, last wrote {last.get(key)}")
+                stored = c.set(key, i)
+                elapsed = time.monotonic() - started
+                if elapsed > 0.1:
+                    slow_calls.append(elapsed)
+                if stored:
+                    last[key] = i
+                else:
+                    last.pop(key, None)  # unknown whether it landed: accept any later value
+                if c.server_for(key) == alive.address and phase["name"] == "after" and stored:
+                    alive_ok[0] += 1
+                assert elapsed < 0.5, f"a call took {elapsed:.3f}s"
+        except BaseException as e:  # reported by the main thread
+            failures.append(e)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.3)
+        frozen.freeze()
+        killed.stop()
+        time.sleep(0.4)
+        phase["name"] = "after"
+        slow_before_steady = len(slow_calls)
+        time.sleep(0.6)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        frozen.thaw()
+    assert failures == []
+    health = c.health()
+    assert health[frozen.address]["down"] and health[killed.address]["down"]
+    assert not health[alive.address]["down"]
+    # Each thread paid the frozen server's timeout at most a few times (calls in flight when it
+    # froze), never again once it was marked down.
+    assert slow_before_steady <= 16
+    assert len(slow_calls) == slow_before_steady
+    assert alive_ok[0] > 50
