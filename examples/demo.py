@@ -97,6 +97,52 @@ def tour(client: memlease.Client) -> None:
     show("stats: total curr_items", sum(int(s["curr_items"]) for s in client.stats().values()))
 
 
+def failover(servers: list[MemcachedServer]) -> None:
+    print("\nA server dies: marked down, its keys read as misses, nothing piles up:")
+    events: list[str] = []
+    client = memlease.Client(
+        [s.address for s in servers],
+        timeout=0.2,
+        on_server_error="miss",
+        on_event=lambda event, server, detail: events.append(f"{event} {server}"),
+    )
+    doomed = servers[2]
+    key = next(f"cart:{i}" for i in range(1000) if client.server_for(f"cart:{i}") == doomed.address)
+    client.set(key, ["book"])
+    doomed.freeze()  # accepts connections, never answers: the worst kind of failure
+    started = time.perf_counter()
+    show(f"get({key!r}) on the frozen server", client.get(key, default="miss"))
+    show("  ... took", f"{(time.perf_counter() - started) * 1000:.0f} ms (the timeout)")
+    started = time.perf_counter()
+    for _ in range(1000):
+        client.get(key)
+    show("1000 more gets while marked down", f"{(time.perf_counter() - started) * 1000:.1f} ms")
+    show(f"set({key!r}) while down", client.set(key, ["pen"]))
+    show("events", events)
+    doomed.thaw()
+    client.close()
+
+    print("\nHot keys: one key stored as 3 copies, and a local cache of what memcached calls hot:")
+    client = memlease.Client(
+        [s.address for s in servers],
+        hot_keys=["config:global"],
+        local_cache_size=1000,
+        local_cache_admission=1.0,
+    )
+    client.set("config:global", {"feature": True})
+    show(
+        "copies on servers",
+        sorted(
+            {client.server_for(f"config:global:memlease-copy-{i}") for i in (1, 2)}
+            | {client.server_for("config:global")}
+        ),
+    )
+    for _ in range(100):
+        client.get("config:global")
+    show("100 reads; local cache", client.local_cache_stats())
+    client.close()
+
+
 def main() -> None:
     print("Starting three throwaway memcached servers on loopback ...")
     servers = [MemcachedServer().start() for _ in range(3)]
@@ -106,6 +152,7 @@ def main() -> None:
         with memlease.Client(addresses) as client:
             print("  versions:", client.version())
             tour(client)
+        failover(servers)
     finally:
         for server in servers:
             server.stop()
