@@ -48,5 +48,7 @@ mod _core {
     #[pymodule_export]
     use crate::py::client::Client;
     #[pymodule_export]
+    use crate::py::lease::LeaseResult;
+    #[pymodule_export]
     use crate::py::result::MetaResult;
 }

@@ -141,4 +141,4 @@ def test_jump_preset_is_memcached_proxy_jump_hash(trio: list[MemcachedServer]) -
 
 def test_hashing_name_is_checked(trio: list[MemcachedServer]) -> None:
     with pytest.raises(memlease.InvalidArgument, match="hashing must be one of"):
-        memlease.Client(trio[0].address, hashing="crc")  # type: ignore[arg-type]
+        memlease.Client(trio[0].address, hashing="crc")

@@ -25,7 +25,9 @@ Errors form one tree rooted at :class:`MemcacheError`::
 
 from __future__ import annotations
 
-from memlease._core import AsyncClient, Client, MetaResult
+from memlease._client import AsyncClient, Client
+from memlease._consistency import LeasePolicy, RecachePolicy, StalePolicy
+from memlease._core import LeaseResult, MetaResult
 from memlease._errors import (
     ClientError,
     ConnectTimeout,
@@ -43,27 +45,36 @@ from memlease._errors import (
     UnexpectedReply,
     ValueTooLarge,
 )
+from memlease._tracker import WriteFailureTracker
+from memlease.crud import AsyncRepository, Repository
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncClient",
+    "AsyncRepository",
     "Client",
     "ClientError",
     "ConnectTimeout",
     "InvalidArgument",
     "InvalidKey",
+    "LeasePolicy",
+    "LeaseResult",
     "MemcacheConnectionError",
     "MemcacheError",
     "MemcacheTimeout",
     "MetaResult",
     "PoolTimeout",
     "ReadTimeout",
+    "RecachePolicy",
+    "Repository",
     "SerializationError",
     "ServerDown",
     "ServerError",
     "ServerRejected",
+    "StalePolicy",
     "UnexpectedReply",
     "ValueTooLarge",
+    "WriteFailureTracker",
     "__version__",
 ]

@@ -7,6 +7,7 @@
 mod admin;
 mod dispatch;
 pub mod hot;
+mod lease;
 mod multi;
 
 pub use admin::{PerServer, StatLines};

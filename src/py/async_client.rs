@@ -32,7 +32,7 @@ struct Inner {
 
 /// An asyncio memcached client; every method is awaitable. Safe to share between tasks (and
 /// event loops); connections are multiplexed, so concurrent calls are pipelined.
-#[pyclass(frozen, module = "memlease._core", name = "AsyncClient")]
+#[pyclass(frozen, subclass, module = "memlease._core", name = "AsyncClient")]
 pub struct AsyncClient {
     inner: Arc<Inner>,
 }

@@ -12,7 +12,7 @@ use crate::transport::{run_blocking, Blocking};
 use pyo3::prelude::*;
 
 /// A memcached client for one or more servers. Thread-safe: share one per process.
-#[pyclass(frozen, module = "memlease._core", name = "Client")]
+#[pyclass(frozen, subclass, module = "memlease._core", name = "Client")]
 pub struct Client {
     core: Core<Blocking>,
     serde: Serde,

@@ -417,6 +417,57 @@ macro_rules! client_methods {
                 self.execute(py, $crate::py::ops::Meta::new($crate::protocol::request::Command::Arithmetic, key, flags)?)
             }
 
+            /// Read `key` for a lease-managed caller (`mg k v f c t [N<lease_ttl>] [R<recache_ttl>]`):
+            /// a `LeaseResult` saying whether a value was found, and whether this caller won
+            /// the right to compute it (a miss, a stale item, or one due for an early refresh).
+            #[pyo3(signature = (key, *, lease_ttl = None, recache_ttl = None))]
+            fn lease_get(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                lease_ttl: Option<$crate::py::convert::Ttl>,
+                recache_ttl: Option<$crate::py::convert::Ttl>,
+            ) -> PyResult<Py<PyAny>> {
+                let op = $crate::py::lease::LeaseGet::new(key, lease_ttl.map(|t| t.0), recache_ttl.map(|t| t.0))?;
+                self.execute_with(py, op, Some("raise"))
+            }
+
+            /// Store `value` only if the item's CAS is still `cas` (the one `lease_get` returned):
+            /// a write or invalidation since then wins and this returns False. Without `cas`, a
+            /// plain store. `compute_time` (seconds) is kept with the value for early expiry.
+            #[pyo3(
+                signature = (key, value, cas = None, ttl = $crate::py::convert::Ttl(0), *, compute_time = None),
+                text_signature = "($self, key, value, cas=None, ttl=0, *, compute_time=None)"
+            )]
+            fn fill(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                value: &Bound<'_, PyAny>,
+                cas: Option<u64>,
+                ttl: $crate::py::convert::Ttl,
+                compute_time: Option<f64>,
+            ) -> PyResult<Py<PyAny>> {
+                let op = $crate::py::lease::Fill::new(self.serde(), key, value, cas, ttl.0, compute_time)?;
+                self.execute_with(py, op, Some("raise"))
+            }
+
+            /// Delete `key`, or with `stale_ttl` mark it stale for that long (readers get the old
+            /// value flagged stale while one of them refreshes it); with `cas`, only if the CAS
+            /// still matches. True if the key existed. Always raises when the server cannot be
+            /// reached: a lost invalidation must not look like a done one.
+            #[pyo3(signature = (key, *, stale_ttl = None, cas = None))]
+            fn invalidate(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                stale_ttl: Option<$crate::py::convert::Ttl>,
+                cas: Option<u64>,
+            ) -> PyResult<Py<PyAny>> {
+                let op = $crate::py::lease::Invalidate::new(key, stale_ttl.map(|t| t.0), cas)?;
+                self.execute_with(py, op, Some("raise"))
+            }
+
             /// The server (`"host:port"`) that holds `key`.
             fn server_for(&self, key: &Bound<'_, PyAny>) -> PyResult<String> {
                 $crate::py::options::server_for(self.cluster(), key)

@@ -5,6 +5,7 @@ pub mod client;
 pub mod convert;
 pub mod delivery;
 pub mod errors;
+pub mod lease;
 pub mod methods;
 pub mod ops;
 pub mod options;

@@ -40,14 +40,14 @@ pub trait Op: Send + Sync + Sized + 'static {
     fn tolerate(&mut self) {}
 }
 
-fn answer<'py, V: IntoPyObject<'py>>(py: Python<'py>, value: V) -> Option<PyResult<Py<PyAny>>>
+pub(crate) fn answer<'py, V: IntoPyObject<'py>>(py: Python<'py>, value: V) -> Option<PyResult<Py<PyAny>>>
 where
     PyErr: From<V::Error>,
 {
     Some(to_py(py, value))
 }
 
-fn to_py<'py, V: IntoPyObject<'py>>(py: Python<'py>, value: V) -> PyResult<Py<PyAny>>
+pub(crate) fn to_py<'py, V: IntoPyObject<'py>>(py: Python<'py>, value: V) -> PyResult<Py<PyAny>>
 where
     PyErr: From<V::Error>,
 {
@@ -87,7 +87,7 @@ impl Key {
         keys.try_iter()?.map(|k| Key::new(&k?)).collect()
     }
 
-    fn bind<'py>(&self, py: Python<'py>) -> &Bound<'py, PyAny> {
+    pub fn bind<'py>(&self, py: Python<'py>) -> &Bound<'py, PyAny> {
         self.object.bind(py)
     }
 }

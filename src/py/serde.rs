@@ -22,6 +22,36 @@ pub const FLAG_INTEGER: u32 = 1 << 1;
 pub const FLAG_LONG: u32 = 1 << 2;
 pub const FLAG_COMPRESSED: u32 = 1 << 3;
 pub const FLAG_TEXT: u32 = 1 << 4;
+/// Reserved by memlease: the value ends with a 4-byte big-endian trailer, the milliseconds it
+/// took to compute, for probabilistic early expiration (XFetch). Set only by `fill`, stripped
+/// on every read, refused from custom serdes. (The migration tombstone flags, 0x4D4C0000, do
+/// not include it.)
+pub const FLAG_COMPUTE_TIME: u32 = 1 << 29;
+const COMPUTE_TIME_TRAILER: usize = 4;
+
+/// A stored value with its compute-time trailer (see [`FLAG_COMPUTE_TIME`]) taken off:
+/// `(data, flags, compute time in ms)`.
+pub fn split_compute_time(mut data: Bytes, flags: u32) -> PyResult<(Bytes, u32, Option<u32>)> {
+    if flags & FLAG_COMPUTE_TIME == 0 {
+        return Ok((data, flags, None));
+    }
+    if data.len() < COMPUTE_TIME_TRAILER {
+        return Err(serialization_error(
+            "value flagged with a compute time is too short to hold it",
+        ));
+    }
+    let trailer = data.split_off(data.len() - COMPUTE_TIME_TRAILER);
+    let millis = u32::from_be_bytes(trailer[..].try_into().expect("4-byte trailer"));
+    Ok((data, flags & !FLAG_COMPUTE_TIME, Some(millis)))
+}
+
+/// `payload` with a compute-time trailer, and its flags marked (see [`FLAG_COMPUTE_TIME`]).
+pub fn with_compute_time(payload: &[u8], flags: u32, millis: u32) -> (Payload, u32) {
+    let mut data = Vec::with_capacity(payload.len() + COMPUTE_TIME_TRAILER);
+    data.extend_from_slice(payload);
+    data.extend_from_slice(&millis.to_be_bytes());
+    (Payload::Owned(data), flags | FLAG_COMPUTE_TIME)
+}
 
 /// Default size above which values are zlib-compressed.
 pub const DEFAULT_COMPRESS_THRESHOLD: usize = 16 * 1024;
@@ -133,12 +163,16 @@ impl Serde {
                     .get_item(1)?
                     .extract()
                     .map_err(|_| serialization_error("serde flags must be an int in 0..2**32"))?;
+                if flags & FLAG_COMPUTE_TIME != 0 {
+                    return Err(serialization_error("serde flag bit 1 << 29 is reserved by memlease"));
+                }
                 Ok((Payload::Bytes(data), flags))
             }
         }
     }
 
     pub fn deserialize(&self, py: Python<'_>, key: &Bound<'_, PyAny>, data: Bytes, flags: u32) -> PyResult<Py<PyAny>> {
+        let (data, flags, _) = split_compute_time(data, flags)?;
         match self {
             Serde::Default { pickle, .. } => deserialize_default(py, data, flags, *pickle),
             Serde::Raw => Ok(PyBytes::new(py, &data).into_any().unbind()),

@@ -1,0 +1,366 @@
+"""Leases, stale serving, recache and early expiry, written once for both clients.
+
+The decisions live in generators that *yield* what they need done (a call to the client, a
+loader run, a wait) and receive the outcome; :func:`run_sync` and :func:`run_async` carry the
+steps out with blocking or awaited calls. So ``Client`` and ``AsyncClient`` cannot drift apart.
+
+The memcached side (protocol.md §2.1): ``lease_get`` sends ``mg k v f c t N<lease_ttl>
+[R<recache>]``. A miss creates an empty placeholder and hands exactly one caller the win
+(``W``); the others see ``Z`` and wait. A stale item (``md I``) hands its first reader the win
+and the rest the old value flagged stale. ``R`` hands one reader an early refresh. The winner
+stores with ``fill(key, value, cas)``: a write or invalidation since the lease changed the
+CAS, so the stale fill is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from memlease._core import LeaseResult
+from memlease._errors import InvalidArgument, MemcacheConnectionError, ServerError
+from memlease._tracker import WriteFailureTracker
+
+T = TypeVar("T")
+
+# Errors after which the cache state is unknown or unreachable: reads fall back to the loader.
+CACHE_UNAVAILABLE = (MemcacheConnectionError, ServerError)
+
+
+@dataclass(frozen=True)
+class LeasePolicy:
+    """How a caller that did not win a lease waits for the winner's value.
+
+    ``lease_ttl``: seconds the placeholder lives, so a winner that dies holds the key at most
+    that long before another caller wins. Losers re-read after ``wait`` seconds, then after
+    each wait multiplied by ``backoff`` (capped at ``max_wait``), at most ``retries`` times;
+    then they give up (``get_or_compute`` runs the loader itself, without caching). With the
+    defaults a loser waits about 1.2 s in all. ``sleep`` replaces the wait function
+    (``time.sleep`` for ``Client``, ``asyncio.sleep`` for ``AsyncClient``; may be async).
+    """
+
+    lease_ttl: int = 10
+    retries: int = 10
+    wait: float = 0.02
+    backoff: float = 1.5
+    max_wait: float = 0.2
+    sleep: Callable[[float], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.lease_ttl <= 0:
+            raise InvalidArgument("lease_ttl must be a positive number of seconds")
+        if self.retries < 0:
+            raise InvalidArgument("retries must be >= 0")
+        if not (self.wait >= 0 and self.max_wait >= 0 and self.backoff >= 1):
+            raise InvalidArgument("wait and max_wait must be >= 0, backoff >= 1")
+
+    def delays(self) -> Generator[float, None, None]:
+        delay = self.wait
+        for _ in range(self.retries):
+            yield min(delay, self.max_wait)
+            delay *= self.backoff
+
+
+@dataclass(frozen=True)
+class StalePolicy:
+    """Whether a caller accepts a value invalidated by marking it stale (``accept``): then it
+    gets the old value, flagged ``stale``, while one caller refreshes it; otherwise it waits
+    for the refreshed value like a lease loser."""
+
+    accept: bool = True
+
+
+@dataclass(frozen=True)
+class RecachePolicy:
+    """When an item has less than ``threshold`` seconds left, one reader wins an early refresh
+    (the others keep getting the current value). Items stored without a TTL never qualify."""
+
+    threshold: int
+
+    def __post_init__(self) -> None:
+        if self.threshold <= 0:
+            raise InvalidArgument("RecachePolicy threshold must be a positive number of seconds")
+
+
+DEFAULT_LEASE = LeasePolicy()
+NO_STALE = StalePolicy(accept=False)
+
+
+class Counters:
+    """Read-through outcomes, for hit ratios and for seeing leases work. Thread-safe."""
+
+    FIELDS = (
+        "hits",
+        "misses",
+        "stale_served",
+        "leases_won",
+        "waits",
+        "wait_exhausted",
+        "loader_calls",
+        "fills",
+        "fills_refused",
+        "early_refreshes",
+        "cache_errors",
+    )
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values = dict.fromkeys(self.FIELDS, 0)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._values[name] += n
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._values)
+
+
+# Steps the generators yield.
+
+
+@dataclass(frozen=True)
+class Call:
+    """Call the client's primitive ``method`` (``lease_get``, ``fill``, ``invalidate``, ...)."""
+
+    method: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Load:
+    """Run the caller's loader (sync or async)."""
+
+    loader: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+    sleep: Callable[[float], Any] | None
+
+
+Step = Call | Load | Sleep
+Steps = Generator[Step, Any, T]
+
+
+def call(method: str, *args: Any, **kwargs: Any) -> Call:
+    return Call(method, args, kwargs)
+
+
+def run_sync(client: Any, steps: Steps[T]) -> T:
+    """Carry out `steps` with blocking calls to `client`'s methods."""
+    outcome: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.throw(error) if error is not None else steps.send(outcome)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        error = outcome = None
+        try:
+            if type(step) is Call:
+                outcome = getattr(client, step.method)(*step.args, **step.kwargs)
+            elif type(step) is Load:
+                outcome = step.loader()
+                if inspect.isawaitable(outcome):
+                    _close_awaitable(outcome)
+                    raise InvalidArgument("the loader is async: use AsyncClient")
+            else:
+                assert type(step) is Sleep
+                (step.sleep or time.sleep)(step.seconds)
+        except BaseException as e:  # handed to the generator, which decides
+            error = e
+
+
+async def run_async(client: Any, steps: Steps[T]) -> T:
+    """Carry out `steps` with awaited calls (see :func:`run_sync`)."""
+    outcome: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.throw(error) if error is not None else steps.send(outcome)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        error = outcome = None
+        try:
+            if type(step) is Call:
+                outcome = await getattr(client, step.method)(*step.args, **step.kwargs)
+            elif type(step) is Load:
+                outcome = step.loader()
+                if inspect.isawaitable(outcome):
+                    outcome = await outcome
+            else:
+                assert type(step) is Sleep
+                slept = (step.sleep or asyncio.sleep)(step.seconds)
+                if inspect.isawaitable(slept):
+                    await slept
+        except BaseException as e:  # handed to the generator, which decides
+            error = e
+
+
+def _close_awaitable(awaitable: Awaitable[Any]) -> None:
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()
+
+
+# The read paths.
+
+
+def get_or_lease(
+    key: Any,
+    lease: LeasePolicy,
+    recache: RecachePolicy | None,
+    stale: StalePolicy | None,
+    counters: Counters,
+) -> Steps[LeaseResult]:
+    """A value, or the lease to compute it, or (after waiting) neither."""
+    accept_stale = (stale or NO_STALE).accept
+    recache_ttl = recache.threshold if recache else None
+    delays = lease.delays()
+    while True:
+        result: LeaseResult = yield call(
+            "lease_get", key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl
+        )
+        if result.won:
+            counters.add("leases_won")
+            return result
+        if result.found and not result.stale:
+            counters.add("hits")
+            return result
+        if result.found and accept_stale:
+            counters.add("stale_served")
+            return result
+        # Someone else holds the lease (placeholder, or a stale item this caller won't serve).
+        delay = next(delays, None)
+        if delay is None:
+            counters.add("wait_exhausted")
+            return LeaseResult(cas=result.cas, ttl=result.ttl, already_won=True)
+        counters.add("waits")
+        yield Sleep(delay, lease.sleep)
+
+
+def xfetch_due(result: LeaseResult, beta: float, rand: Callable[[], float] = random.random) -> bool:
+    """Probabilistic early expiration (Vattani et al., VLDB 2015): recompute when
+    ``compute_time * beta * -ln(u)``, u uniform in (0, 1], reaches the remaining TTL."""
+    delta, ttl = result.compute_time, result.ttl
+    if not delta or ttl is None or ttl < 0:
+        return False
+    return -delta * beta * math.log(1.0 - rand()) >= ttl
+
+
+def get_or_compute(
+    key: Any,
+    loader: Callable[[], Any],
+    ttl: int,
+    lease: LeasePolicy | None,
+    recache: RecachePolicy | None,
+    stale: StalePolicy | None,
+    beta: float | None,
+    none_ttl: int | None,
+    counters: Counters,
+    tracker: WriteFailureTracker,
+    owner: object,
+) -> Steps[Any]:
+    """Read-through: the cached value, or the loader's, cached so that a concurrent write's
+    invalidation is never overwritten by an older computation."""
+    if tracker.is_pending(owner, key):
+        # This client failed to invalidate the key: what the cache holds may be old. Replay
+        # the invalidation now, or bypass the cache.
+        try:
+            yield call("invalidate", key, stale_ttl=tracker.pending_stale_ttl(owner, key))
+        except CACHE_UNAVAILABLE:
+            counters.add("cache_errors")
+            return (yield from _load(loader, counters))
+    if lease is None:
+        return (yield from _get_or_compute_unleased(key, loader, ttl, none_ttl, counters))
+    try:
+        result = yield from get_or_lease(key, lease, recache, stale, counters)
+    except CACHE_UNAVAILABLE:
+        counters.add("cache_errors")
+        return (yield from _load(loader, counters))
+    if result.found and not result.won:
+        if beta is None or not xfetch_due(result, beta):
+            return result.value
+        counters.add("early_refreshes")  # recompute now; the CAS keeps one refresh winning
+    elif not result.won:
+        counters.add("misses")
+        return (yield from _load(loader, counters))  # waited long enough: uncached
+    else:
+        counters.add("misses")
+    started = time.perf_counter()
+    try:
+        value = yield from _load(loader, counters)
+    except BaseException:
+        yield from _release(key, result)
+        raise
+    if value is None and none_ttl is None:
+        yield from _release(key, result)
+        return None
+    elapsed = time.perf_counter() - started
+    yield from _fill(key, value, result.cas, _ttl_for(value, ttl, none_ttl), elapsed, counters)
+    return value
+
+
+def _ttl_for(value: Any, ttl: int, none_ttl: int | None) -> int:
+    return none_ttl if value is None and none_ttl is not None else ttl
+
+
+def _get_or_compute_unleased(
+    key: Any, loader: Callable[[], Any], ttl: int, none_ttl: int | None, counters: Counters
+) -> Steps[Any]:
+    """Without a lease: read, and on a miss load and store (no protection against herds or
+    stale sets: for comparison and for data that tolerates it)."""
+    try:
+        result: LeaseResult = yield call("lease_get", key)
+    except CACHE_UNAVAILABLE:
+        counters.add("cache_errors")
+        return (yield from _load(loader, counters))
+    if result.found:
+        counters.add("hits")
+        return result.value
+    counters.add("misses")
+    started = time.perf_counter()
+    value = yield from _load(loader, counters)
+    if value is not None or none_ttl is not None:
+        elapsed = time.perf_counter() - started
+        yield from _fill(key, value, None, _ttl_for(value, ttl, none_ttl), elapsed, counters)
+    return value
+
+
+def _load(loader: Callable[[], Any], counters: Counters) -> Steps[Any]:
+    counters.add("loader_calls")
+    return (yield Load(loader))
+
+
+def _fill(
+    key: Any, value: Any, cas: int | None, ttl: int, compute_time: float, counters: Counters
+) -> Steps[None]:
+    try:
+        stored = yield call("fill", key, value, cas, ttl, compute_time=compute_time)
+    except CACHE_UNAVAILABLE:
+        counters.add("cache_errors")  # the value is still right to return; it just isn't cached
+        return
+    counters.add("fills" if stored else "fills_refused")
+
+
+def _release(key: Any, result: LeaseResult) -> Steps[None]:
+    """The winner will not fill: let the next caller win instead of waiting out the lease."""
+    try:
+        if not result.found:
+            # Drop the placeholder, unless it changed (filled or invalidated) meanwhile.
+            yield call("invalidate", key, cas=result.cas)
+        elif result.stale and result.ttl is not None and result.ttl > 0:
+            # Re-mark it stale, which hands the win to the next reader.
+            yield call("invalidate", key, stale_ttl=result.ttl, cas=result.cas)
+    except CACHE_UNAVAILABLE:
+        pass  # the placeholder expires after lease_ttl

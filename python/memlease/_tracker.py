@@ -1,0 +1,208 @@
+"""Invalidations that failed, kept until they can be replayed.
+
+A lost invalidation leaves an old value in the cache until its TTL runs out. The tracker
+records the key when an invalidation fails (server down, timeout, broken connection), replays
+it in a background thread with exponential backoff until it succeeds, and meanwhile tells this
+process's read-through paths to bypass the cache for that key. It is bounded and deduplicated;
+whatever it has to drop (overflow) or still holds at ``close()`` is counted and reported
+through the ``on_event`` hook, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from memlease._errors import InvalidArgument
+
+log = logging.getLogger("memlease")
+
+Replay = Callable[[Any, "int | None"], object]
+"""Re-send one invalidation: ``replay(key, stale_ttl)``; raises if it fails again."""
+
+
+@dataclass
+class _Pending:
+    key: Any
+    stale_ttl: int | None
+    replay: Replay
+    attempts: int
+    due: float
+    last_error: str
+
+
+class WriteFailureTracker:
+    """Failed invalidations, replayed in the background until they succeed.
+
+    ``capacity`` bounds the keys held (default 10,000); beyond it the oldest is dropped and
+    reported (``"overflow"``). Replays start ``retry_interval`` seconds after the failure and
+    back off exponentially up to ``max_backoff``. ``on_event(event, key, detail)`` is called
+    with ``"recorded"``, ``"replayed"``, ``"overflow"`` and, from ``close()``,
+    ``"pending_at_close"``; it runs on the thread that caused the event and must not block.
+    One tracker may serve several clients.
+    """
+
+    def __init__(
+        self,
+        capacity: int = 10_000,
+        *,
+        on_event: Callable[[str, Any, str], object] | None = None,
+        retry_interval: float = 0.2,
+        max_backoff: float = 10.0,
+    ) -> None:
+        if capacity < 1:
+            raise InvalidArgument("capacity must be at least 1")
+        if not (retry_interval > 0 and max_backoff >= retry_interval):
+            raise InvalidArgument("retry_interval must be > 0 and max_backoff >= retry_interval")
+        self.capacity = capacity
+        self.retry_interval = retry_interval
+        self.max_backoff = max_backoff
+        self._on_event = on_event
+        self._entries: OrderedDict[tuple[int, Any], _Pending] = OrderedDict()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._counts = {"recorded": 0, "replayed": 0, "replay_failures": 0, "overflowed": 0}
+
+    # Recording
+
+    def record(
+        self, owner: object, key: Any, stale_ttl: int | None, replay: Replay, error: BaseException
+    ) -> None:
+        """An invalidation of `key` through `owner` (a client) failed with `error`."""
+        dropped: _Pending | None = None
+        with self._lock:
+            entry_key = (id(owner), key)
+            entry = self._entries.get(entry_key)
+            if entry is not None:
+                # A delete covers a stale mark; the latest replay function is the live one.
+                if entry.stale_ttl is not None and stale_ttl is not None:
+                    entry.stale_ttl = max(entry.stale_ttl, stale_ttl)
+                else:
+                    entry.stale_ttl = None
+                entry.replay = replay
+                entry.last_error = str(error)
+            else:
+                self._entries[entry_key] = _Pending(
+                    key, stale_ttl, replay, 0, time.monotonic() + self.retry_interval, str(error)
+                )
+                if len(self._entries) > self.capacity:
+                    _, dropped = self._entries.popitem(last=False)
+                    self._counts["overflowed"] += 1
+            self._counts["recorded"] += 1
+            if not self._closed:
+                self._ensure_thread()
+                self._wake.notify()
+        self._emit("recorded", key, str(error))
+        if dropped is not None:
+            log.error("memlease: invalidation of %r lost (tracker full)", dropped.key)
+            self._emit("overflow", dropped.key, dropped.last_error)
+
+    def resolved(self, owner: object, key: Any) -> None:
+        """An invalidation of `key` through `owner` just succeeded: nothing left to replay."""
+        with self._lock:
+            entry = self._entries.pop((id(owner), key), None)
+            if entry is not None:
+                self._counts["replayed"] += 1
+        if entry is not None:
+            self._emit("replayed", key, "")
+
+    # Reading
+
+    def is_pending(self, owner: object, key: Any) -> bool:
+        return (id(owner), key) in self._entries
+
+    def pending_stale_ttl(self, owner: object, key: Any) -> int | None:
+        entry = self._entries.get((id(owner), key))
+        return entry.stale_ttl if entry is not None else None
+
+    def pending(self) -> list[Any]:
+        """The keys still waiting for their invalidation, oldest first."""
+        with self._lock:
+            return [entry.key for entry in self._entries.values()]
+
+    def stats(self) -> dict[str, int]:
+        """``recorded``, ``replayed``, ``replay_failures``, ``overflowed`` and ``pending``."""
+        with self._lock:
+            return {**self._counts, "pending": len(self._entries)}
+
+    # Replaying
+
+    def replay_due(self, now: float | None = None) -> int:
+        """Replay every invalidation that is due; returns how many succeeded. The background
+        thread calls this; tests and shutdown paths may too."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            due = [(k, e) for k, e in self._entries.items() if e.due <= now]
+        done = 0
+        for entry_key, entry in due:
+            try:
+                entry.replay(entry.key, entry.stale_ttl)
+            except Exception as error:
+                with self._lock:
+                    entry.attempts += 1
+                    backoff = self.retry_interval * (2 ** min(entry.attempts, 30))
+                    entry.due = time.monotonic() + min(backoff, self.max_backoff)
+                    entry.last_error = str(error)
+                    self._counts["replay_failures"] += 1
+                continue
+            with self._lock:
+                # Only if not re-recorded meanwhile with a newer failure.
+                if self._entries.get(entry_key) is entry:
+                    del self._entries[entry_key]
+                    self._counts["replayed"] += 1
+                    done += 1
+            self._emit("replayed", entry.key, f"after {entry.attempts + 1} attempt(s)")
+        return done
+
+    def close(self, timeout: float = 1.0) -> list[Any]:
+        """Stop the background replay after one last attempt (bounded by `timeout`); returns
+        the keys still pending, each also reported as ``"pending_at_close"``."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        self.replay_due(now=float("inf"))
+        with self._lock:
+            left = [(entry.key, entry.last_error) for entry in self._entries.values()]
+        for key, error in left:
+            log.error("memlease: invalidation of %r still pending at close: %s", key, error)
+            self._emit("pending_at_close", key, error)
+        return [key for key, _ in left]
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._run, name="memlease-write-failures", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                if not self._entries:
+                    self._wake.wait()
+                    continue
+                wait = min(e.due for e in self._entries.values()) - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+            self.replay_due()
+
+    def _emit(self, event: str, key: Any, detail: str) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event, key, detail)
+        except Exception:
+            log.exception("memlease: write-failure hook raised")

@@ -1,0 +1,259 @@
+//! The consistency primitives as Python methods: `lease_get` (-> [`LeaseResult`]), `fill`
+//! and `invalidate`. The policies built on them (waiting, recache, XFetch, CRUD helpers) are
+//! Python (`memlease/_consistency.py`), where loaders and wait functions live.
+
+use super::ops::{answer, to_py, Key, Op};
+use super::serde::{split_compute_time, with_compute_time, Payload, Serde};
+use crate::client::{Client as Core, StoreOutcome};
+use crate::error::Result;
+use crate::protocol::request::SetMode;
+use crate::protocol::response::{Code, Response};
+use crate::transport::Transport;
+use pyo3::prelude::*;
+use std::future::Future;
+
+/// What a lease-managed read found.
+///
+/// - `found`: a real value is in `value` (possibly `stale`). An empty lease placeholder is
+///   never a value: `found` is False and `value` None.
+/// - `won`: this caller must compute the value and `fill` it with `cas` (a miss it holds the
+///   lease for, a stale item, or an item due for an early refresh).
+/// - `stale`: the value was invalidated by marking it stale.
+/// - `already_won`: someone else holds the lease or is refreshing.
+/// - `ttl`: remaining seconds (-1: never expires); `compute_time`: seconds the value took to
+///   compute, when it was filled with one.
+#[pyclass(frozen, module = "memlease._core", name = "LeaseResult")]
+pub struct LeaseResult {
+    value: Option<Py<PyAny>>,
+    #[pyo3(get)]
+    found: bool,
+    #[pyo3(get)]
+    won: bool,
+    #[pyo3(get)]
+    stale: bool,
+    #[pyo3(get)]
+    already_won: bool,
+    #[pyo3(get)]
+    cas: Option<u64>,
+    #[pyo3(get)]
+    ttl: Option<i64>,
+    #[pyo3(get)]
+    compute_time: Option<f64>,
+}
+
+#[pymethods]
+impl LeaseResult {
+    /// Built by `lease_get`; constructible for callers that synthesise one (a wait that ran
+    /// out, an unreachable server).
+    #[new]
+    #[pyo3(signature = (*, value = None, found = false, won = false, stale = false, already_won = false, cas = None, ttl = None, compute_time = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        value: Option<Py<PyAny>>,
+        found: bool,
+        won: bool,
+        stale: bool,
+        already_won: bool,
+        cas: Option<u64>,
+        ttl: Option<i64>,
+        compute_time: Option<f64>,
+    ) -> Self {
+        LeaseResult {
+            value,
+            found,
+            won,
+            stale,
+            already_won,
+            cas,
+            ttl,
+            compute_time,
+        }
+    }
+
+    /// The value, or None when nothing real was found.
+    #[getter]
+    fn value(&self, py: Python<'_>) -> Py<PyAny> {
+        self.value.as_ref().map_or_else(|| py.None(), |v| v.clone_ref(py))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let value = self.value(py).bind(py).repr()?.to_string();
+        Ok(format!(
+            "LeaseResult(value={value}, found={}, won={}, stale={}, already_won={}, cas={}, ttl={}, compute_time={})",
+            py_bool(self.found),
+            py_bool(self.won),
+            py_bool(self.stale),
+            py_bool(self.already_won),
+            py_option(self.cas),
+            py_option(self.ttl),
+            py_option(self.compute_time)
+        ))
+    }
+}
+
+fn py_option<V: std::fmt::Display>(value: Option<V>) -> String {
+    value.map_or_else(|| "None".to_owned(), |v| v.to_string())
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+/// `lease_get`: see [`crate::client::Client::lease_get`].
+pub struct LeaseGet {
+    key: Key,
+    lease_ttl: Option<i64>,
+    recache_below: Option<i64>,
+}
+
+impl LeaseGet {
+    pub fn new(key: &Bound<'_, PyAny>, lease_ttl: Option<i64>, recache_below: Option<i64>) -> PyResult<Self> {
+        Ok(LeaseGet {
+            key: Key::new(key)?,
+            lease_ttl,
+            recache_below,
+        })
+    }
+}
+
+impl Op for LeaseGet {
+    type Output = Response;
+
+    fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<Response>> + Send {
+        core.lease_get(self.key.key_ref(), self.lease_ttl, self.recache_below)
+    }
+
+    fn finish(self, py: Python<'_>, reply: Response, serde: &Serde) -> PyResult<Py<PyAny>> {
+        let flags = &reply.flags;
+        let mut result = LeaseResult {
+            value: None,
+            found: false,
+            won: flags.win,
+            stale: flags.stale,
+            already_won: flags.already_won,
+            cas: flags.cas,
+            ttl: flags.ttl,
+            compute_time: None,
+        };
+        if let (Code::Value, Some(data)) = (reply.code, &reply.value) {
+            let client_flags = flags.client_flags.unwrap_or(0);
+            // The server's placeholder: empty, no flags, and a lease handed out on it. (`fill`
+            // never stores an empty value without a compute-time trailer, so a filled empty
+            // value is not mistaken for one.)
+            let placeholder = data.is_empty() && client_flags == 0 && (flags.win || flags.already_won);
+            if !placeholder {
+                let (data, client_flags, millis) = split_compute_time(data.clone(), client_flags)?;
+                result.value = Some(serde.deserialize(py, self.key.bind(py), data, client_flags)?);
+                result.found = true;
+                result.compute_time = millis.map(|ms| f64::from(ms) / 1000.0);
+            }
+        }
+        to_py(py, result)
+    }
+}
+
+/// `fill`: a CAS store (plain store without `cas`) carrying the value's compute time.
+pub struct Fill {
+    key: Key,
+    payload: Payload,
+    client_flags: u32,
+    ttl: i64,
+    cas: Option<u64>,
+}
+
+impl Fill {
+    pub fn new(
+        serde: &Serde,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        cas: Option<u64>,
+        ttl: i64,
+        compute_time: Option<f64>,
+    ) -> PyResult<Self> {
+        let key = Key::new(key)?;
+        let (payload, client_flags) = serde.serialize(key.bind(value.py()), value)?;
+        let millis = match compute_time {
+            Some(seconds) if !(seconds.is_finite() && seconds >= 0.0) => {
+                return Err(super::errors::invalid_argument(
+                    "compute_time must be a number of seconds >= 0",
+                ))
+            }
+            Some(seconds) => Some((seconds * 1000.0).round().min(f64::from(u32::MAX)) as u32),
+            // An empty unflagged value would look like a lease placeholder: give it a trailer.
+            None if payload.is_empty() && client_flags == 0 => Some(0),
+            None => None,
+        };
+        let (payload, client_flags) = match millis {
+            Some(ms) => with_compute_time(&payload, client_flags, ms),
+            None => (payload, client_flags),
+        };
+        Ok(Fill {
+            key,
+            payload,
+            client_flags,
+            ttl,
+            cas,
+        })
+    }
+}
+
+impl Op for Fill {
+    type Output = StoreOutcome;
+
+    fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<StoreOutcome>> + Send {
+        core.store(
+            SetMode::Set,
+            self.key.key_ref(),
+            &self.payload,
+            self.client_flags,
+            self.ttl,
+            self.cas,
+        )
+    }
+
+    fn finish(self, py: Python<'_>, output: StoreOutcome, _: &Serde) -> PyResult<Py<PyAny>> {
+        to_py(py, output == StoreOutcome::Stored)
+    }
+
+    fn unavailable(self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
+        answer(py, false)
+    }
+}
+
+/// `invalidate`: see [`crate::client::Client::invalidate`].
+pub struct Invalidate {
+    key: Key,
+    stale_ttl: Option<i64>,
+    cas: Option<u64>,
+}
+
+impl Invalidate {
+    pub fn new(key: &Bound<'_, PyAny>, stale_ttl: Option<i64>, cas: Option<u64>) -> PyResult<Self> {
+        if stale_ttl.is_some_and(|ttl| ttl <= 0) {
+            return Err(super::errors::invalid_argument(
+                "stale_ttl must be a positive number of seconds",
+            ));
+        }
+        Ok(Invalidate {
+            key: Key::new(key)?,
+            stale_ttl,
+            cas,
+        })
+    }
+}
+
+impl Op for Invalidate {
+    type Output = bool;
+
+    fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<bool>> + Send {
+        core.invalidate(self.key.key_ref(), self.stale_ttl, self.cas)
+    }
+
+    fn finish(self, py: Python<'_>, output: bool, _: &Serde) -> PyResult<Py<PyAny>> {
+        to_py(py, output)
+    }
+}
