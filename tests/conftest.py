@@ -15,7 +15,15 @@ import memlease
 from memlease.testing import MemcachedServer
 
 # Attributes of AsyncClient that are plain (not awaitable).
-_PLAIN = {"server_for", "servers", "pool_stats", "health", "local_cache_stats"}
+_PLAIN = {
+    "server_for",
+    "servers",
+    "pool_stats",
+    "health",
+    "local_cache_stats",
+    "read_through_stats",
+    "write_failures",
+}
 
 
 class EventLoopThread:

@@ -10,13 +10,45 @@
 //! - [`Client::invalidate`]: `md k [I T<stale_ttl>] [C<cas>]`, delete or mark stale.
 
 use super::dispatch::KeyRef;
-use super::{unexpected, Client};
+use super::{item_of, unexpected, Client, Item};
 use crate::error::Result;
 use crate::protocol::request::{Command, Flag};
 use crate::protocol::response::{Code, Response};
 use crate::transport::Transport;
 
+/// A lease placeholder: the empty item `mg ... N` creates, with a win handed out on it.
+pub(super) fn is_placeholder(reply: &Response) -> bool {
+    let flags = &reply.flags;
+    reply.value.as_ref().is_some_and(|v| v.is_empty())
+        && flags.client_flags.unwrap_or(0) == 0
+        && (flags.win || flags.already_won)
+}
+
+/// What a plain read (`get`, `gets`, `get_many`) makes of a reply: lease placeholders and items
+/// invalidated by marking stale are misses to it. memcached hands the refresh of a stale item
+/// to its first reader, whoever that is; a plain read will not refresh, so `win_to_hand_on`
+/// says it must pass the win on.
+pub(super) struct PlainRead {
+    pub item: Option<Item>,
+    pub win_to_hand_on: bool,
+}
+
+pub(super) fn plain_read(reply: Response) -> PlainRead {
+    let unusable = reply.code == Code::Value && (reply.flags.stale || is_placeholder(&reply));
+    if reply.code != Code::Value || unusable {
+        let win_to_hand_on = unusable && reply.flags.stale && reply.flags.win;
+        return PlainRead { item: None, win_to_hand_on };
+    }
+    PlainRead { item: Some(item_of(reply)), win_to_hand_on: false }
+}
+
 impl<T: Transport> Client<T> {
+    /// A plain read won the refresh of a stale item: mark it stale again (`md k I`), which
+    /// hands the win to the next reader. Best effort: if this fails, the stale item expires.
+    pub(super) async fn hand_on_win(&self, key: KeyRef<'_>) {
+        let _ = self.request(key, Command::Delete, &[Flag::Invalidate], None).await;
+    }
+
     /// Read `key` for a lease-managed caller: value, client flags, CAS, remaining TTL, and the
     /// win / stale / already-won flags. A split hot key is read from the key itself, where its
     /// CAS lives; the local hot-key cache is bypassed.

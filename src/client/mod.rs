@@ -238,11 +238,14 @@ impl<T: Transport> Client<T> {
         let target = copy.as_deref().map_or(key, |copy| key.sibling(copy));
         let reply = self.request(target, Command::Get, &flags, None).await?;
         let (hit_before, last_access) = (reply.flags.hit_before, reply.flags.last_access);
-        let item = match reply.code {
-            Code::Value => Some(item_of(reply)),
-            Code::Miss => None,
-            _ => return Err(unexpected(&self.server_of(&key), "mg", &reply)),
-        };
+        if !matches!(reply.code, Code::Value | Code::Miss) {
+            return Err(unexpected(&self.server_of(&key), "mg", &reply));
+        }
+        let read = lease::plain_read(reply);
+        if read.win_to_hand_on {
+            self.hand_on_win(target).await;
+        }
+        let item = read.item;
         if let Some(ticket) = ticket {
             ticket.offer(item.as_ref(), hit_before, last_access);
         }

@@ -2,7 +2,7 @@
 //! [`super::dispatch`]).
 
 use super::dispatch::{BatchMode, KeyRef};
-use super::{check, hot, item_of, store_flags, unexpected, Client, Item, Slot, TOO_LARGE};
+use super::{check, hot, lease, store_flags, unexpected, Client, Item, Slot, TOO_LARGE};
 use crate::error::{Error, Result};
 use crate::protocol::request::{Command, Flag, SetMode};
 use crate::protocol::response::Code;
@@ -54,7 +54,8 @@ impl<T: Transport> Client<T> {
             .await?;
         // One ticket per wanted key when the local cache is on, none otherwise.
         let mut tickets = tickets.into_iter();
-        for ((i, _), slot) in wanted.iter().zip(replies) {
+        let mut wins_to_hand_on = Vec::new();
+        for (n, ((i, _), slot)) in wanted.iter().zip(replies).enumerate() {
             let (item, hit_before, last_access) = match slot {
                 Slot::Quiet | Slot::Unavailable => (None, None, None),
                 Slot::Reply(server, reply) => {
@@ -64,13 +65,20 @@ impl<T: Transport> Client<T> {
                         return Err(unexpected(name, "mg", &reply));
                     }
                     let (hit, last) = (reply.flags.hit_before, reply.flags.last_access);
-                    (Some(item_of(reply)), hit, last)
+                    let read = lease::plain_read(reply);
+                    if read.win_to_hand_on {
+                        wins_to_hand_on.push(targets[n]);
+                    }
+                    (read.item, hit, last)
                 }
             };
             if let Some(ticket) = tickets.next() {
                 ticket.offer(item.as_ref(), hit_before, last_access);
             }
             found[*i] = item;
+        }
+        for target in wins_to_hand_on {
+            self.hand_on_win(target).await;
         }
         Ok(found)
     }
