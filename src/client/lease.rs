@@ -37,9 +37,15 @@ pub(super) fn plain_read(reply: Response) -> PlainRead {
     let unusable = reply.code == Code::Value && (reply.flags.stale || is_placeholder(&reply));
     if reply.code != Code::Value || unusable {
         let win_to_hand_on = unusable && reply.flags.stale && reply.flags.win;
-        return PlainRead { item: None, win_to_hand_on };
+        return PlainRead {
+            item: None,
+            win_to_hand_on,
+        };
     }
-    PlainRead { item: Some(item_of(reply)), win_to_hand_on: false }
+    PlainRead {
+        item: Some(item_of(reply)),
+        win_to_hand_on: false,
+    }
 }
 
 impl<T: Transport> Client<T> {
