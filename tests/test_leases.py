@@ -152,9 +152,14 @@ def test_xfetch_recomputes_early_with_the_papers_probability(client: Any) -> Non
     assert not xfetch_due(memlease.LeaseResult(found=True, ttl=-1, compute_time=9.0), 1.0)
     # Live: a value that took long to compute and expires soon is recomputed.
     calls: list[int] = []
+
+    def recompute() -> str:
+        calls.append(1)
+        return "new"
+
     client.fill("report", "old", None, 3, compute_time=60.0)
     assert client.get_or_lease("report").compute_time == 60.0
-    value = client.get_or_compute("report", lambda: calls.append(1) or "new", 300, beta=1.0)
+    value = client.get_or_compute("report", recompute, 300, beta=1.0)
     assert value == "new" and calls == [1]
     # A cheap value far from expiry is not.
     client.fill("cheap", "kept", None, 3600, compute_time=0.001)
