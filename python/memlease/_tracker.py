@@ -81,20 +81,22 @@ class WriteFailureTracker:
             entry_key = (id(owner), key)
             entry = self._entries.get(entry_key)
             if entry is not None:
-                # A delete covers a stale mark; the latest replay function is the live one.
+                # Already pending: one more failed attempt. A delete covers a stale mark; the
+                # latest replay function is the live one.
                 if entry.stale_ttl is not None and stale_ttl is not None:
                     entry.stale_ttl = max(entry.stale_ttl, stale_ttl)
                 else:
                     entry.stale_ttl = None
                 entry.replay = replay
                 entry.last_error = str(error)
-            else:
-                self._entries[entry_key] = _Pending(
-                    key, stale_ttl, replay, 0, time.monotonic() + self.retry_interval, str(error)
-                )
-                if len(self._entries) > self.capacity:
-                    _, dropped = self._entries.popitem(last=False)
-                    self._counts["overflowed"] += 1
+                self._counts["replay_failures"] += 1
+                return
+            self._entries[entry_key] = _Pending(
+                key, stale_ttl, replay, 0, time.monotonic() + self.retry_interval, str(error)
+            )
+            if len(self._entries) > self.capacity:
+                _, dropped = self._entries.popitem(last=False)
+                self._counts["overflowed"] += 1
             self._counts["recorded"] += 1
             if not self._closed:
                 self._ensure_thread()
@@ -128,7 +130,8 @@ class WriteFailureTracker:
             return [entry.key for entry in self._entries.values()]
 
     def stats(self) -> dict[str, int]:
-        """``recorded``, ``replayed``, ``replay_failures``, ``overflowed`` and ``pending``."""
+        """``recorded`` (keys that became pending), ``replayed``, ``replay_failures`` (failed
+        attempts, in the background or inline), ``overflowed`` and ``pending``."""
         with self._lock:
             return {**self._counts, "pending": len(self._entries)}
 

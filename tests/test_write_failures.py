@@ -1,0 +1,163 @@
+"""Write-failure tracking: failed invalidations are recorded, replayed in the background once
+the server answers again, bypassed by read-through meanwhile, and never dropped silently.
+Real memcached processes, frozen and killed; both clients."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import memlease
+from memlease.testing import MemcachedServer
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.fixture
+def events() -> list[tuple[str, Any, str]]:
+    return []
+
+
+@pytest.fixture
+def tracker(events: list[tuple[str, Any, str]]) -> Iterator[memlease.WriteFailureTracker]:
+    t = memlease.WriteFailureTracker(
+        on_event=lambda *e: events.append(e), retry_interval=0.05, max_backoff=0.2
+    )
+    yield t
+    t.close()
+
+
+def test_a_lost_invalidation_is_replayed_when_the_server_answers_again(
+    own_server: MemcachedServer,
+    make_client: Any,
+    tracker: memlease.WriteFailureTracker,
+    events: list[tuple[str, Any, str]],
+) -> None:
+    c = make_client(own_server.address, timeout=0.1, mark_down_period=0.2, write_failures=tracker)
+    c.set("user:1", "old")
+    own_server.freeze()
+    try:
+        with pytest.raises(memlease.MemcacheConnectionError):
+            c.invalidate("user:1")
+        assert tracker.pending() == ["user:1"]
+        # Meanwhile read-through bypasses the cache for that key instead of serving "old".
+        assert c.get_or_compute("user:1", lambda: "new", 60) == "new"
+        time.sleep(0.3)
+        assert tracker.pending() == ["user:1"], "replays keep failing while frozen"
+    finally:
+        own_server.thaw()
+    assert wait_for(lambda: tracker.pending() == [])
+    assert c.get("user:1") is None, "the replay deleted the old value"
+    stats = tracker.stats()
+    assert stats["recorded"] == 1 and stats["replayed"] == 1 and stats["pending"] == 0
+    assert stats["replay_failures"] >= 1
+    assert [e[0] for e in events] == ["recorded", "replayed"]
+
+
+def test_a_stale_mark_is_replayed_as_a_stale_mark(
+    own_server: MemcachedServer, make_client: Any, tracker: memlease.WriteFailureTracker
+) -> None:
+    c = make_client(own_server.address, timeout=0.1, mark_down_period=0.1, write_failures=tracker)
+    c.set("page", "v1", 300)
+    own_server.freeze()
+    try:
+        with pytest.raises(memlease.MemcacheConnectionError):
+            c.invalidate("page", stale_ttl=30)
+    finally:
+        own_server.thaw()
+    assert wait_for(lambda: tracker.pending() == [])
+    result = c.get_or_lease("page", stale=memlease.StalePolicy(accept=True))
+    assert result.stale and result.value == "v1" and result.won
+
+
+def test_read_through_replays_a_pending_invalidation_itself(
+    own_server: MemcachedServer, make_client: Any
+) -> None:
+    # A tracker that would wait long before replaying: the read path must not.
+    slow = memlease.WriteFailureTracker(retry_interval=60, max_backoff=60)
+    c = make_client(own_server.address, timeout=0.1, mark_down_period=0.1, write_failures=slow)
+    c.set("k", "old", 300)
+    own_server.freeze()
+    try:
+        with pytest.raises(memlease.MemcacheConnectionError):
+            c.invalidate("k")
+    finally:
+        own_server.thaw()
+    time.sleep(0.15)  # past the mark-down period
+    assert c.get_or_compute("k", lambda: "fresh", 60) == "fresh"
+    assert slow.pending() == []
+    assert c.get("k") == "fresh"
+    slow.close()
+
+
+def test_a_killed_server_misses_nothing_after_restart(
+    own_server: MemcachedServer, make_client: Any, tracker: memlease.WriteFailureTracker
+) -> None:
+    c = make_client(own_server.address, mark_down_period=0.1, write_failures=tracker)
+    own_server.stop()
+    for i in range(5):
+        with pytest.raises(memlease.MemcacheConnectionError):
+            c.invalidate(f"k{i}")
+    with pytest.raises(memlease.MemcacheConnectionError):
+        c.invalidate("k0")  # deduplicated
+    assert tracker.pending() == [f"k{i}" for i in range(5)]
+    own_server.restart()
+    assert wait_for(lambda: tracker.pending() == [])
+    assert tracker.stats()["replayed"] == 5
+
+
+def test_overflow_is_counted_and_reported(events: list[tuple[str, Any, str]]) -> None:
+    small = memlease.WriteFailureTracker(2, on_event=lambda *e: events.append(e))
+    owner = object()
+
+    def fail(key: Any, stale_ttl: int | None) -> None:
+        raise memlease.ServerDown("still down")
+
+    for key in ("a", "b", "c"):
+        small.record(owner, key, None, fail, memlease.ServerDown("down"))
+    assert small.pending() == ["b", "c"]
+    assert small.stats()["overflowed"] == 1
+    assert ("overflow", "a", "down") in events
+    assert small.close(timeout=0.1) == ["b", "c"]
+    assert [e[1] for e in events if e[0] == "pending_at_close"] == ["b", "c"]
+
+
+def test_close_reports_what_is_still_pending(make_client: Any) -> None:
+    srv = MemcachedServer().start()
+    reported: list[tuple[str, Any, str]] = []
+    c = make_client(
+        srv.address,
+        write_failures=memlease.WriteFailureTracker(on_event=lambda *e: reported.append(e)),
+    )
+    srv.stop()
+    with pytest.raises(memlease.MemcacheConnectionError):
+        c.invalidate("orphan")
+    tracker = c.write_failures
+    assert tracker.close(timeout=0.5) == ["orphan"]
+    assert ("pending_at_close", "orphan") in [e[:2] for e in reported]
+
+
+def test_a_clients_own_tracker_is_closed_with_it(make_client: Any) -> None:
+    srv = MemcachedServer().start()
+    c = make_client(srv.address)
+    srv.stop()
+    with pytest.raises(memlease.MemcacheConnectionError):
+        c.invalidate("lost")
+    assert c.close() == ["lost"]
+
+
+def test_tracker_options_are_checked() -> None:
+    with pytest.raises(memlease.InvalidArgument):
+        memlease.WriteFailureTracker(0)
+    with pytest.raises(memlease.InvalidArgument):
+        memlease.WriteFailureTracker(retry_interval=1.0, max_backoff=0.5)
