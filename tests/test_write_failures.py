@@ -118,13 +118,13 @@ def test_a_killed_server_misses_nothing_after_restart(
 
 def test_overflow_is_counted_and_reported(events: list[tuple[str, Any, str]]) -> None:
     small = memlease.WriteFailureTracker(2, on_event=lambda *e: events.append(e))
-    owner = object()
+    cache = ("127.0.0.1:1",)
 
     def fail(key: Any, stale_ttl: int | None) -> None:
         raise memlease.ServerDown("still down")
 
     for key in ("a", "b", "c"):
-        small.record(owner, key, None, fail, memlease.ServerDown("down"))
+        small.record(cache, key, None, fail, memlease.ServerDown("down"))
     assert small.pending() == ["b", "c"]
     assert small.stats()["overflowed"] == 1
     assert ("overflow", "a", "down") in events

@@ -35,6 +35,7 @@ class Client(_core.Client):
     _tracker: WriteFailureTracker
     _owns_tracker: bool
     _counters: Counters
+    _cache_id: tuple[str, ...]
 
     def __new__(
         cls,
@@ -47,6 +48,7 @@ class Client(_core.Client):
         self._owns_tracker = write_failures is None
         self._tracker = write_failures if write_failures is not None else WriteFailureTracker()
         self._counters = Counters()
+        self._cache_id = tuple(self.servers)
         return self
 
     @property
@@ -104,7 +106,7 @@ class Client(_core.Client):
             none_ttl,
             self._counters,
             self._tracker,
-            self,
+            self._cache_id,
         )
         return c.run_sync(self, steps)
 
@@ -115,10 +117,10 @@ class Client(_core.Client):
             existed = super().invalidate(key, stale_ttl=stale_ttl, cas=cas)
         except _LOST as error:
             if cas is None:
-                self._tracker.record(self, key, stale_ttl, self._replay, error)
+                self._tracker.record(self._cache_id, key, stale_ttl, self._replay, error)
             raise
         if cas is None:
-            self._tracker.resolved(self, key)
+            self._tracker.resolved(self._cache_id, key)
         return existed
 
     def _replay(self, key: Any, stale_ttl: int | None) -> None:
@@ -145,6 +147,7 @@ class AsyncClient(_core.AsyncClient):
     _tracker: WriteFailureTracker
     _owns_tracker: bool
     _counters: Counters
+    _cache_id: tuple[str, ...]
 
     def __new__(
         cls,
@@ -157,6 +160,7 @@ class AsyncClient(_core.AsyncClient):
         self._owns_tracker = write_failures is None
         self._tracker = write_failures if write_failures is not None else WriteFailureTracker()
         self._counters = Counters()
+        self._cache_id = tuple(self.servers)
         return self
 
     @property
@@ -199,7 +203,7 @@ class AsyncClient(_core.AsyncClient):
             none_ttl,
             self._counters,
             self._tracker,
-            self,
+            self._cache_id,
         )
         return await c.run_async(self, steps)
 
@@ -211,10 +215,10 @@ class AsyncClient(_core.AsyncClient):
         except _LOST as error:
             if cas is None:
                 replay = self._replayer(asyncio.get_running_loop())
-                self._tracker.record(self, key, stale_ttl, replay, error)
+                self._tracker.record(self._cache_id, key, stale_ttl, replay, error)
             raise
         if cas is None:
-            self._tracker.resolved(self, key)
+            self._tracker.resolved(self._cache_id, key)
         return existed
 
     def _replayer(self, loop: asyncio.AbstractEventLoop) -> Callable[[Any, int | None], None]:

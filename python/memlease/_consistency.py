@@ -20,7 +20,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -269,15 +269,15 @@ def get_or_compute(
     none_ttl: int | None,
     counters: Counters,
     tracker: WriteFailureTracker,
-    owner: object,
+    cache: Hashable,
 ) -> Steps[Any]:
     """Read-through: the cached value, or the loader's, cached so that a concurrent write's
     invalidation is never overwritten by an older computation."""
-    if tracker.is_pending(owner, key):
+    if tracker.is_pending(cache, key):
         # This client failed to invalidate the key: what the cache holds may be old. Replay
         # the invalidation now, or bypass the cache.
         try:
-            yield call("invalidate", key, stale_ttl=tracker.pending_stale_ttl(owner, key))
+            yield call("invalidate", key, stale_ttl=tracker.pending_stale_ttl(cache, key))
         except CACHE_UNAVAILABLE:
             counters.add("cache_errors")
             return (yield from _load(loader, counters))

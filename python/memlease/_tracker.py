@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +44,8 @@ class WriteFailureTracker:
     back off exponentially up to ``max_backoff``. ``on_event(event, key, detail)`` is called
     with ``"recorded"``, ``"replayed"``, ``"overflow"`` and, from ``close()``,
     ``"pending_at_close"``; it runs on the thread that caused the event and must not block.
-    One tracker may serve several clients.
+    One tracker may serve several clients; clients of the same servers share its entries
+    (what one failed to invalidate, the others' read-through paths bypass too).
     """
 
     def __init__(
@@ -63,7 +64,9 @@ class WriteFailureTracker:
         self.retry_interval = retry_interval
         self.max_backoff = max_backoff
         self._on_event = on_event
-        self._entries: OrderedDict[tuple[int, Any], _Pending] = OrderedDict()
+        # Keyed by (cache, key): the cache is the servers a client talks to, so every client of
+        # the same servers sees (and may resolve) the same pending keys.
+        self._entries: OrderedDict[tuple[Hashable, Any], _Pending] = OrderedDict()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
@@ -73,12 +76,12 @@ class WriteFailureTracker:
     # Recording
 
     def record(
-        self, owner: object, key: Any, stale_ttl: int | None, replay: Replay, error: BaseException
+        self, cache: Hashable, key: Any, stale_ttl: int | None, replay: Replay, error: BaseException
     ) -> None:
-        """An invalidation of `key` through `owner` (a client) failed with `error`."""
+        """An invalidation of `key` in `cache` (a client's servers) failed with `error`."""
         dropped: _Pending | None = None
         with self._lock:
-            entry_key = (id(owner), key)
+            entry_key = (cache, key)
             entry = self._entries.get(entry_key)
             if entry is not None:
                 # Already pending: one more failed attempt. A delete covers a stale mark; the
@@ -106,10 +109,10 @@ class WriteFailureTracker:
             log.error("memlease: invalidation of %r lost (tracker full)", dropped.key)
             self._emit("overflow", dropped.key, dropped.last_error)
 
-    def resolved(self, owner: object, key: Any) -> None:
-        """An invalidation of `key` through `owner` just succeeded: nothing left to replay."""
+    def resolved(self, cache: Hashable, key: Any) -> None:
+        """An invalidation of `key` in `cache` just succeeded: nothing left to replay."""
         with self._lock:
-            entry = self._entries.pop((id(owner), key), None)
+            entry = self._entries.pop((cache, key), None)
             if entry is not None:
                 self._counts["replayed"] += 1
         if entry is not None:
@@ -117,11 +120,11 @@ class WriteFailureTracker:
 
     # Reading
 
-    def is_pending(self, owner: object, key: Any) -> bool:
-        return (id(owner), key) in self._entries
+    def is_pending(self, cache: Hashable, key: Any) -> bool:
+        return (cache, key) in self._entries
 
-    def pending_stale_ttl(self, owner: object, key: Any) -> int | None:
-        entry = self._entries.get((id(owner), key))
+    def pending_stale_ttl(self, cache: Hashable, key: Any) -> int | None:
+        entry = self._entries.get((cache, key))
         return entry.stale_ttl if entry is not None else None
 
     def pending(self) -> list[Any]:
