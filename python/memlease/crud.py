@@ -91,7 +91,7 @@ class _Rules(Generic[E]):
         return [self.key(lookup, value) for lookup, value in self.lookups(entity).items()]
 
     def _one_lookup(self, lookup: Mapping[str, Any]) -> tuple[str, Any]:
-        if len(lookup) != 1:
+        if len(lookup) != 1 or next(iter(lookup)) not in self.load:
             raise InvalidArgument(f"{self.name}: look up by exactly one of {sorted(self.load)}")
         ((name, value),) = lookup.items()
         return name, value
