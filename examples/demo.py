@@ -41,34 +41,42 @@ def tour(client: memlease.Client) -> None:
         show(f"server_for({key!r})", client.server_for(key))
     show("get_many(item:0..11 + 2 missing) size", len(client.get_many([*data, "nope:1", "nope:2"])))
 
-    print("\nLeases with the meta protocol (exactly one caller wins a cold key):")
-    winners = []
+    print("\nLeases: 20 threads miss the same key at once, the loader runs once:")
+    loads = []
+
+    def load_report() -> str:
+        loads.append(1)
+        time.sleep(0.05)  # an expensive query
+        return "expensive result"
+
+    results = []
 
     def reader() -> None:
-        result = client.meta_get("report:7", "v c N30")
-        if result.win:
-            winners.append(result.cas)
+        results.append(client.get_or_compute("report:7", load_report, ttl=300))
 
     threads = [threading.Thread(target=reader) for _ in range(20)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    show("20 concurrent readers, winners", len(winners))
-    show(
-        "winner fills with its CAS",
-        client.meta_set("report:7", "expensive result", f"C{winners[0]} T300").status,
-    )
-    show('get("report:7")', client.get("report:7"))
+    show("20 concurrent get_or_compute: loader calls", len(loads))
+    show("every caller got", set(results))
+
+    print("\nA write during the computation wins (no stale set):")
+    lease = client.get_or_lease("price:9")
+    show("get_or_lease on a miss: won, cas", (lease.won, lease.cas))
+    client.invalidate("price:9")  # the row changed while we computed
+    show("fill with the old lease's CAS", client.fill("price:9", 100, lease.cas, ttl=60))
 
     print("\nStale-while-revalidate: invalidate by marking stale:")
-    show('meta_delete("report:7", "I T30")', client.meta_delete("report:7", "I T30").status)
-    first = client.meta_get("report:7", "v c")
-    show("first reader: value, stale, win", (first.value, first.stale, first.win))
-    second = client.meta_get("report:7", "v c")
-    show(
-        "second reader: value, stale, already_won", (second.value, second.stale, second.already_won)
-    )
+    show('invalidate("report:7", stale_ttl=30)', client.invalidate("report:7", stale_ttl=30))
+    accept = memlease.StalePolicy(accept=True)
+    first = client.get_or_lease("report:7", stale=accept)
+    show("first reader: value, stale, won", (first.value, first.stale, first.won))
+    second = client.get_or_lease("report:7", stale=accept)
+    show("second reader: value, stale, won", (second.value, second.stale, second.won))
+    show("plain get of a stale item", client.get("report:7"))
+    show("read-through stats", client.read_through_stats())
 
     print("\nErrors are typed:")
     try:
