@@ -26,6 +26,9 @@ random bytes stored with flags 0, so no client can win by compressing, and memle
                         pymemcache one PooledClient (max_pool_size=4; its plain Client is not
                         thread-safe), pylibmc gives each thread its own clone()
     threads8_get_100B   the same with 8 threads (PooledClient max_pool_size=8)
+    lease_get_100B      sequential hit through the lease-aware read (memlease get_or_lease,
+                        meta-memcache get_or_lease with its default LeasePolicy): what the
+                        thundering-herd protection costs on a hit; only clients with leases
     async_get_100B      256 coroutines on one asyncio event loop (asyncio's default loop, no
                         uvloop), each awaiting sequential 100 B get hits on one shared client;
                         throughput is the total over the coroutines
@@ -162,10 +165,19 @@ class BenchClient(ABC):
     # Scenarios this client can run; the raw socket loop only knows how to get.
     scenarios: frozenset[str] | None = None  # None: all the synchronous ones
 
+    # Whether it has a lease-aware read (lease_get_100B); pymemcache and pylibmc do not.
+    leases = False
+
     def supports(self, scenario: str) -> bool:
         if not isinstance(SCENARIOS[scenario], Scenario):
             return False
+        if scenario in LEASE_SCENARIOS and not self.leases:
+            return False
         return self.scenarios is None or scenario in self.scenarios
+
+    def lease_get(self, key: str) -> Any:
+        """The value, read the way a lease-protected read-through reads a hit."""
+        raise NotImplementedError(f"{self.name} has no leases")
 
     @abstractmethod
     def get(self, key: str) -> Any: ...
@@ -202,8 +214,13 @@ class MemleaseClient(BenchClient):
         # Values are bytes already: store them as-is, and never compress (see the 100 KB case).
         self._client = memlease.Client(address, serde="raw", compress_threshold=None)
 
+    leases = True
+
     def get(self, key: str) -> Any:
         return self._client.get(key)
+
+    def lease_get(self, key: str) -> Any:
+        return self._client.get_or_lease(key).value
 
     def set(self, key: str, value: bytes) -> Any:
         return self._client.set(key, value)
@@ -331,8 +348,10 @@ class MetaMemcacheClient(BenchClient):
             "set_100KB",
             "threads4_get_100B",
             "threads8_get_100B",
+            "lease_get_100B",
         }
     )
+    leases = True
     # The library's default read buffer (4 KiB) stalls for ~100 ms per refill on larger replies
     # (see shared/research/bench-baseline.md); with 64 KiB the transport is what gets measured.
     READ_BUFFER_SIZE = 65536
@@ -348,9 +367,15 @@ class MetaMemcacheClient(BenchClient):
             ),
             serializer=_raw_bytes_serializer(),
         )
+        from meta_memcache import LeasePolicy
+
+        self._lease_policy = LeasePolicy()
 
     def get(self, key: str) -> Any:
         return self._client.get(key)
+
+    def lease_get(self, key: str) -> Any:
+        return self._client.get_or_lease(key, self._lease_policy)
 
     def set(self, key: str, value: bytes) -> Any:
         return self._client.set(key, value, ttl=0)
@@ -744,6 +769,13 @@ ALL_SCENARIOS: list[Scenario | AsyncScenario] = [
         verify_get_small,
         threads=8,
     ),
+    Scenario(
+        "lease_get_100B",
+        "ops/s",
+        1,
+        lambda c: cycle(SMALL_KEYS, c.lease_get),
+        verify_get_small,
+    ),
     AsyncScenario(
         "async_get_100B",
         "ops/s",
@@ -761,6 +793,8 @@ ALL_SCENARIOS: list[Scenario | AsyncScenario] = [
     ),
 ]
 SCENARIOS = {scenario.name: scenario for scenario in ALL_SCENARIOS}
+# Scenarios only clients with leases run (memlease and meta-memcache).
+LEASE_SCENARIOS = frozenset({"lease_get_100B"})
 # The concurrent scenarios and the single-caller one each is compared with, under the table.
 CONCURRENCY_BASELINE = {
     "threads4_get_100B": "get_100B",
