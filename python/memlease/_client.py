@@ -71,7 +71,11 @@ class Client(_core.Client):
         """The value (``found``), or the lease to compute it (``won``: compute, then
         ``fill(key, value, result.cas, ttl)``), or, after waiting for another caller's lease
         as `lease` says, neither. A lease placeholder is never a value."""
-        return c.run_sync(self, c.get_or_lease(key, lease, recache, stale, self._counters))
+        recache_ttl = recache.threshold if recache else None
+        first = super().lease_get(key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl)
+        if c.plain_hit(first, None, self._counters):
+            return first
+        return c.run_sync(self, c.get_or_lease(key, lease, recache, stale, self._counters, first))
 
     def get_or_compute(
         self,
@@ -95,6 +99,17 @@ class Client(_core.Client):
         loader is not cached unless ``none_ttl`` is given. If memcached is unreachable, the
         loader's value is returned uncached.
         """
+        first: c.FirstRead = None
+        if c.first_read_wanted(lease, self._tracker, self._cache_id, key):
+            assert lease is not None
+            recache_ttl = recache.threshold if recache else None
+            try:
+                first = super().lease_get(key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl)
+            except c.CACHE_UNAVAILABLE as error:
+                first = error
+            else:
+                if c.plain_hit(first, beta, self._counters):
+                    return first.value
         steps = c.get_or_compute(
             key,
             loader,
@@ -107,6 +122,7 @@ class Client(_core.Client):
             self._counters,
             self._tracker,
             self._cache_id,
+            first,
         )
         return c.run_sync(self, steps)
 
@@ -178,7 +194,12 @@ class AsyncClient(_core.AsyncClient):
         recache: RecachePolicy | None = None,
         stale: StalePolicy | None = None,
     ) -> LeaseResult:
-        return await c.run_async(self, c.get_or_lease(key, lease, recache, stale, self._counters))
+        recache_ttl = recache.threshold if recache else None
+        first = await super().lease_get(key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl)
+        if c.plain_hit(first, None, self._counters):
+            return first
+        steps = c.get_or_lease(key, lease, recache, stale, self._counters, first)
+        return await c.run_async(self, steps)
 
     async def get_or_compute(
         self,
@@ -192,6 +213,19 @@ class AsyncClient(_core.AsyncClient):
         beta: float | None = None,
         none_ttl: int | None = None,
     ) -> Any:
+        first: c.FirstRead = None
+        if c.first_read_wanted(lease, self._tracker, self._cache_id, key):
+            assert lease is not None
+            recache_ttl = recache.threshold if recache else None
+            try:
+                first = await super().lease_get(
+                    key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl
+                )
+            except c.CACHE_UNAVAILABLE as error:
+                first = error
+            else:
+                if c.plain_hit(first, beta, self._counters):
+                    return first.value
         steps = c.get_or_compute(
             key,
             loader,
@@ -204,6 +238,7 @@ class AsyncClient(_core.AsyncClient):
             self._counters,
             self._tracker,
             self._cache_id,
+            first,
         )
         return await c.run_async(self, steps)
 

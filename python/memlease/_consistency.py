@@ -215,6 +215,25 @@ def _close_awaitable(awaitable: Awaitable[Any]) -> None:
 
 # The read paths.
 
+# A `lease_get` already made (its result, or the error it raised), or None.
+FirstRead = LeaseResult | BaseException | None
+
+
+def plain_hit(result: LeaseResult, beta: float | None, counters: Counters) -> bool:
+    """Whether a first read settles a read-through by itself: a fresh value no one asked this
+    caller to refresh. (The clients check this before building the full step machinery.)"""
+    if result.found and not result.won and not result.stale and beta is None:
+        counters.add("hits")
+        return True
+    return False
+
+
+def first_read_wanted(
+    lease: LeasePolicy | None, tracker: WriteFailureTracker, cache: Hashable, key: Any
+) -> bool:
+    """Whether the fast path applies: leased, and no pending invalidation to replay first."""
+    return lease is not None and not tracker.is_pending(cache, key)
+
 
 def get_or_lease(
     key: Any,
@@ -222,15 +241,23 @@ def get_or_lease(
     recache: RecachePolicy | None,
     stale: StalePolicy | None,
     counters: Counters,
+    first: FirstRead = None,
 ) -> Steps[LeaseResult]:
-    """A value, or the lease to compute it, or (after waiting) neither."""
+    """A value, or the lease to compute it, or (after waiting) neither. `first` is the outcome
+    of a first `lease_get` the caller already made (see :func:`first_read`)."""
     accept_stale = (stale or NO_STALE).accept
     recache_ttl = recache.threshold if recache else None
     delays = lease.delays()
     while True:
-        result: LeaseResult = yield call(
-            "lease_get", key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl
-        )
+        result: LeaseResult
+        if first is None:
+            result = yield call(
+                "lease_get", key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl
+            )
+        elif isinstance(first, BaseException):
+            raise first
+        else:
+            result, first = first, None
         if result.won:
             counters.add("leases_won")
             return result
@@ -270,10 +297,11 @@ def get_or_compute(
     counters: Counters,
     tracker: WriteFailureTracker,
     cache: Hashable,
+    first: FirstRead = None,
 ) -> Steps[Any]:
     """Read-through: the cached value, or the loader's, cached so that a concurrent write's
-    invalidation is never overwritten by an older computation."""
-    if tracker.is_pending(cache, key):
+    invalidation is never overwritten by an older computation. `first`: see `get_or_lease`."""
+    if first is None and tracker.is_pending(cache, key):
         # This client failed to invalidate the key: what the cache holds may be old. Replay
         # the invalidation now, or bypass the cache.
         try:
@@ -284,7 +312,7 @@ def get_or_compute(
     if lease is None:
         return (yield from _get_or_compute_unleased(key, loader, ttl, none_ttl, counters))
     try:
-        result = yield from get_or_lease(key, lease, recache, stale, counters)
+        result = yield from get_or_lease(key, lease, recache, stale, counters, first)
     except CACHE_UNAVAILABLE:
         counters.add("cache_errors")
         return (yield from _load(loader, counters))
