@@ -92,3 +92,21 @@ def test_child_starts_with_empty_pools(client: memlease.Client, server) -> None:
     assert run_in_child(child) == 0
     # Parent's pool is untouched by the child's exit.
     assert client.get("warm") is None
+
+
+def test_write_failure_tracker_works_in_the_child() -> None:
+    tracker = memlease.WriteFailureTracker(retry_interval=0.01, max_backoff=0.02)
+
+    def still_down(key: object, stale_ttl: int | None) -> None:
+        raise memlease.ServerDown("down")
+
+    tracker.record(("cache",), "parent-key", None, still_down, memlease.ServerDown("down"))
+    # The parent's replay thread is busy retrying (and taking the lock) while we fork.
+
+    def child() -> int:
+        tracker.record(("cache",), "child-key", None, still_down, memlease.ServerDown("down"))
+        pending = tracker.close(timeout=0.5)
+        return 0 if pending == ["parent-key", "child-key"] else 6
+
+    assert run_in_child(child) == 0
+    assert tracker.close(timeout=0.5) == ["parent-key"]

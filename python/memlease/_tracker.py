@@ -11,8 +11,10 @@ through the ``on_event`` hook, never dropped silently.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -72,6 +74,14 @@ class WriteFailureTracker:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._counts = {"recorded": 0, "replayed": 0, "replay_failures": 0, "overflowed": 0}
+        _live_trackers.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """The parent's replay thread does not exist here, and its lock may have been held
+        at the fork: start over with fresh ones (pending entries are kept)."""
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._thread = None
 
     # Recording
 
@@ -212,3 +222,15 @@ class WriteFailureTracker:
             self._on_event(event, key, detail)
         except Exception:
             log.exception("memlease: write-failure hook raised")
+
+
+_live_trackers: weakref.WeakSet[WriteFailureTracker] = weakref.WeakSet()
+
+
+def _reset_trackers_in_child() -> None:
+    for tracker in list(_live_trackers):
+        tracker._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_trackers_in_child)
