@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memlease import _consistency as c
 from memlease import _core
@@ -20,22 +20,22 @@ from memlease._core import LeaseResult
 from memlease._errors import MemcacheConnectionError, ServerError
 from memlease._tracker import WriteFailureTracker
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 # Failures after which an invalidation may not have happened.
 _LOST = (MemcacheConnectionError, ServerError)
 
 
-class Client(_core.Client):
-    """A memcached client for one or more servers; thread-safe, share one per process.
-
-    Takes every option of the core client (see ``help(memlease._core.Client)``) plus
-    ``write_failures``: the :class:`WriteFailureTracker` that keeps failed invalidations for
-    replay (default: one of its own).
-    """
+class _ConsistencyState:
+    """What both clients keep beside the Rust core: the write-failure tracker, the
+    read-through counters, and which cache (servers) they talk to."""
 
     _tracker: WriteFailureTracker
     _owns_tracker: bool
     _counters: Counters
     _cache_id: tuple[str, ...]
+    servers: list[str]  # the Rust base class's
 
     def __new__(
         cls,
@@ -43,8 +43,8 @@ class Client(_core.Client):
         *,
         write_failures: WriteFailureTracker | None = None,
         **options: Any,
-    ) -> Client:
-        self = super().__new__(cls, servers, **options)
+    ) -> Self:
+        self = super().__new__(cls, servers, **options)  # type: ignore[call-arg]
         self._owns_tracker = write_failures is None
         self._tracker = write_failures if write_failures is not None else WriteFailureTracker()
         self._counters = Counters()
@@ -53,12 +53,22 @@ class Client(_core.Client):
 
     @property
     def write_failures(self) -> WriteFailureTracker:
+        """The failed invalidations waiting for replay."""
         return self._tracker
 
     def read_through_stats(self) -> dict[str, int]:
         """Counters of ``get_or_lease`` / ``get_or_compute``: hits, misses, stale values
         served, leases won, waits, loader calls, fills and refused fills, cache errors."""
         return self._counters.snapshot()
+
+
+class Client(_ConsistencyState, _core.Client):
+    """A memcached client for one or more servers; thread-safe, share one per process.
+
+    Takes every option of the core client (see ``help(memlease._core.Client)``) plus
+    ``write_failures``: the :class:`WriteFailureTracker` that keeps failed invalidations for
+    replay (default: one of its own).
+    """
 
     def get_or_lease(
         self,
@@ -156,35 +166,9 @@ class Client(_core.Client):
         self.close()
 
 
-class AsyncClient(_core.AsyncClient):
+class AsyncClient(_ConsistencyState, _core.AsyncClient):
     """An asyncio memcached client; every method is awaitable (see :class:`Client` for the
     consistency methods, which behave the same with async loaders and ``asyncio.sleep``)."""
-
-    _tracker: WriteFailureTracker
-    _owns_tracker: bool
-    _counters: Counters
-    _cache_id: tuple[str, ...]
-
-    def __new__(
-        cls,
-        servers: Any = None,
-        *,
-        write_failures: WriteFailureTracker | None = None,
-        **options: Any,
-    ) -> AsyncClient:
-        self = super().__new__(cls, servers, **options)
-        self._owns_tracker = write_failures is None
-        self._tracker = write_failures if write_failures is not None else WriteFailureTracker()
-        self._counters = Counters()
-        self._cache_id = tuple(self.servers)
-        return self
-
-    @property
-    def write_failures(self) -> WriteFailureTracker:
-        return self._tracker
-
-    def read_through_stats(self) -> dict[str, int]:
-        return self._counters.snapshot()
 
     async def get_or_lease(
         self,
