@@ -282,3 +282,15 @@ def test_coroutine_herd_runs_the_loader_once(server: MemcachedServer, leases: bo
         assert len(calls) == 1
     else:
         assert len(calls) == HERD
+
+
+def test_read_through_values_stay_readable_by_other_clients(client: Any) -> None:
+    # Without early expiry no compute time is stored: the flags are pymemcache's (str: 16).
+    assert client.get_or_compute("interop", lambda: "text", 60) == "text"
+    assert client.meta_get("interop", "f").client_flags == 16
+    assert client.get_or_lease("interop").compute_time is None
+    # With beta the compute time rides along (a reserved flag bit), still readable here.
+    assert client.get_or_compute("timed", lambda: "text", 60, beta=1.0) == "text"
+    assert client.meta_get("timed", "f").client_flags == 16 | 1 << 29
+    assert client.get_or_lease("timed").compute_time is not None
+    assert client.get("timed") == "text"

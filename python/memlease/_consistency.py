@@ -334,7 +334,9 @@ def get_or_compute(
     if value is None and none_ttl is None:
         yield from _release(key, result)
         return None
-    elapsed = time.perf_counter() - started
+    # The compute time is kept with the value only for early expiry: it costs interoperability
+    # (a reserved client flag other clients do not know).
+    elapsed = time.perf_counter() - started if beta is not None else None
     yield from _fill(key, value, result.cas, _ttl_for(value, ttl, none_ttl), elapsed, counters)
     return value
 
@@ -357,11 +359,9 @@ def _get_or_compute_unleased(
         counters.add("hits")
         return result.value
     counters.add("misses")
-    started = time.perf_counter()
     value = yield from _load(loader, counters)
     if value is not None or none_ttl is not None:
-        elapsed = time.perf_counter() - started
-        yield from _fill(key, value, None, _ttl_for(value, ttl, none_ttl), elapsed, counters)
+        yield from _fill(key, value, None, _ttl_for(value, ttl, none_ttl), None, counters)
     return value
 
 
@@ -371,7 +371,7 @@ def _load(loader: Callable[[], Any], counters: Counters) -> Steps[Any]:
 
 
 def _fill(
-    key: Any, value: Any, cas: int | None, ttl: int, compute_time: float, counters: Counters
+    key: Any, value: Any, cas: int | None, ttl: int, compute_time: float | None, counters: Counters
 ) -> Steps[None]:
     try:
         stored = yield call("fill", key, value, cas, ttl, compute_time=compute_time)
