@@ -138,13 +138,13 @@ def failover(servers: list[MemcachedServer]) -> None:
         local_cache_admission=1.0,
     )
     client.set("config:global", {"feature": True})
-    show(
-        "copies on servers",
-        sorted(
-            {client.server_for(f"config:global:memlease-copy-{i}") for i in (1, 2)}
-            | {client.server_for("config:global")}
-        ),
-    )
+    copy_names = ["config:global"] + [f"config:global:memlease-copy-{i}" for i in (1, 2)]
+    holders = []
+    for server in servers:
+        with memlease.Client(server.address) as single:
+            if any(single.get(name) is not None for name in copy_names):
+                holders.append(server.address)
+    show("servers holding a copy", holders)
     for _ in range(100):
         client.get("config:global")
     show("100 reads; local cache", client.local_cache_stats())

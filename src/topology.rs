@@ -218,6 +218,26 @@ impl Topology {
         pool.members[index]
     }
 
+    /// Up to `n` different servers of the key's pool, the first being its own, then each next
+    /// one as the pool's placement would fail over to it (where split copies of a hot key go).
+    /// Fewer when the pool has fewer servers (or its failover gives up).
+    pub fn distinct_servers(&self, stored: &[u8], route: &PlacementKey<'_>, n: usize) -> Vec<usize> {
+        let pool = &self.pools[self.pool_for(stored)];
+        let first = if pool.members.len() == 1 {
+            0
+        } else {
+            pool.placement.server_for(route)
+        };
+        let mut chosen = vec![first];
+        while chosen.len() < n.min(pool.members.len()) {
+            match pool.placement.server_for_live(route, &|i| chosen.contains(&i)) {
+                Some(next) if !chosen.contains(&next) => chosen.push(next),
+                _ => break,
+            }
+        }
+        chosen.into_iter().map(|i| pool.members[i]).collect()
+    }
+
     /// Where a key lives: its pool's server for it.
     pub fn primary(&self, stored: &[u8], route: &PlacementKey<'_>) -> usize {
         self.server_in(self.pool_for(stored), route)
@@ -318,6 +338,31 @@ mod tests {
             gutter_ttl: 10,
             remap_on_failure: false,
         })
+    }
+
+    #[test]
+    fn distinct_servers_give_each_copy_a_server_of_its_own() {
+        let t = Topology::new(TopologyConfig {
+            pools: vec![spec("default", &["a:1", "b:1", "c:1"])],
+            routes: Vec::new(),
+            mirror: None,
+            gutter: None,
+            gutter_ttl: 10,
+            remap_on_failure: false,
+        })
+        .unwrap();
+        for i in 0..200 {
+            let name = format!("hot{i}");
+            let route = key(name.as_bytes());
+            let servers = t.distinct_servers(name.as_bytes(), &route, 3);
+            assert_eq!(servers[0], t.primary(name.as_bytes(), &route));
+            let mut unique = servers.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), 3, "{servers:?}");
+            // More copies than servers: one per server, the rest are placed by name.
+            assert_eq!(t.distinct_servers(name.as_bytes(), &route, 5).len(), 3);
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //!    (remapped server, mirror for reads, gutter with capped TTLs), as the topology decides.
 //! 4. What is still unreachable fails the call, or with `tolerant` counts as unavailable.
 
+use super::hot::SplitCopy;
 use super::{check, wire, Client, Slot};
 use crate::cluster::Batch;
 use crate::error::{Error, Result};
@@ -21,7 +22,7 @@ use crate::protocol::request::{encode_noop, Command, Flag, Request};
 use crate::protocol::response::Response;
 use crate::reply::{Expect, Replies};
 use crate::ring::PlacementKey;
-use crate::topology::clamp_ttl;
+use crate::topology::{clamp_ttl, Topology};
 use crate::transport::Transport;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -32,18 +33,28 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct KeyRef<'a> {
     pub stored: &'a [u8],
     pub route: PlacementKey<'a>,
+    /// A server chosen for the key instead of its placement (a split key's copy).
+    pub pinned: Option<usize>,
 }
 
 impl<'a> KeyRef<'a> {
-    /// Another stored key, placed by its own bytes but typed like this one (a split key's copy).
-    pub fn sibling<'b>(&self, stored: &'b [u8]) -> KeyRef<'b> {
+    /// A copy of this (split) key: stored as `copy.name`, on `copy.server` if it has one (else
+    /// placed by its own bytes), typed like this key.
+    pub fn copy<'b>(&self, copy: &'b SplitCopy) -> KeyRef<'b> {
         KeyRef {
-            stored,
+            stored: &copy.name,
             route: PlacementKey {
-                bytes: stored,
+                bytes: &copy.name,
                 is_bytes: self.route.is_bytes,
             },
+            pinned: copy.server,
         }
+    }
+
+    /// The server the key lives on.
+    pub fn primary(&self, topology: &Topology) -> usize {
+        self.pinned
+            .unwrap_or_else(|| topology.primary(self.stored, &self.route))
     }
 
     /// A key placed by its own bytes.
@@ -54,6 +65,7 @@ impl<'a> KeyRef<'a> {
                 bytes: key,
                 is_bytes: false,
             },
+            pinned: None,
         }
     }
 }
@@ -130,7 +142,7 @@ impl<T: Transport> Client<T> {
         let mut plan = Vec::with_capacity(keys.len());
         let mut flags = Vec::new();
         for (i, key) in keys.iter().enumerate() {
-            let server = topology.primary(key.stored, &key.route);
+            let server = key.primary(topology);
             plan.push(Send {
                 key: i,
                 server,
@@ -167,7 +179,7 @@ impl<T: Transport> Client<T> {
                 }
                 flags.clear();
                 flags_for(i, &mut flags);
-                let primary = topology.primary(keys[i].stored, &keys[i].route);
+                let primary = keys[i].primary(topology);
                 let is_read = !mutates(command, &flags);
                 let down = |server: usize| self.cluster().is_down(server);
                 if let Some((server, gutter_cap)) = topology.fallback(primary, &keys[i].route, is_read, &down) {

@@ -323,6 +323,14 @@ impl SplitKeys {
     }
 }
 
+/// One extra copy of a split key: its stored name and the server it is pinned to (a server
+/// none of the key's other copies use, while there are enough; else placed by its name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitCopy {
+    pub name: Vec<u8>,
+    pub server: Option<usize>,
+}
+
 /// The stored key of copy `index` of a split key (copy 0 is the key itself).
 pub fn copy_key(key: &[u8], index: usize) -> Vec<u8> {
     let mut copy = key.to_vec();

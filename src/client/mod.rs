@@ -137,18 +137,30 @@ impl<T: Transport> Client<T> {
         self.hot.local.as_ref().map(hot::LocalCache::stats)
     }
 
-    /// The extra copies of a split hot key, beside the key itself (none for other keys).
-    fn copies_of(&self, key: KeyRef<'_>) -> Vec<Vec<u8>> {
-        (1..self.hot.split.copies_of(key.stored))
-            .map(|i| hot::copy_key(key.stored, i))
+    /// The extra copies of a split hot key, beside the key itself (none for other keys), each
+    /// on a server of its own while the key's pool has enough.
+    fn copies_of(&self, key: KeyRef<'_>) -> Vec<hot::SplitCopy> {
+        let copies = self.hot.split.copies_of(key.stored);
+        if copies < 2 {
+            return Vec::new();
+        }
+        let servers = self
+            .cluster()
+            .topology()
+            .distinct_servers(key.stored, &key.route, copies);
+        (1..copies)
+            .map(|i| hot::SplitCopy {
+                name: hot::copy_key(key.stored, i),
+                server: servers.get(i).copied(),
+            })
             .collect()
     }
 
     /// Which copy of a split key to read (a random one), or `None` to read the key itself.
-    fn read_copy(&self, key: KeyRef<'_>) -> Option<Vec<u8>> {
+    fn read_copy(&self, key: KeyRef<'_>) -> Option<hot::SplitCopy> {
         let copies = self.hot.split.copies_of(key.stored);
         let pick = (copies > 1).then(|| self.hot.split.pick(copies))?;
-        (pick > 0).then(|| hot::copy_key(key.stored, pick))
+        (pick > 0).then(|| self.copies_of(key).swap_remove(pick - 1))
     }
 
     /// Apply a write to the extra copies of a split key (after the key itself took it).
@@ -160,7 +172,7 @@ impl<T: Transport> Client<T> {
         value: Option<&[u8]>,
     ) -> Result<()> {
         for copy in self.copies_of(key) {
-            self.request(key.sibling(&copy), command, flags, value).await?;
+            self.request(key.copy(&copy), command, flags, value).await?;
         }
         Ok(())
     }
@@ -235,7 +247,7 @@ impl<T: Transport> Client<T> {
             flags.extend([Flag::ReturnHit, Flag::ReturnLastAccess]);
         }
         let copy = if with_cas { None } else { self.read_copy(key) };
-        let target = copy.as_deref().map_or(key, |copy| key.sibling(copy));
+        let target = copy.as_ref().map_or(key, |copy| key.copy(copy));
         let reply = self.request(target, Command::Get, &flags, None).await?;
         let (hit_before, last_access) = (reply.flags.hit_before, reply.flags.last_access);
         if !matches!(reply.code, Code::Value | Code::Miss) {

@@ -23,7 +23,7 @@ impl<T: Transport> Client<T> {
         let local = self.hot.local.as_ref().filter(|_| !with_cas);
         let mut found: Vec<Option<Item>> = vec![None; keys.len()];
         // (position in `keys`, copy key to read instead) of the keys to ask memcached for.
-        let mut wanted: Vec<(usize, Option<Vec<u8>>)> = Vec::with_capacity(keys.len());
+        let mut wanted: Vec<(usize, Option<hot::SplitCopy>)> = Vec::with_capacity(keys.len());
         let mut tickets = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             match local.map(|local| local.lookup(key.stored)) {
@@ -38,7 +38,7 @@ impl<T: Transport> Client<T> {
         }
         let targets: Vec<KeyRef<'_>> = wanted
             .iter()
-            .map(|(i, copy)| copy.as_deref().map_or(keys[*i], |copy| keys[*i].sibling(copy)))
+            .map(|(i, copy)| copy.as_ref().map_or(keys[*i], |copy| keys[*i].copy(copy)))
             .collect();
         let flags = |_, flags: &mut Vec<Flag>| {
             flags.extend_from_slice(&[Flag::ReturnValue, Flag::ReturnClientFlags]);
@@ -84,7 +84,7 @@ impl<T: Transport> Client<T> {
     }
 
     /// The extra copies of the split keys among `keys` (position, key): (position, copy name).
-    fn extra_copies<'k>(&self, keys: impl Iterator<Item = (usize, KeyRef<'k>)>) -> Vec<(usize, Vec<u8>)> {
+    fn extra_copies<'k>(&self, keys: impl Iterator<Item = (usize, KeyRef<'k>)>) -> Vec<(usize, hot::SplitCopy)> {
         keys.flat_map(|(i, key)| self.copies_of(key).into_iter().map(move |copy| (i, copy)))
             .collect()
     }
@@ -107,7 +107,7 @@ impl<T: Transport> Client<T> {
         let keys: Vec<KeyRef<'_>> = sendable
             .iter()
             .map(|&i| items[i].key)
-            .chain(copies.iter().map(|(i, copy)| items[*i].key.sibling(copy)))
+            .chain(copies.iter().map(|(i, copy)| items[*i].key.copy(copy)))
             .collect();
         let values: Vec<&[u8]> = order.iter().map(|&i| items[i].data).collect();
         let flags = |n: usize, flags: &mut Vec<Flag>| {
@@ -174,7 +174,7 @@ impl<T: Transport> Client<T> {
         let targets: Vec<KeyRef<'_>> = keys
             .iter()
             .copied()
-            .chain(copies.iter().map(|(i, copy)| keys[*i].sibling(copy)))
+            .chain(copies.iter().map(|(i, copy)| keys[*i].copy(copy)))
             .collect();
         let replies = self
             .dispatch(BatchMode::Quiet, Command::Delete, &targets, |_, _| {}, None, tolerant)

@@ -80,6 +80,7 @@ impl Key {
                 bytes: route,
                 is_bytes: route_is_bytes,
             },
+            pinned: None,
         }
     }
 
