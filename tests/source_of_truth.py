@@ -119,9 +119,17 @@ class Users:
 
     def was_current(self, user: User, start: float, end: float) -> bool:
         """Whether `user` (its id and version) was the row at some moment in start..end."""
-        versions = self.history[user["id"]]
+        return self._held(user["id"], user["version"], start, end)
+
+    def was_absent(self, user_id: int, start: float, end: float) -> bool:
+        """Whether row `user_id` was deleted at some moment in start..end."""
+        return self._held(user_id, None, start, end)
+
+    def _held(self, user_id: int, version: int | None, start: float, end: float) -> bool:
+        versions = self.history[user_id]
         for i, v in enumerate(versions):
-            if v.version == user["version"]:
+            if v.version == version:
                 superseded = versions[i + 1].end if i + 1 < len(versions) else math.inf
-                return v.start <= end and superseded >= start
+                if v.start <= end and superseded >= start:
+                    return True
         return False

@@ -12,6 +12,7 @@ import pytest
 
 import memlease
 from memlease import LeasePolicy, RecachePolicy, StalePolicy
+from memlease import _consistency as c_
 from memlease._consistency import xfetch_due
 from memlease.testing import MemcachedServer
 
@@ -196,6 +197,82 @@ def test_none_is_not_cached_unless_asked(client: Any) -> None:
 def test_without_leases(client: Any) -> None:
     assert client.get_or_compute("plain", lambda: "v", 60, lease=None) == "v"
     assert client.get_or_compute("plain", lambda: "other", 60, lease=None) == "v"
+
+
+def test_without_leases_stale_values_are_refreshed_not_served(client: Any) -> None:
+    client.set("doc", "v1", 300)
+    client.invalidate("doc", stale_ttl=30)
+    # The first reader is handed the refresh: it loads and stores with the item's CAS.
+    assert client.get_or_compute("doc", lambda: "v2", 60, lease=None) == "v2"
+    assert client.get("doc") == "v2"
+    # A stale item someone else is refreshing is theirs to fill: load, do not store.
+    client.invalidate("doc", stale_ttl=30)
+    refresher = client.get_or_lease("doc", stale=StalePolicy(accept=True))
+    assert refresher.won and refresher.stale
+    assert client.get_or_compute("doc", lambda: "v3", 60, lease=None) == "v3"
+    assert client.fill("doc", "v3", refresher.cas, 60), "the refresher's fill was not undercut"
+    # Nor is someone's lease placeholder overwritten.
+    lease = client.lease_get("fresh", lease_ttl=30)
+    assert client.get_or_compute("fresh", lambda: "x", 60, lease=None) == "x"
+    assert client.fill("fresh", "y", lease.cas, 60)
+
+
+def test_touch_passes_the_refresh_of_a_stale_item_on(client: Any) -> None:
+    client.set("t", "v1", 300)
+    client.invalidate("t", stale_ttl=30)
+    assert client.touch("t", 60)  # memcached hands the refresh to the first request: this one
+    result = client.get_or_lease("t", stale=StalePolicy(accept=True))
+    assert result.stale and result.won, "the next reader still gets the refresh"
+
+
+def test_an_async_wait_function_needs_the_async_client(server: MemcachedServer) -> None:
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    with memlease.Client(server.address) as c:
+        assert c.lease_get("held-by-other", lease_ttl=30).won
+        with pytest.raises(memlease.InvalidArgument, match="async"):
+            c.get_or_lease("held-by-other", lease=LeasePolicy(retries=2, sleep=sleep))
+
+
+def test_a_closed_coroutine_does_not_run_cleanup_steps() -> None:
+    """Closing a read-through coroutine mid-await (never resumed) must not try to await the
+    lease release: the generator's cleanup is abandoned, the placeholder expires."""
+
+    class Pending:
+        def __await__(self) -> Any:
+            yield None
+
+    class FakeClient:
+        def lease_get(self, *args: Any, **kwargs: Any) -> Any:
+            async def won() -> memlease.LeaseResult:
+                return memlease.LeaseResult(won=True, cas=1)
+
+            return won()
+
+        def invalidate(self, *args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("no step may run after the coroutine is closed")
+
+    async def loader() -> str:
+        await Pending()
+        return "never"
+
+    steps = c_.get_or_compute(
+        "k",
+        loader,
+        60,
+        LeasePolicy(),
+        None,
+        None,
+        None,
+        None,
+        c_.Counters(),
+        memlease.WriteFailureTracker(),
+        ("x",),
+    )
+    coroutine = c_.run_async(FakeClient(), steps)
+    coroutine.send(None)  # now awaiting the loader
+    coroutine.close()  # raises RuntimeError("coroutine ignored GeneratorExit") if mishandled
 
 
 def test_unreachable_cache_falls_back_to_the_loader(make_client: Any) -> None:

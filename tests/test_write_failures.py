@@ -4,6 +4,7 @@ Real memcached processes, frozen and killed; both clients."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -37,25 +38,36 @@ def tracker(events: list[tuple[str, Any, str]]) -> Iterator[memlease.WriteFailur
     t.close()
 
 
+def mark_down(c: Any, server: MemcachedServer) -> None:
+    """Get `server` marked down by `c` (one timed-out request while frozen), then thaw it: it
+    answers again, but `c` sends it nothing until the mark-down period ends. Invalidations
+    made meanwhile are truly lost: they never reach the server."""
+    server.freeze()
+    try:
+        with pytest.raises(memlease.MemcacheConnectionError):
+            c.get("probe")
+    finally:
+        server.thaw()
+
+
 def test_a_lost_invalidation_is_replayed_when_the_server_answers_again(
     own_server: MemcachedServer,
     make_client: Any,
     tracker: memlease.WriteFailureTracker,
     events: list[tuple[str, Any, str]],
 ) -> None:
-    c = make_client(own_server.address, timeout=0.1, mark_down_period=0.2, write_failures=tracker)
+    c = make_client(own_server.address, timeout=0.1, mark_down_period=0.6, write_failures=tracker)
     c.set("user:1", "old")
-    own_server.freeze()
-    try:
-        with pytest.raises(memlease.MemcacheConnectionError):
-            c.invalidate("user:1")
-        assert tracker.pending() == ["user:1"]
-        # Meanwhile read-through bypasses the cache for that key instead of serving "old".
-        assert c.get_or_compute("user:1", lambda: "new", 60) == "new"
-        time.sleep(0.3)
-        assert tracker.pending() == ["user:1"], "replays keep failing while frozen"
-    finally:
-        own_server.thaw()
+    mark_down(c, own_server)
+    with pytest.raises(memlease.ServerDown):
+        c.invalidate("user:1")
+    assert tracker.pending() == ["user:1"]
+    # Meanwhile read-through bypasses the cache for that key instead of serving "old".
+    assert c.get_or_compute("user:1", lambda: "new", 60) == "new"
+    time.sleep(0.2)
+    assert tracker.pending() == ["user:1"], "replays keep failing while marked down"
+    with memlease.Client(own_server.address) as direct:
+        assert direct.get("user:1") == "old", "the invalidation never reached the server"
     assert wait_for(lambda: tracker.pending() == [])
     assert c.get("user:1") is None, "the replay deleted the old value"
     stats = tracker.stats()
@@ -85,15 +97,12 @@ def test_read_through_replays_a_pending_invalidation_itself(
 ) -> None:
     # A tracker that would wait long before replaying: the read path must not.
     slow = memlease.WriteFailureTracker(retry_interval=60, max_backoff=60)
-    c = make_client(own_server.address, timeout=0.1, mark_down_period=0.1, write_failures=slow)
+    c = make_client(own_server.address, timeout=0.1, mark_down_period=0.3, write_failures=slow)
     c.set("k", "old", 300)
-    own_server.freeze()
-    try:
-        with pytest.raises(memlease.MemcacheConnectionError):
-            c.invalidate("k")
-    finally:
-        own_server.thaw()
-    time.sleep(0.15)  # past the mark-down period
+    mark_down(c, own_server)
+    with pytest.raises(memlease.ServerDown):
+        c.invalidate("k")
+    time.sleep(0.35)  # past the mark-down period
     assert c.get_or_compute("k", lambda: "fresh", 60) == "fresh"
     assert slow.pending() == []
     assert c.get("k") == "fresh"
@@ -161,3 +170,102 @@ def test_tracker_options_are_checked() -> None:
         memlease.WriteFailureTracker(0)
     with pytest.raises(memlease.InvalidArgument):
         memlease.WriteFailureTracker(retry_interval=1.0, max_backoff=0.5)
+
+
+def test_a_success_covers_only_failures_recorded_before_it_was_sent() -> None:
+    t = memlease.WriteFailureTracker(retry_interval=60, max_backoff=60)
+    cache = ("127.0.0.1:1",)
+    since = t.generation()
+    # Another thread's invalidation (maybe of a later write) fails while ours is in flight.
+    t.record(cache, "k", None, lambda *a: None, memlease.ServerDown("down"))
+    t.resolved(cache, "k", since)
+    assert t.pending() == ["k"], "our success may predate the write that failed to invalidate"
+    t.resolved(cache, "k", t.generation())
+    assert t.pending() == []
+    t.close()
+
+
+def test_a_failure_recorded_during_a_replay_survives_it(
+    events: list[tuple[str, Any, str]],
+) -> None:
+    t = memlease.WriteFailureTracker(
+        on_event=lambda *e: events.append(e), retry_interval=60, max_backoff=60
+    )
+    cache = ("127.0.0.1:1",)
+
+    def replay_while_another_fails(key: Any, stale_ttl: int | None) -> None:
+        t.record(cache, key, None, lambda *a: None, memlease.ServerDown("again"))
+
+    t.record(cache, "k", None, replay_while_another_fails, memlease.ServerDown("down"))
+    assert t.replay_due(now=float("inf")) == 0
+    assert t.pending() == ["k"]
+    assert "replayed" not in [e[0] for e in events]
+    assert t.replay_due(now=float("inf")) == 1  # the newer failure's replay succeeds
+    assert t.pending() == []
+    t.close()
+
+
+def test_a_cancelled_invalidation_is_tracked(own_server: MemcachedServer) -> None:
+    tracker = memlease.WriteFailureTracker(retry_interval=0.05, max_backoff=0.1)
+
+    async def cancel_midway() -> None:
+        client = memlease.AsyncClient(own_server.address, timeout=5.0, write_failures=tracker)
+        await client.set("k", "old")
+        own_server.freeze()
+        task = asyncio.ensure_future(client.invalidate("k"))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert tracker.pending() == ["k"], "it may or may not have reached the server"
+
+    try:
+        asyncio.run(cancel_midway())
+    finally:
+        own_server.thaw()
+    assert wait_for(lambda: tracker.pending() == [])
+    with memlease.Client(own_server.address) as direct:
+        assert direct.get("k") is None
+    tracker.close()
+
+
+def test_async_replays_outlive_the_event_loop_that_failed(own_server: MemcachedServer) -> None:
+    tracker = memlease.WriteFailureTracker(retry_interval=0.05, max_backoff=0.1)
+    options: dict[str, Any] = {"timeout": 0.1, "mark_down_period": 0.5, "write_failures": tracker}
+    client = memlease.AsyncClient(own_server.address, **options)
+
+    async def lose_an_invalidation() -> None:
+        await client.set("k", "old")
+        own_server.freeze()
+        try:
+            with pytest.raises(memlease.MemcacheConnectionError):
+                await client.get("probe")
+        finally:
+            own_server.thaw()
+        with pytest.raises(memlease.ServerDown):
+            await client.invalidate("k")
+
+    asyncio.run(lose_an_invalidation())  # that loop is closed now
+    assert tracker.pending() == ["k"]
+    assert wait_for(lambda: tracker.pending() == [])
+    with memlease.Client(own_server.address) as direct:
+        assert direct.get("k") is None, "replayed on a loop of the tracker's own"
+    assert asyncio.run(client.close()) == []
+
+
+def test_get_or_lease_replays_a_pending_invalidation_first(
+    own_server: MemcachedServer, make_client: Any
+) -> None:
+    slow = memlease.WriteFailureTracker(retry_interval=60, max_backoff=60)
+    c = make_client(own_server.address, timeout=0.1, mark_down_period=0.3, write_failures=slow)
+    c.set("k", "old", 300)
+    mark_down(c, own_server)
+    with pytest.raises(memlease.ServerDown):
+        c.invalidate("k")
+    with pytest.raises(memlease.ServerDown):
+        c.get_or_lease("k")  # it cannot fix the cache, so it does not read it
+    time.sleep(0.35)
+    result = c.get_or_lease("k")
+    assert not result.found and result.won, "the old value was invalidated before the read"
+    assert slow.pending() == []
+    slow.close()

@@ -4,7 +4,8 @@ tracked invalidation), which is Python because loaders and wait functions are.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from memlease import _consistency as c
@@ -23,8 +24,13 @@ from memlease._tracker import WriteFailureTracker
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-# Failures after which an invalidation may not have happened.
-_LOST = (MemcacheConnectionError, ServerError)
+
+def _maybe_lost(error: BaseException) -> bool:
+    """Whether an invalidation that raised `error` may not have happened: the server was
+    unreachable or failed, or the call was cancelled or interrupted midway."""
+    return isinstance(error, (MemcacheConnectionError, ServerError)) or not isinstance(
+        error, Exception
+    )
 
 
 class _ConsistencyState:
@@ -61,6 +67,25 @@ class _ConsistencyState:
         served, leases won, waits, loader calls, fills and refused fills, cache errors."""
         return self._counters.snapshot()
 
+    def _replay(self, key: Any, stale_ttl: int | None) -> None:
+        """Re-send one invalidation, blocking (on the tracker's thread)."""
+        raise NotImplementedError
+
+    def _record_lost(
+        self, keys: Iterable[Any], stale_ttl: int | None, error: BaseException
+    ) -> None:
+        """Invalidations of `keys` that will not be sent now (the caller was cancelled or
+        interrupted): the tracker replays them."""
+        for key in keys:
+            self._tracker.record(self._cache_id, key, stale_ttl, self._replay, error)
+
+    def _invalidation_failed(
+        self, key: Any, stale_ttl: int | None, cas: int | None, error: BaseException
+    ) -> None:
+        # A conditional invalidation is the caller's to retry: its CAS goes stale anyway.
+        if cas is None and _maybe_lost(error):
+            self._record_lost([key], stale_ttl, error)
+
 
 class Client(_ConsistencyState, _core.Client):
     """A memcached client for one or more servers; thread-safe, share one per process.
@@ -81,11 +106,16 @@ class Client(_ConsistencyState, _core.Client):
         """The value (``found``), or the lease to compute it (``won``: compute, then
         ``fill(key, value, result.cas, ttl)``), or, after waiting for another caller's lease
         as `lease` says, neither. A lease placeholder is never a value."""
-        recache_ttl = recache.threshold if recache else None
-        first = super().lease_get(key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl)
-        if c.plain_hit(first, None, self._counters):
-            return first
-        return c.run_sync(self, c.get_or_lease(key, lease, recache, stale, self._counters, first))
+        first = None
+        if c.first_read_wanted(lease, self._tracker, self._cache_id, key):
+            recache_ttl = recache.threshold if recache else None
+            first = super().lease_get(key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl)
+            if c.plain_hit(first, None, self._counters):
+                return first
+        steps = c.get_or_lease(
+            key, lease, recache, stale, self._counters, self._tracker, self._cache_id, first
+        )
+        return c.run_sync(self, steps)
 
     def get_or_compute(
         self,
@@ -139,14 +169,14 @@ class Client(_ConsistencyState, _core.Client):
     def invalidate(self, key: Any, *, stale_ttl: int | None = None, cas: int | None = None) -> bool:
         """Delete `key`, or with `stale_ttl` mark it stale (see the core method). A failed
         unconditional invalidation is recorded in ``write_failures`` for replay, then raised."""
+        since = self._tracker.generation()
         try:
             existed = super().invalidate(key, stale_ttl=stale_ttl, cas=cas)
-        except _LOST as error:
-            if cas is None:
-                self._tracker.record(self._cache_id, key, stale_ttl, self._replay, error)
+        except BaseException as error:
+            self._invalidation_failed(key, stale_ttl, cas, error)
             raise
         if cas is None:
-            self._tracker.resolved(self._cache_id, key)
+            self._tracker.resolved(self._cache_id, key, since)
         return existed
 
     def _replay(self, key: Any, stale_ttl: int | None) -> None:
@@ -178,11 +208,15 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
         recache: RecachePolicy | None = None,
         stale: StalePolicy | None = None,
     ) -> LeaseResult:
-        recache_ttl = recache.threshold if recache else None
-        first = await super().lease_get(key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl)
-        if c.plain_hit(first, None, self._counters):
-            return first
-        steps = c.get_or_lease(key, lease, recache, stale, self._counters, first)
+        first = None
+        if c.first_read_wanted(lease, self._tracker, self._cache_id, key):
+            recache_ttl = recache.threshold if recache else None
+            first = await super().lease_get(key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl)
+            if c.plain_hit(first, None, self._counters):
+                return first
+        steps = c.get_or_lease(
+            key, lease, recache, stale, self._counters, self._tracker, self._cache_id, first
+        )
         return await c.run_async(self, steps)
 
     async def get_or_compute(
@@ -229,30 +263,21 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
     async def invalidate(  # type: ignore[override]
         self, key: Any, *, stale_ttl: int | None = None, cas: int | None = None
     ) -> bool:
+        since = self._tracker.generation()
         try:
             existed: bool = await super().invalidate(key, stale_ttl=stale_ttl, cas=cas)
-        except _LOST as error:
-            if cas is None:
-                replay = self._replayer(asyncio.get_running_loop())
-                self._tracker.record(self._cache_id, key, stale_ttl, replay, error)
+        except BaseException as error:
+            self._invalidation_failed(key, stale_ttl, cas, error)
             raise
         if cas is None:
-            self._tracker.resolved(self._cache_id, key)
+            self._tracker.resolved(self._cache_id, key, since)
         return existed
 
-    def _replayer(self, loop: asyncio.AbstractEventLoop) -> Callable[[Any, int | None], None]:
-        """Replays run on the tracker's thread; the invalidation itself must run on the loop
-        the client is used from."""
+    def _replay(self, key: Any, stale_ttl: int | None) -> None:
+        """Replays run on the tracker's thread, on an event loop of their own: the loop the
+        failure happened on may be busy, blocked on this very replay, or closed by now."""
         base_invalidate = super().invalidate
-
-        async def invalidate(key: Any, stale_ttl: int | None) -> None:
-            await base_invalidate(key, stale_ttl=stale_ttl)
-
-        def replay(key: Any, stale_ttl: int | None) -> None:
-            future = asyncio.run_coroutine_threadsafe(invalidate(key, stale_ttl), loop)
-            future.result(timeout=5.0)
-
-        return replay
+        _run_on_private_loop(lambda: base_invalidate(key, stale_ttl=stale_ttl))
 
     async def close(self) -> list[Any]:  # type: ignore[override]
         pending = await asyncio.to_thread(self._tracker.close) if self._owns_tracker else []
@@ -264,3 +289,30 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
 
     async def __aexit__(self, *exc_info: object) -> None:  # type: ignore[override]
         await self.close()
+
+
+def _run_on_private_loop(make: Callable[[], Awaitable[Any]]) -> None:
+    """Await ``make()`` on a fresh event loop: here if this thread runs no loop, otherwise
+    (``close()`` of a shared tracker called from a coroutine) on a helper thread."""
+
+    async def run() -> None:
+        await make()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(run())
+        return
+    failure: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=in_thread, name="memlease-replay")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]

@@ -15,6 +15,7 @@ CAS, so the stale fill is refused.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import math
 import random
@@ -43,7 +44,8 @@ class LeasePolicy:
     each wait multiplied by ``backoff`` (capped at ``max_wait``), at most ``retries`` times;
     then they give up (``get_or_compute`` runs the loader itself, without caching). With the
     defaults a loser waits about 1.2 s in all. ``sleep`` replaces the wait function
-    (``time.sleep`` for ``Client``, ``asyncio.sleep`` for ``AsyncClient``; may be async).
+    (``time.sleep`` for ``Client``, ``asyncio.sleep`` for ``AsyncClient``, which also takes an
+    async function).
     """
 
     lease_ttl: int = 10
@@ -170,13 +172,13 @@ def run_sync(client: Any, steps: Steps[T]) -> T:
             if type(step) is Call:
                 outcome = getattr(client, step.method)(*step.args, **step.kwargs)
             elif type(step) is Load:
-                outcome = step.loader()
-                if inspect.isawaitable(outcome):
-                    _close_awaitable(outcome)
-                    raise InvalidArgument("the loader is async: use AsyncClient")
+                outcome = _not_awaitable(step.loader(), "the loader")
             else:
                 assert type(step) is Sleep
-                (step.sleep or time.sleep)(step.seconds)
+                _not_awaitable((step.sleep or time.sleep)(step.seconds), "LeasePolicy.sleep")
+        except GeneratorExit:
+            _abandon(steps)
+            raise
         except BaseException as e:  # handed to the generator, which decides
             error = e
 
@@ -203,8 +205,26 @@ async def run_async(client: Any, steps: Steps[T]) -> T:
                 slept = (step.sleep or asyncio.sleep)(step.seconds)
                 if inspect.isawaitable(slept):
                     await slept
+        except GeneratorExit:
+            _abandon(steps)
+            raise
         except BaseException as e:  # handed to the generator, which decides
             error = e
+
+
+def _abandon(steps: Steps[Any]) -> None:
+    """The runner itself is being closed (a coroutine closed mid-await, never resumed): it
+    cannot carry out further steps, so the steps' own cleanup must not ask for any."""
+    # RuntimeError: a cleanup step was asked for and refused; what it would release expires.
+    with contextlib.suppress(RuntimeError):
+        steps.close()
+
+
+def _not_awaitable(outcome: Any, what: str) -> Any:
+    if inspect.isawaitable(outcome):
+        _close_awaitable(outcome)
+        raise InvalidArgument(f"{what} is async: use AsyncClient")
+    return outcome
 
 
 def _close_awaitable(awaitable: Awaitable[Any]) -> None:
@@ -235,16 +255,38 @@ def first_read_wanted(
     return lease is not None and not tracker.is_pending(cache, key)
 
 
+def replay_pending(key: Any, tracker: WriteFailureTracker, cache: Hashable) -> Steps[None]:
+    """If this client failed to invalidate `key`, what the cache holds may be old: replay the
+    invalidation before reading (raises if the cache is still unreachable)."""
+    if tracker.is_pending(cache, key):
+        yield call("invalidate", key, stale_ttl=tracker.pending_stale_ttl(cache, key))
+
+
 def get_or_lease(
     key: Any,
     lease: LeasePolicy,
     recache: RecachePolicy | None,
     stale: StalePolicy | None,
     counters: Counters,
+    tracker: WriteFailureTracker,
+    cache: Hashable,
     first: FirstRead = None,
 ) -> Steps[LeaseResult]:
     """A value, or the lease to compute it, or (after waiting) neither. `first` is the outcome
-    of a first `lease_get` the caller already made (see :func:`first_read`)."""
+    of a first `lease_get` the caller already made, if there was no pending invalidation."""
+    if first is None:
+        yield from replay_pending(key, tracker, cache)
+    return (yield from _await_lease(key, lease, recache, stale, counters, first))
+
+
+def _await_lease(
+    key: Any,
+    lease: LeasePolicy,
+    recache: RecachePolicy | None,
+    stale: StalePolicy | None,
+    counters: Counters,
+    first: FirstRead,
+) -> Steps[LeaseResult]:
     accept_stale = (stale or NO_STALE).accept
     recache_ttl = recache.threshold if recache else None
     delays = lease.delays()
@@ -301,18 +343,16 @@ def get_or_compute(
 ) -> Steps[Any]:
     """Read-through: the cached value, or the loader's, cached so that a concurrent write's
     invalidation is never overwritten by an older computation. `first`: see `get_or_lease`."""
-    if first is None and tracker.is_pending(cache, key):
-        # This client failed to invalidate the key: what the cache holds may be old. Replay
-        # the invalidation now, or bypass the cache.
+    if first is None:
         try:
-            yield call("invalidate", key, stale_ttl=tracker.pending_stale_ttl(cache, key))
+            yield from replay_pending(key, tracker, cache)
         except CACHE_UNAVAILABLE:
-            counters.add("cache_errors")
+            counters.add("cache_errors")  # the cache may be old and can't be fixed: bypass it
             return (yield from _load(loader, counters))
     if lease is None:
         return (yield from _get_or_compute_unleased(key, loader, ttl, none_ttl, counters))
     try:
-        result = yield from get_or_lease(key, lease, recache, stale, counters, first)
+        result = yield from _await_lease(key, lease, recache, stale, counters, first)
     except CACHE_UNAVAILABLE:
         counters.add("cache_errors")
         return (yield from _load(loader, counters))
@@ -355,12 +395,28 @@ def _get_or_compute_unleased(
     except CACHE_UNAVAILABLE:
         counters.add("cache_errors")
         return (yield from _load(loader, counters))
-    if result.found:
+    if result.found and not result.stale:
         counters.add("hits")
         return result.value
+    # A miss, a stale item or someone's lease placeholder: this caller loads. It stores only
+    # where no one else is entitled to: a plain miss (unconditionally: no lease, no protection
+    # against stale sets), or a stale item whose refresh memcached handed to it (with the CAS,
+    # so a newer invalidation still wins). A stale item or placeholder someone else holds is
+    # theirs to fill.
     counters.add("misses")
-    value = yield from _load(loader, counters)
-    if value is not None or none_ttl is not None:
+    try:
+        value = yield from _load(loader, counters)
+    except BaseException:
+        if result.won:
+            yield from _release(key, result)
+        raise
+    unclaimed = not result.found and not result.already_won and not result.won
+    if value is None and none_ttl is None:
+        if result.won:
+            yield from _release(key, result)
+    elif result.won:
+        yield from _fill(key, value, result.cas, _ttl_for(value, ttl, none_ttl), None, counters)
+    elif unclaimed:
         yield from _fill(key, value, None, _ttl_for(value, ttl, none_ttl), None, counters)
     return value
 

@@ -36,6 +36,7 @@ class _Pending:
     attempts: int
     due: float
     last_error: str
+    generation: int  # the tracker's record count when this failure was (last) recorded
 
 
 class WriteFailureTracker:
@@ -74,6 +75,7 @@ class WriteFailureTracker:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._counts = {"recorded": 0, "replayed": 0, "replay_failures": 0, "overflowed": 0}
+        self._generation = 0
         _live_trackers.add(self)
 
     def _after_fork_in_child(self) -> None:
@@ -91,6 +93,7 @@ class WriteFailureTracker:
         """An invalidation of `key` in `cache` (a client's servers) failed with `error`."""
         dropped: _Pending | None = None
         with self._lock:
+            self._generation += 1
             entry_key = (cache, key)
             entry = self._entries.get(entry_key)
             if entry is not None:
@@ -102,10 +105,17 @@ class WriteFailureTracker:
                     entry.stale_ttl = None
                 entry.replay = replay
                 entry.last_error = str(error)
+                entry.generation = self._generation
                 self._counts["replay_failures"] += 1
                 return
             self._entries[entry_key] = _Pending(
-                key, stale_ttl, replay, 0, time.monotonic() + self.retry_interval, str(error)
+                key,
+                stale_ttl,
+                replay,
+                0,
+                time.monotonic() + self.retry_interval,
+                str(error),
+                self._generation,
             )
             if len(self._entries) > self.capacity:
                 _, dropped = self._entries.popitem(last=False)
@@ -119,14 +129,21 @@ class WriteFailureTracker:
             log.error("memlease: invalidation of %r lost (tracker full)", dropped.key)
             self._emit("overflow", dropped.key, dropped.last_error)
 
-    def resolved(self, cache: Hashable, key: Any) -> None:
-        """An invalidation of `key` in `cache` just succeeded: nothing left to replay."""
+    def generation(self) -> int:
+        """A mark to pass to :meth:`resolved`: take it before sending an invalidation."""
+        return self._generation
+
+    def resolved(self, cache: Hashable, key: Any, since: int) -> None:
+        """An invalidation of `key` in `cache`, sent after :meth:`generation` returned `since`,
+        succeeded: it covers the failures recorded up to then, not a later one (which may
+        belong to a later write)."""
         with self._lock:
-            entry = self._entries.pop((cache, key), None)
-            if entry is not None:
-                self._counts["replayed"] += 1
-        if entry is not None:
-            self._emit("replayed", key, "")
+            entry = self._entries.get((cache, key))
+            if entry is None or entry.generation > since:
+                return
+            del self._entries[(cache, key)]
+            self._counts["replayed"] += 1
+        self._emit("replayed", key, "")
 
     # Reading
 
@@ -155,9 +172,9 @@ class WriteFailureTracker:
         thread calls this; tests and shutdown paths may too."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            due = [(k, e) for k, e in self._entries.items() if e.due <= now]
+            due = [(k, e, e.generation) for k, e in self._entries.items() if e.due <= now]
         done = 0
-        for entry_key, entry in due:
+        for entry_key, entry, generation in due:
             try:
                 entry.replay(entry.key, entry.stale_ttl)
             except Exception as error:
@@ -169,12 +186,14 @@ class WriteFailureTracker:
                     self._counts["replay_failures"] += 1
                 continue
             with self._lock:
-                # Only if not re-recorded meanwhile with a newer failure.
-                if self._entries.get(entry_key) is entry:
+                # Only if no newer failure was recorded while this replay was in flight.
+                removed = self._entries.get(entry_key) is entry and entry.generation == generation
+                if removed:
                     del self._entries[entry_key]
                     self._counts["replayed"] += 1
                     done += 1
-            self._emit("replayed", entry.key, f"after {entry.attempts + 1} attempt(s)")
+            if removed:
+                self._emit("replayed", entry.key, f"after {entry.attempts + 1} attempt(s)")
         return done
 
     def close(self, timeout: float = 1.0) -> list[Any]:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from memlease import _consistency as c
-from memlease import _core
+from memlease._client import AsyncClient, Client
 from memlease._consistency import CACHE_UNAVAILABLE, DEFAULT_LEASE, LeasePolicy, StalePolicy
 from memlease._errors import InvalidArgument
 
@@ -44,6 +44,8 @@ __all__ = ["AsyncRepository", "Repository"]
 
 class _Rules(Generic[E]):
     """What both repositories share: keys and the order of operations, as steps."""
+
+    client: Client | AsyncClient
 
     def __init__(
         self,
@@ -126,18 +128,29 @@ class _Rules(Generic[E]):
                 yield c.call("touch", key, self.pre_write_ttl)
         try:
             result = yield c.Load(write)
-        except BaseException:
+        except Exception:
             yield from self._invalidate(before)
+            raise
+        except BaseException as error:
+            # Cancelled or interrupted (the write may have committed): no more I/O here, the
+            # write-failure tracker invalidates in the background.
+            self.client._record_lost(before, self.stale_ttl, error)
             raise
         after = self.keys_of(result) if entity_after else []
         yield from self._invalidate(dict.fromkeys([*before, *after]))
         return result
 
     def _invalidate(self, keys: Iterable[str]) -> c.Steps[None]:
-        for key in keys:
-            # A failure is recorded by the client's write-failure tracker and replayed.
-            with contextlib.suppress(*CACHE_UNAVAILABLE):
+        keys = list(keys)
+        for i, key in enumerate(keys):
+            try:
                 yield c.call("invalidate", key, stale_ttl=self.stale_ttl)
+            except CACHE_UNAVAILABLE:
+                pass  # recorded by the client's write-failure tracker, and replayed
+            except BaseException as error:
+                # Cancelled or interrupted: the tracker has this key; give it the rest too.
+                self.client._record_lost(keys[i + 1 :], self.stale_ttl, error)
+                raise
 
 
 class Repository(_Rules[E]):
@@ -146,8 +159,10 @@ class Repository(_Rules[E]):
     "email": db.user_by_email}``, returning ``None`` when absent); ``lookups(entity)`` gives
     the entity's value for each (``lambda u: {"id": u.id, "email": u.email}``)."""
 
-    def __init__(self, client: _core.Client, name: str, **options: Any) -> None:
-        if isinstance(client, _core.AsyncClient) or not isinstance(client, _core.Client):
+    client: Client
+
+    def __init__(self, client: Client, name: str, **options: Any) -> None:
+        if not isinstance(client, Client):
             raise InvalidArgument(
                 "Repository needs a memlease.Client (AsyncRepository for AsyncClient)"
             )
@@ -180,8 +195,10 @@ class AsyncRepository(_Rules[E]):
     """:class:`Repository` over a :class:`memlease.AsyncClient`; loaders and writes may be
     async functions."""
 
-    def __init__(self, client: _core.AsyncClient, name: str, **options: Any) -> None:
-        if not isinstance(client, _core.AsyncClient):
+    client: AsyncClient
+
+    def __init__(self, client: AsyncClient, name: str, **options: Any) -> None:
+        if not isinstance(client, AsyncClient):
             raise InvalidArgument("AsyncRepository needs a memlease.AsyncClient")
         super().__init__(name, **options)
         self.client = client

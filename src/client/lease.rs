@@ -30,29 +30,45 @@ pub(super) fn is_placeholder(reply: &Response) -> bool {
 /// says it must pass the win on.
 pub(super) struct PlainRead {
     pub item: Option<Item>,
-    pub win_to_hand_on: bool,
+    pub win_to_hand_on: Option<WinToHandOn>,
+}
+
+/// The refresh of a stale item, handed to a caller that will not refresh; `cas` is the item's
+/// when the caller asked for it.
+#[derive(Clone, Copy)]
+pub(super) struct WinToHandOn {
+    pub cas: Option<u64>,
+}
+
+/// Whether `reply` handed its reader the refresh of a stale item.
+pub(super) fn stale_win(reply: &Response) -> Option<WinToHandOn> {
+    (reply.flags.stale && reply.flags.win).then_some(WinToHandOn { cas: reply.flags.cas })
 }
 
 pub(super) fn plain_read(reply: Response) -> PlainRead {
     let unusable = reply.code == Code::Value && (reply.flags.stale || is_placeholder(&reply));
     if reply.code != Code::Value || unusable {
-        let win_to_hand_on = unusable && reply.flags.stale && reply.flags.win;
         return PlainRead {
             item: None,
-            win_to_hand_on,
+            win_to_hand_on: stale_win(&reply),
         };
     }
     PlainRead {
         item: Some(item_of(reply)),
-        win_to_hand_on: false,
+        win_to_hand_on: None,
     }
 }
 
 impl<T: Transport> Client<T> {
-    /// A plain read won the refresh of a stale item: mark it stale again (`md k I`), which
-    /// hands the win to the next reader. Best effort: if this fails, the stale item expires.
-    pub(super) async fn hand_on_win(&self, key: KeyRef<'_>) {
-        let _ = self.request(key, Command::Delete, &[Flag::Invalidate], None).await;
+    /// A caller that will not refresh (a plain read, a touch) won the refresh of a stale item:
+    /// mark it stale again (`md k I`), which hands the win to the next reader. With the CAS the
+    /// mark cannot hit a fresh value stored meanwhile; plain reads do not ask for the CAS (every
+    /// read would pay for it), and at worst the fresh value is marked stale and refreshed once.
+    /// Best effort: if this fails, the stale item expires.
+    pub(super) async fn hand_on_win(&self, key: KeyRef<'_>, win: WinToHandOn) {
+        let mut flags = vec![Flag::Invalidate];
+        flags.extend(win.cas.map(Flag::CompareCas));
+        let _ = self.request(key, Command::Delete, &flags, None).await;
     }
 
     /// Read `key` for a lease-managed caller: value, client flags, CAS, remaining TTL, and the

@@ -254,8 +254,8 @@ impl<T: Transport> Client<T> {
             return Err(unexpected(&self.server_of(&key), "mg", &reply));
         }
         let read = lease::plain_read(reply);
-        if read.win_to_hand_on {
-            self.hand_on_win(target).await;
+        if let Some(win) = read.win_to_hand_on {
+            self.hand_on_win(target, win).await;
         }
         let item = read.item;
         if let Some(ticket) = ticket {
@@ -291,10 +291,18 @@ impl<T: Transport> Client<T> {
         let _local = self.writing(key);
         self.refuse_if_known_too_large(server, mode, key, data.len(), cas)
             .await?;
-        let flags = store_flags(mode, client_flags, ttl, cas);
+        let split = !self.copies_of(key).is_empty();
+        let mut flags = store_flags(mode, client_flags, ttl, cas);
+        if split && cas.is_some() {
+            flags.push(Flag::ReturnCas);
+        }
+        let mut stored_cas = None;
         let outcome = match self.request(key, Command::Set, &flags, Some(data)).await {
             Ok(reply) => match reply.code {
-                Code::Stored => StoreOutcome::Stored,
+                Code::Stored => {
+                    stored_cas = reply.flags.cas;
+                    StoreOutcome::Stored
+                }
                 Code::NotStored => StoreOutcome::NotStored,
                 Code::Exists => StoreOutcome::Exists,
                 Code::NotFound => StoreOutcome::NotFound,
@@ -305,7 +313,7 @@ impl<T: Transport> Client<T> {
             }
             Err(e) => return Err(e),
         };
-        if outcome == StoreOutcome::Stored {
+        if outcome == StoreOutcome::Stored && split {
             // The key itself decided (add / replace / CAS conditions); its copies follow it.
             let copy_mode = if matches!(mode, SetMode::Append | SetMode::Prepend) {
                 mode
@@ -314,8 +322,24 @@ impl<T: Transport> Client<T> {
             };
             let copy_flags = store_flags(copy_mode, client_flags, ttl, None);
             self.write_copies(key, Command::Set, &copy_flags, Some(data)).await?;
+            if let Some(stored_cas) = stored_cas {
+                self.drop_copies_if_overtaken(key, stored_cas).await?;
+            }
         }
         Ok(outcome)
+    }
+
+    /// A CAS store's copies are written plainly after the key: if the key changed meanwhile
+    /// (a write, or an invalidation that already dropped the copies), the copies just written
+    /// are older than the key. Drop them then: a copy may miss, never serve the old value.
+    /// (Any change after this check also reaches the copies, after the key.)
+    async fn drop_copies_if_overtaken(&self, key: KeyRef<'_>, stored_cas: u64) -> Result<()> {
+        let reply = self.request(key, Command::Get, &[Flag::ReturnCas], None).await?;
+        let unchanged = reply.code == Code::Stored && reply.flags.cas == Some(stored_cas);
+        if !unchanged {
+            self.write_copies(key, Command::Delete, &[], None).await?;
+        }
+        Ok(())
     }
 
     /// Fail fast, without sending the value, when it exceeds a limit already learned.
@@ -382,10 +406,15 @@ impl<T: Transport> Client<T> {
         }
     }
 
-    /// `mg key T<ttl>`: true if the key existed.
+    /// `mg key T<ttl> c`: true if the key existed. A touch is not a read: if memcached hands it
+    /// the refresh of a stale item, it passes the refresh on to the next reader.
     pub async fn touch(&self, key: KeyRef<'_>, ttl: i64) -> Result<bool> {
         let _local = self.writing(key);
-        let reply = self.request(key, Command::Get, &[Flag::Ttl(ttl)], None).await?;
+        let flags = [Flag::Ttl(ttl), Flag::ReturnCas];
+        let reply = self.request(key, Command::Get, &flags, None).await?;
+        if let Some(win) = lease::stale_win(&reply) {
+            self.hand_on_win(key, win).await;
+        }
         self.write_copies(key, Command::Get, &[Flag::Ttl(ttl)], None).await?;
         match reply.code {
             Code::Stored => Ok(true),

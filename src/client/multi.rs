@@ -66,8 +66,8 @@ impl<T: Transport> Client<T> {
                     }
                     let (hit, last) = (reply.flags.hit_before, reply.flags.last_access);
                     let read = lease::plain_read(reply);
-                    if read.win_to_hand_on {
-                        wins_to_hand_on.push(targets[n]);
+                    if let Some(win) = read.win_to_hand_on {
+                        wins_to_hand_on.push((targets[n], win));
                     }
                     (read.item, hit, last)
                 }
@@ -77,8 +77,8 @@ impl<T: Transport> Client<T> {
             }
             found[*i] = item;
         }
-        for target in wins_to_hand_on {
-            self.hand_on_win(target).await;
+        for (target, win) in wins_to_hand_on {
+            self.hand_on_win(target, win).await;
         }
         Ok(found)
     }
