@@ -105,6 +105,22 @@ def test_writes_and_invalidations_reach_every_copy(
     assert split_client.touch("hot", 100)
 
 
+def test_a_leased_fill_of_a_split_key_reaches_its_copies(
+    split_client: Any, cluster: list[MemcachedServer]
+) -> None:
+    lease = split_client.lease_get("hot", lease_ttl=30)
+    assert lease.won
+    assert split_client.fill("hot", "computed", lease.cas, 60)
+    copies = ["hot"] + [f"hot:memlease-copy-{i}" for i in (1, 2)]
+    assert all(len(holders(cluster, name)) == 1 for name in copies)
+    assert {split_client.get("hot") for _ in range(30)} == {"computed"}
+    # A refused fill (the key changed while computing) leaves the copies alone.
+    stale_lease = split_client.lease_get("hot", lease_ttl=30)
+    split_client.set("hot", "newer")
+    assert not split_client.fill("hot", "older", stale_lease.cas, 60)
+    assert {split_client.get("hot") for _ in range(30)} == {"newer"}
+
+
 def test_split_copies_must_be_sane(cluster: list[MemcachedServer], make_client: Any) -> None:
     servers = [s.address for s in cluster]
     with pytest.raises(memlease.InvalidArgument, match="hot_key_copies"):
