@@ -35,6 +35,17 @@ def test_one_winner_and_placeholders_are_never_values(client: Any) -> None:
     assert client.get("k") == {"computed": True}
 
 
+def test_fill_takes_the_lease_result(client: Any) -> None:
+    lease = client.get_or_lease("by-result")
+    assert lease.won and lease.key == "by-result"
+    assert client.fill(lease, [1, 2], 60)
+    assert client.get("by-result") == [1, 2]
+    assert 0 < client.get_or_lease("by-result").ttl <= 60
+    assert not client.fill(lease, "again", 60), "the lease's CAS is spent"
+    with pytest.raises(memlease.InvalidArgument, match="LeaseResult"):
+        client.fill(memlease.LeaseResult(won=True), "v", 60)
+
+
 def test_an_empty_filled_value_is_a_value(client: Any) -> None:
     lease = client.lease_get("empty", lease_ttl=30)
     assert client.fill("empty", b"", lease.cas, 60)

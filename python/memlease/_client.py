@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from memlease import _consistency as c
 from memlease import _core
@@ -18,11 +18,28 @@ from memlease._consistency import (
     StalePolicy,
 )
 from memlease._core import LeaseResult
-from memlease._errors import MemcacheConnectionError, ServerError
+from memlease._errors import InvalidArgument, MemcacheConnectionError, ServerError
 from memlease._tracker import WriteFailureTracker
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+
+def _fill_arguments(
+    target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``fill(lease_result, value, ttl=0, *, compute_time=None)`` as the core's
+    ``fill(key, value, cas, ttl, *, compute_time=None)``; other calls pass through."""
+    if not isinstance(target, LeaseResult):
+        return (target, *args), kwargs
+
+    def unpack(value: Any, ttl: int = 0, *, compute_time: float | None = None) -> Any:
+        return value, ttl, compute_time
+
+    value, ttl, compute_time = unpack(*args, **kwargs)
+    if target.key is None or target.cas is None:
+        raise InvalidArgument("fill(result, ...) needs a LeaseResult from a read (key and CAS)")
+    return (target.key, value, target.cas, ttl), {"compute_time": compute_time}
 
 
 def _maybe_lost(error: BaseException) -> bool:
@@ -166,6 +183,27 @@ class Client(_ConsistencyState, _core.Client):
         )
         return c.run_sync(self, steps)
 
+    @overload
+    def fill(
+        self, key: LeaseResult, value: Any, ttl: int = 0, *, compute_time: float | None = None
+    ) -> bool: ...
+    @overload
+    def fill(
+        self,
+        key: Any,
+        value: Any,
+        cas: int | None = None,
+        ttl: int = 0,
+        *,
+        compute_time: float | None = None,
+    ) -> bool: ...
+    def fill(self, key: Any, *args: Any, **kwargs: Any) -> bool:
+        """Store a computed value: ``fill(result, value, ttl)`` with the ``LeaseResult`` that
+        won (stored only if the key's CAS is still the lease's), or ``fill(key, value, cas,
+        ttl)``. False if the key changed meanwhile (the stale value is refused)."""
+        args, kwargs = _fill_arguments(key, args, kwargs)
+        return super().fill(*args, **kwargs)
+
     def invalidate(self, key: Any, *, stale_ttl: int | None = None, cas: int | None = None) -> bool:
         """Delete `key`, or with `stale_ttl` mark it stale (see the core method). A failed
         unconditional invalidation is recorded in ``write_failures`` for replay, then raised."""
@@ -259,6 +297,25 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
             first,
         )
         return await c.run_async(self, steps)
+
+    @overload  # type: ignore[override]
+    async def fill(
+        self, key: LeaseResult, value: Any, ttl: int = 0, *, compute_time: float | None = None
+    ) -> bool: ...
+    @overload
+    async def fill(
+        self,
+        key: Any,
+        value: Any,
+        cas: int | None = None,
+        ttl: int = 0,
+        *,
+        compute_time: float | None = None,
+    ) -> bool: ...
+    async def fill(self, key: Any, *args: Any, **kwargs: Any) -> bool:
+        args, kwargs = _fill_arguments(key, args, kwargs)
+        stored: bool = await super().fill(*args, **kwargs)
+        return stored
 
     async def invalidate(  # type: ignore[override]
         self, key: Any, *, stale_ttl: int | None = None, cas: int | None = None

@@ -313,7 +313,7 @@ def _await_lease(
         delay = next(delays, None)
         if delay is None:
             counters.add("wait_exhausted")
-            return LeaseResult(cas=result.cas, ttl=result.ttl, already_won=True)
+            return LeaseResult(key=key, cas=result.cas, ttl=result.ttl, already_won=True)
         counters.add("waits")
         yield Sleep(delay, lease.sleep)
 

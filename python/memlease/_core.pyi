@@ -63,6 +63,7 @@ class LeaseResult:
     def __new__(
         cls,
         *,
+        key: Any = None,
         value: Any = None,
         found: bool = False,
         won: bool = False,
@@ -72,6 +73,8 @@ class LeaseResult:
         ttl: int | None = None,
         compute_time: float | None = None,
     ) -> LeaseResult: ...
+    @property
+    def key(self) -> Any: ...
     @property
     def value(self) -> Any: ...
     @property

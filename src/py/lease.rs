@@ -22,8 +22,11 @@ use std::future::Future;
 /// - `already_won`: someone else holds the lease or is refreshing.
 /// - `ttl`: remaining seconds (-1: never expires); `compute_time`: seconds the value took to
 ///   compute, when it was filled with one.
+/// - `key`: the key read, so `fill(result, value, ttl)` needs nothing else.
 #[pyclass(frozen, module = "memlease._core", name = "LeaseResult")]
 pub struct LeaseResult {
+    #[pyo3(get)]
+    key: Option<Py<PyAny>>,
     value: Option<Py<PyAny>>,
     #[pyo3(get)]
     found: bool,
@@ -46,9 +49,10 @@ impl LeaseResult {
     /// Built by `lease_get`; constructible for callers that synthesise one (a wait that ran
     /// out, an unreachable server).
     #[new]
-    #[pyo3(signature = (*, value = None, found = false, won = false, stale = false, already_won = false, cas = None, ttl = None, compute_time = None))]
+    #[pyo3(signature = (*, key = None, value = None, found = false, won = false, stale = false, already_won = false, cas = None, ttl = None, compute_time = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        key: Option<Py<PyAny>>,
         value: Option<Py<PyAny>>,
         found: bool,
         won: bool,
@@ -59,6 +63,7 @@ impl LeaseResult {
         compute_time: Option<f64>,
     ) -> Self {
         LeaseResult {
+            key,
             value,
             found,
             won,
@@ -78,8 +83,12 @@ impl LeaseResult {
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let value = self.value(py).bind(py).repr()?.to_string();
+        let key = match &self.key {
+            Some(key) => key.bind(py).repr()?.to_string(),
+            None => "None".to_owned(),
+        };
         Ok(format!(
-            "LeaseResult(value={value}, found={}, won={}, stale={}, already_won={}, cas={}, ttl={}, compute_time={})",
+            "LeaseResult(key={key}, value={value}, found={}, won={}, stale={}, already_won={}, cas={}, ttl={}, compute_time={})",
             py_bool(self.found),
             py_bool(self.won),
             py_bool(self.stale),
@@ -130,6 +139,7 @@ impl Op for LeaseGet {
     fn finish(self, py: Python<'_>, reply: Response, serde: &Serde) -> PyResult<Py<PyAny>> {
         let flags = &reply.flags;
         let mut result = LeaseResult {
+            key: Some(self.key.bind(py).clone().unbind()),
             value: None,
             found: false,
             won: flags.win,
