@@ -299,23 +299,29 @@ pub fn clamp_ttl(ttl: i64, cap: i64, now_unix: i64) -> i64 {
     }
 }
 
+/// A ketama pool of `servers` with one-second timeouts, for tests.
+#[cfg(test)]
+pub(crate) fn test_pool(name: &str, servers: &[&str]) -> PoolSpec {
+    PoolSpec {
+        name: name.into(),
+        servers: servers.iter().map(|s| ServerSpec::parse(s).unwrap()).collect(),
+        hashing: Hashing::Ketama,
+        connections: PoolConfig {
+            max_connections: 1,
+            connect_timeout: Duration::from_secs(1),
+            pool_timeout: Duration::from_secs(1),
+        },
+        timeout: Duration::from_secs(1),
+        max_ttl: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn spec(name: &str, servers: &[&str]) -> PoolSpec {
-        PoolSpec {
-            name: name.into(),
-            servers: servers.iter().map(|s| ServerSpec::parse(s).unwrap()).collect(),
-            hashing: Hashing::Ketama,
-            connections: PoolConfig {
-                max_connections: 1,
-                connect_timeout: Duration::from_secs(1),
-                pool_timeout: Duration::from_secs(1),
-            },
-            timeout: Duration::from_secs(1),
-            max_ttl: None,
-        }
+        test_pool(name, servers)
     }
 
     fn key(bytes: &[u8]) -> PlacementKey<'_> {

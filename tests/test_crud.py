@@ -172,6 +172,34 @@ def test_async_repository(server: MemcachedServer, users: Users) -> None:
     asyncio.run(main())
 
 
+def test_a_cancelled_async_write_still_completes_and_invalidates(
+    server: MemcachedServer, users: Users
+) -> None:
+    async def main() -> None:
+        async with memlease.AsyncClient(server.address) as c:
+            repo = repository(c, users, none_ttl=60)
+            before = await repo.get(id=3)
+            assert await repo.get(email="new3@example.com") is None  # a cached "not found"
+
+            async def write() -> Any:
+                await asyncio.sleep(0.1)
+                return users.update(3, email="new3@example.com")
+
+            task = asyncio.ensure_future(repo.update(before, write))
+            await asyncio.sleep(0.02)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.3)  # the write and its invalidations finish meanwhile
+            after = users.by_id(3)
+            assert after is not None and after["email"] == "new3@example.com"
+            assert await repo.get(id=3) == after
+            assert await repo.get(email="new3@example.com") == after, "new key invalidated"
+            assert await repo.get(email=before["email"]) is None
+
+    asyncio.run(main())
+
+
 # The randomized test.
 
 

@@ -56,7 +56,7 @@ def test_a_lost_invalidation_is_replayed_when_the_server_answers_again(
     tracker: memlease.WriteFailureTracker,
     events: list[tuple[str, Any, str]],
 ) -> None:
-    c = make_client(own_server.address, timeout=0.1, mark_down_period=0.6, write_failures=tracker)
+    c = make_client(own_server.address, timeout=0.1, mark_down_period=1.5, write_failures=tracker)
     c.set("user:1", "old")
     mark_down(c, own_server)
     with pytest.raises(memlease.ServerDown):
@@ -64,7 +64,7 @@ def test_a_lost_invalidation_is_replayed_when_the_server_answers_again(
     assert tracker.pending() == ["user:1"]
     # Meanwhile read-through bypasses the cache for that key instead of serving "old".
     assert c.get_or_compute("user:1", lambda: "new", 60) == "new"
-    time.sleep(0.2)
+    time.sleep(0.3)
     assert tracker.pending() == ["user:1"], "replays keep failing while marked down"
     with memlease.Client(own_server.address) as direct:
         assert direct.get("user:1") == "old", "the invalidation never reached the server"
@@ -97,12 +97,12 @@ def test_read_through_replays_a_pending_invalidation_itself(
 ) -> None:
     # A tracker that would wait long before replaying: the read path must not.
     slow = memlease.WriteFailureTracker(retry_interval=60, max_backoff=60)
-    c = make_client(own_server.address, timeout=0.1, mark_down_period=0.3, write_failures=slow)
+    c = make_client(own_server.address, timeout=0.1, mark_down_period=1.0, write_failures=slow)
     c.set("k", "old", 300)
     mark_down(c, own_server)
     with pytest.raises(memlease.ServerDown):
         c.invalidate("k")
-    time.sleep(0.35)  # past the mark-down period
+    time.sleep(1.05)  # past the mark-down period
     assert c.get_or_compute("k", lambda: "fresh", 60) == "fresh"
     assert slow.pending() == []
     assert c.get("k") == "fresh"
@@ -224,14 +224,23 @@ def test_a_cancelled_invalidation_is_tracked(own_server: MemcachedServer) -> Non
     finally:
         own_server.thaw()
     assert wait_for(lambda: tracker.pending() == [])
-    with memlease.Client(own_server.address) as direct:
-        assert direct.get("k") is None
+    assert tracker.stats()["replayed"] == 1
     tracker.close()
+
+
+def test_a_failure_after_close_is_reported_not_dropped(
+    events: list[tuple[str, Any, str]],
+) -> None:
+    t = memlease.WriteFailureTracker(on_event=lambda *e: events.append(e))
+    assert t.close() == []
+    t.record(("127.0.0.1:1",), "late", None, lambda *a: None, memlease.ServerDown("down"))
+    assert ("pending_at_close", "late") in [e[:2] for e in events]
+    assert t.pending() == ["late"]
 
 
 def test_async_replays_outlive_the_event_loop_that_failed(own_server: MemcachedServer) -> None:
     tracker = memlease.WriteFailureTracker(retry_interval=0.05, max_backoff=0.1)
-    options: dict[str, Any] = {"timeout": 0.1, "mark_down_period": 0.5, "write_failures": tracker}
+    options: dict[str, Any] = {"timeout": 0.1, "mark_down_period": 1.0, "write_failures": tracker}
     client = memlease.AsyncClient(own_server.address, **options)
 
     async def lose_an_invalidation() -> None:
@@ -257,14 +266,14 @@ def test_get_or_lease_replays_a_pending_invalidation_first(
     own_server: MemcachedServer, make_client: Any
 ) -> None:
     slow = memlease.WriteFailureTracker(retry_interval=60, max_backoff=60)
-    c = make_client(own_server.address, timeout=0.1, mark_down_period=0.3, write_failures=slow)
+    c = make_client(own_server.address, timeout=0.1, mark_down_period=1.0, write_failures=slow)
     c.set("k", "old", 300)
     mark_down(c, own_server)
     with pytest.raises(memlease.ServerDown):
         c.invalidate("k")
     with pytest.raises(memlease.ServerDown):
         c.get_or_lease("k")  # it cannot fix the cache, so it does not read it
-    time.sleep(0.35)
+    time.sleep(1.05)
     result = c.get_or_lease("k")
     assert not result.found and result.won, "the old value was invalidated before the read"
     assert slow.pending() == []

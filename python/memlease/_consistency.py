@@ -45,7 +45,7 @@ class LeasePolicy:
     then they give up (``get_or_compute`` runs the loader itself, without caching). With the
     defaults a loser waits about 1.2 s in all. ``sleep`` replaces the wait function
     (``time.sleep`` for ``Client``, ``asyncio.sleep`` for ``AsyncClient``, which also takes an
-    async function).
+    async function; ``Client`` raises ``InvalidArgument`` at the first wait if it is async).
     """
 
     lease_ttl: int = 10

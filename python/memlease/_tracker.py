@@ -45,8 +45,10 @@ class WriteFailureTracker:
     ``capacity`` bounds the keys held (default 10,000); beyond it the oldest is dropped and
     reported (``"overflow"``). Replays start ``retry_interval`` seconds after the failure and
     back off exponentially up to ``max_backoff``. ``on_event(event, key, detail)`` is called
-    with ``"recorded"``, ``"replayed"``, ``"overflow"`` and, from ``close()``,
-    ``"pending_at_close"``; it runs on the thread that caused the event and must not block.
+    with ``"recorded"``, ``"replayed"``, ``"overflow"`` and ``"pending_at_close"`` (from
+    ``close()``, or for a failure recorded after it: no replay will come); it runs on the
+    thread that caused the event and must not block. ``close()`` replays once more, blocking:
+    from a coroutine, call it as ``await asyncio.to_thread(tracker.close)``.
     One tracker may serve several clients; clients of the same servers share its entries
     (what one failed to invalidate, the others' read-through paths bypass too).
     """
@@ -121,10 +123,15 @@ class WriteFailureTracker:
                 _, dropped = self._entries.popitem(last=False)
                 self._counts["overflowed"] += 1
             self._counts["recorded"] += 1
-            if not self._closed:
+            closed = self._closed
+            if not closed:
                 self._ensure_thread()
                 self._wake.notify()
         self._emit("recorded", key, str(error))
+        if closed:
+            # No replay will come (a task cancelled after its client closed, say): say so.
+            log.error("memlease: invalidation of %r failed after the tracker closed", key)
+            self._emit("pending_at_close", key, str(error))
         if dropped is not None:
             log.error("memlease: invalidation of %r lost (tracker full)", dropped.key)
             self._emit("overflow", dropped.key, dropped.last_error)

@@ -15,6 +15,10 @@ functions so the order of cache and database operations cannot be got wrong:
   tracker and are replayed.
 - **Create** (``create(write)``): run the write, then invalidate the new entity's keys, so
   neither a cached "not found" (``none_ttl``) nor a lease taken before the insert survives.
+- **Cancellation**: an ``AsyncRepository`` write, once started, runs to its end with its
+  invalidations even if the caller is cancelled (the new entity's keys are known only after
+  the write). A sync write interrupted by ``KeyboardInterrupt`` hands the keys it knows of to
+  the write-failure tracker; keys only the new version has are then not invalidated.
 
 Keys are ``"<name>:<lookup>:<value>"``, one per lookup (``id``, ``email`` ...), all derived from
 the entity by ``lookups`` and all invalidated together.
@@ -28,7 +32,9 @@ invalidation that follows.)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -37,7 +43,10 @@ from memlease._client import AsyncClient, Client
 from memlease._consistency import CACHE_UNAVAILABLE, DEFAULT_LEASE, LeasePolicy, StalePolicy
 from memlease._errors import InvalidArgument
 
+log = logging.getLogger("memlease")
+
 E = TypeVar("E")
+R = TypeVar("R")
 
 __all__ = ["AsyncRepository", "Repository"]
 
@@ -141,16 +150,23 @@ class _Rules(Generic[E]):
         return result
 
     def _invalidate(self, keys: Iterable[str]) -> c.Steps[None]:
+        """Invalidate every key, whatever fails on the way; then raise the first error that
+        is not the tracker's to handle (a rejected key, say)."""
         keys = list(keys)
+        first_error: Exception | None = None
         for i, key in enumerate(keys):
             try:
                 yield c.call("invalidate", key, stale_ttl=self.stale_ttl)
             except CACHE_UNAVAILABLE:
                 pass  # recorded by the client's write-failure tracker, and replayed
+            except Exception as error:
+                first_error = first_error or error
             except BaseException as error:
                 # Cancelled or interrupted: the tracker has this key; give it the rest too.
                 self.client._record_lost(keys[i + 1 :], self.stale_ttl, error)
                 raise
+        if first_error is not None:
+            raise first_error
 
 
 class Repository(_Rules[E]):
@@ -207,16 +223,34 @@ class AsyncRepository(_Rules[E]):
         return await c.run_async(self.client, self._get(lookup))
 
     async def create(self, write: Callable[[], Any]) -> E:
-        return await c.run_async(self.client, self._write([], write, entity_after=True))
+        return await self._run_write(self._write([], write, entity_after=True))
 
     async def update(self, entity: E, write: Callable[[], Any]) -> E | None:
-        steps = self._write(self.keys_of(entity), write, entity_after=True)
-        return await c.run_async(self.client, steps)
+        return await self._run_write(self._write(self.keys_of(entity), write, entity_after=True))
 
     async def delete(self, entity: E, write: Callable[[], Any]) -> Any:
-        return await c.run_async(
-            self.client, self._write(self.keys_of(entity), write, entity_after=False)
-        )
+        return await self._run_write(self._write(self.keys_of(entity), write, entity_after=False))
+
+    async def _run_write(self, steps: c.Steps[R]) -> R:
+        """A write, once started, runs to its end with its invalidations: cancelling the caller
+        cannot split "write" from "invalidate" (the new entity's keys are only known after the
+        write). The caller is cancelled at once; the write finishes in the background."""
+        task = asyncio.ensure_future(c.run_async(self.client, steps))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                task.add_done_callback(_log_orphaned_failure)
+            raise
 
     async def invalidate(self, entity: E) -> None:
         await c.run_async(self.client, self._invalidate(self.keys_of(entity)))
+
+
+def _log_orphaned_failure(task: asyncio.Future[Any]) -> None:
+    """A write that finished after its caller was cancelled: its error has no one to reach but
+    the log."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning(
+            "memlease: a write failed after its caller was cancelled", exc_info=task.exception()
+        )

@@ -9,6 +9,8 @@ mod dispatch;
 pub mod hot;
 mod lease;
 mod multi;
+#[cfg(test)]
+mod wire_tests;
 
 pub use admin::{PerServer, StatLines};
 pub use dispatch::KeyRef;
@@ -314,27 +316,53 @@ impl<T: Transport> Client<T> {
             Err(e) => return Err(e),
         };
         if outcome == StoreOutcome::Stored && split {
-            // The key itself decided (add / replace / CAS conditions); its copies follow it.
-            let copy_mode = if matches!(mode, SetMode::Append | SetMode::Prepend) {
-                mode
-            } else {
-                SetMode::Set
+            let stored = Stored {
+                mode,
+                client_flags,
+                ttl,
+                data,
+                cas,
+                stored_cas,
             };
-            let copy_flags = store_flags(copy_mode, client_flags, ttl, None);
-            self.write_copies(key, Command::Set, &copy_flags, Some(data)).await?;
-            if let Some(stored_cas) = stored_cas {
-                self.drop_copies_if_overtaken(key, stored_cas).await?;
-            }
+            self.store_copies(key, stored).await?;
         }
         Ok(outcome)
     }
 
+    /// The key itself decided (add / replace / CAS conditions); its copies follow it.
+    async fn store_copies(&self, key: KeyRef<'_>, stored: Stored<'_>) -> Result<()> {
+        let copy_mode = match stored.mode {
+            SetMode::Append | SetMode::Prepend => stored.mode,
+            _ => SetMode::Set,
+        };
+        let copy_flags = store_flags(copy_mode, stored.client_flags, stored.ttl, None);
+        let copied = self
+            .write_copies(key, Command::Set, &copy_flags, Some(stored.data))
+            .await;
+        let checked = match (copied, stored.stored_cas) {
+            (Ok(()), Some(stored_cas)) => self.drop_copies_if_overtaken(key, stored_cas).await,
+            (result, _) => result,
+        };
+        if checked.is_err() && stored.cas.is_some() {
+            // A CAS store's copies are unverified: drop them rather than risk an old value
+            // (best effort, every copy; the error goes to the caller either way).
+            for copy in self.copies_of(key) {
+                let _ = self.request(key.copy(&copy), Command::Delete, &[], None).await;
+            }
+        }
+        checked
+    }
+
     /// A CAS store's copies are written plainly after the key: if the key changed meanwhile
     /// (a write, or an invalidation that already dropped the copies), the copies just written
-    /// are older than the key. Drop them then: a copy may miss, never serve the old value.
-    /// (Any change after this check also reaches the copies, after the key.)
+    /// are older than the key. Drop them then. (Any change after this check reaches the copies
+    /// after the key; one before it is caught here. In between, for that moment, a copy may
+    /// still answer with the older value.)
     async fn drop_copies_if_overtaken(&self, key: KeyRef<'_>, stored_cas: u64) -> Result<()> {
         let reply = self.request(key, Command::Get, &[Flag::ReturnCas], None).await?;
+        if let Some(win) = lease::stale_win(&reply) {
+            self.hand_on_win(key, win).await; // a check is not a reader that refreshes
+        }
         let unchanged = reply.code == Code::Stored && reply.flags.cas == Some(stored_cas);
         if !unchanged {
             self.write_copies(key, Command::Delete, &[], None).await?;
@@ -476,6 +504,18 @@ fn item_of(reply: Response) -> Item {
 }
 
 /// Flags of an `ms`: only non-default ones go on the wire.
+/// A store the key itself accepted, for its split copies to follow.
+struct Stored<'a> {
+    mode: SetMode,
+    client_flags: u32,
+    ttl: i64,
+    data: &'a [u8],
+    /// The CAS the store was conditional on, if any.
+    cas: Option<u64>,
+    /// The CAS of the stored item, asked for when the store was conditional.
+    stored_cas: Option<u64>,
+}
+
 fn store_flags(mode: SetMode, client_flags: u32, ttl: i64, cas: Option<u64>) -> Vec<Flag> {
     let mut flags = Vec::with_capacity(4);
     if ttl != 0 {

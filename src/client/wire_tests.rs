@@ -1,0 +1,143 @@
+//! Exact wire sequences of the client's multi-step operations, against a scripted transport
+//! (the interleavings they guard against cannot be produced on demand with a real server).
+
+use super::{Client, HotKeys, KeyRef};
+use crate::client::hot::SplitKeys;
+use crate::cluster::{Batch, Cluster, ClusterConfig};
+use crate::error::{Error, Result};
+use crate::health::HealthPolicy;
+use crate::protocol::request::SetMode;
+use crate::reply::{Replies, ReplyReader};
+use crate::topology::{test_pool, TopologyConfig};
+use crate::transport::{run_blocking, Transport};
+use bytes::BytesMut;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::Duration;
+
+/// Answers each request with the next scripted reply (or failure) and records what was sent.
+struct Scripted {
+    cluster: Cluster,
+    replies: Mutex<VecDeque<Option<&'static str>>>,
+    sent: Mutex<Vec<String>>,
+}
+
+impl Transport for Scripted {
+    fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    fn exchange(&self, batches: Vec<Batch>) -> impl Future<Output = Vec<Result<Replies>>> + Send {
+        let results = batches
+            .into_iter()
+            .map(|batch| {
+                let request = String::from_utf8_lossy(&batch.bytes);
+                let line = request.lines().next().unwrap_or_default();
+                // The opaque tag is the client's bookkeeping: recorded without, echoed back.
+                let (tags, words): (Vec<&str>, Vec<&str>) = line.split(' ').partition(|w| w.starts_with('O'));
+                self.sent.lock().push(words.join(" "));
+                let Some(reply) = self.replies.lock().pop_front().expect("a reply is scripted") else {
+                    return Err(Error::ConnectionLost {
+                        server: "scripted".into(),
+                        detail: "scripted failure".into(),
+                    });
+                };
+                let reply = match tags.first() {
+                    Some(tag) => format!("{} {tag}\r\n", reply.trim_end()),
+                    None => reply.to_owned(),
+                };
+                let mut reader = ReplyReader::new(batch.expect);
+                reader.feed(&mut BytesMut::from(reply.as_str()), "scripted")?;
+                assert!(reader.is_done(), "scripted reply {reply:?} is incomplete");
+                Ok(reader.into_replies())
+            })
+            .collect();
+        std::future::ready(results)
+    }
+}
+
+fn split_client(replies: &[Option<&'static str>]) -> Client<Scripted> {
+    let pool = test_pool("default", &["a:1", "b:1", "c:1"]);
+    let config = ClusterConfig {
+        topology: TopologyConfig {
+            pools: vec![pool],
+            routes: Vec::new(),
+            mirror: None,
+            gutter: None,
+            gutter_ttl: 10,
+            remap_on_failure: false,
+        },
+        health: HealthPolicy {
+            failures_to_mark_down: 1000,
+            mark_down_period: Duration::from_secs(1),
+        },
+    };
+    let transport = Scripted {
+        cluster: Cluster::new(config).unwrap(),
+        replies: Mutex::new(replies.iter().copied().collect()),
+        sent: Mutex::new(Vec::new()),
+    };
+    let hot = HotKeys {
+        split: SplitKeys::new([b"hot".to_vec()], 3),
+        local: None,
+    };
+    Client::with_hot_keys(transport, hot)
+}
+
+fn cas_fill(client: &Client<Scripted>) -> Result<super::StoreOutcome> {
+    run_blocking(client.store(SetMode::Set, KeyRef::plain(b"hot"), b"v", 0, 60, Some(5)))
+}
+
+fn sent(client: &Client<Scripted>) -> Vec<String> {
+    client.transport.sent.lock().clone()
+}
+
+#[test]
+fn copies_of_a_cas_fill_overtaken_by_a_stale_mark_are_dropped_and_the_refresh_passed_on() {
+    let client = split_client(&[
+        Some("HD c6\r\n"),     // the CAS store succeeds: the item's CAS is now 6
+        Some("HD\r\n"),        // copy 1
+        Some("HD\r\n"),        // copy 2
+        Some("HD c7 X W\r\n"), // the check: marked stale meanwhile, and it was handed the win
+        Some("HD\r\n"),        // the win passed on
+        Some("HD\r\n"),        // copy 1 dropped
+        Some("HD\r\n"),        // copy 2 dropped
+    ]);
+    let outcome = cas_fill(&client);
+    assert!(outcome.is_ok(), "{outcome:?} after sending {:?}", sent(&client));
+    assert_eq!(
+        sent(&client),
+        [
+            "ms hot 1 T60 C5 c",
+            "ms hot:memlease-copy-1 1 T60",
+            "ms hot:memlease-copy-2 1 T60",
+            "mg hot c",
+            "md hot I C7",
+            "md hot:memlease-copy-1",
+            "md hot:memlease-copy-2",
+        ]
+    );
+}
+
+#[test]
+fn copies_of_an_unchanged_cas_fill_stay() {
+    let client = split_client(&[Some("HD c6\r\n"), Some("HD\r\n"), Some("HD\r\n"), Some("HD c6\r\n")]);
+    let outcome = cas_fill(&client);
+    assert!(outcome.is_ok(), "{outcome:?} after sending {:?}", sent(&client));
+    assert_eq!(sent(&client).last().map(String::as_str), Some("mg hot c"));
+}
+
+#[test]
+fn a_failed_copy_write_after_a_cas_fill_drops_every_copy() {
+    let client = split_client(&[Some("HD c6\r\n"), None, Some("HD\r\n"), Some("HD\r\n")]);
+    assert!(matches!(cas_fill(&client), Err(Error::ConnectionLost { .. })));
+    assert_eq!(
+        sent(&client)[1..],
+        [
+            "ms hot:memlease-copy-1 1 T60",
+            "md hot:memlease-copy-1",
+            "md hot:memlease-copy-2"
+        ]
+    );
+}
