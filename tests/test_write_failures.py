@@ -278,3 +278,47 @@ def test_get_or_lease_replays_a_pending_invalidation_first(
     assert not result.found and result.won, "the old value was invalidated before the read"
     assert slow.pending() == []
     slow.close()
+
+
+def test_a_failed_delete_is_tracked_like_an_invalidation(
+    own_server: MemcachedServer, make_client: Any, tracker: memlease.WriteFailureTracker
+) -> None:
+    c = make_client(own_server.address, timeout=0.1, mark_down_period=1.0, write_failures=tracker)
+    c.set("gone", "old")
+    c.set("gone-quietly", "old")
+    mark_down(c, own_server)
+    with pytest.raises(memlease.ServerDown):
+        c.delete("gone")
+    assert c.delete("gone-quietly", on_server_error="miss") is False
+    assert tracker.pending() == ["gone", "gone-quietly"]
+    with memlease.Client(own_server.address) as direct:
+        assert direct.get_many(["gone", "gone-quietly"]) == {"gone": "old", "gone-quietly": "old"}
+    assert wait_for(lambda: tracker.pending() == [])
+    with memlease.Client(own_server.address) as direct:
+        assert direct.get_many(["gone", "gone-quietly"]) == {}
+    with pytest.raises(memlease.InvalidArgument):
+        c.delete("gone", on_server_error="ignore")
+
+
+def test_delete_many_tracks_the_keys_it_could_not_reach(
+    cluster: list[MemcachedServer], make_client: Any, tracker: memlease.WriteFailureTracker
+) -> None:
+    addresses = [s.address for s in cluster]
+    c = make_client(addresses, timeout=0.1, mark_down_period=1.0, write_failures=tracker)
+    keys = [f"dm{i}" for i in range(30)]
+    c.set_many({k: k for k in keys})
+    frozen = cluster[2]
+    on_frozen = [k for k in keys if c.server_for(k) == frozen.address]
+    assert on_frozen
+    frozen.freeze()
+    try:
+        assert c.delete_many(keys, on_server_error="miss") == len(keys) - len(on_frozen)
+        assert sorted(tracker.pending()) == sorted(on_frozen)
+        with pytest.raises(memlease.MemcacheConnectionError):
+            c.delete_many([*on_frozen, "dm-other"])  # raising: every key is tracked
+        assert "dm-other" in tracker.pending()
+    finally:
+        frozen.thaw()
+    assert wait_for(lambda: tracker.pending() == [], timeout=8.0)
+    with memlease.Client(frozen.address) as direct:
+        assert direct.get_many(on_frozen) == {}

@@ -58,6 +58,7 @@ class _ConsistencyState:
     _owns_tracker: bool
     _counters: Counters
     _cache_id: tuple[str, ...]
+    _on_server_error: str
     servers: list[str]  # the Rust base class's
 
     def __new__(
@@ -72,6 +73,7 @@ class _ConsistencyState:
         self._tracker = write_failures if write_failures is not None else WriteFailureTracker()
         self._counters = Counters()
         self._cache_id = tuple(self.servers)
+        self._on_server_error = options.get("on_server_error", "raise")
         return self
 
     @property
@@ -102,6 +104,33 @@ class _ConsistencyState:
         # A conditional invalidation is the caller's to retry: its CAS goes stale anyway.
         if cas is None and _maybe_lost(error):
             self._record_lost([key], stale_ttl, error)
+
+    def _misses(self, on_server_error: str | None) -> bool:
+        """Whether a tracked delete answers a server failure as a miss rather than raise (the
+        caller's ``on_server_error``, else the client's)."""
+        policy = self._on_server_error if on_server_error is None else on_server_error
+        if policy not in ("raise", "miss"):
+            raise InvalidArgument(f"on_server_error must be 'raise' or 'miss', not {policy!r}")
+        return policy == "miss"
+
+    def _delete_failed(self, keys: list[Any], error: BaseException, misses: bool) -> bool:
+        """Track `keys` if their delete may not have happened; whether to answer as a miss."""
+        if _maybe_lost(error):
+            self._record_lost(keys, None, error)
+        return misses and isinstance(error, c.CACHE_UNAVAILABLE)
+
+    def _deleted(self, keys: list[Any], since: int) -> None:
+        for key in keys:
+            self._tracker.resolved(self._cache_id, key, since)
+
+    def _deleted_many(self, keys: list[Any], unreached: list[Any], since: int, count: int) -> int:
+        """A tolerant ``delete_many`` could not reach some keys' servers: track those."""
+        if unreached:
+            self._record_lost(unreached, None, MemcacheConnectionError("server unreachable"))
+            missed = set(unreached)
+            keys = [key for key in keys if key not in missed]
+        self._deleted(keys, since)
+        return count
 
 
 class Client(_ConsistencyState, _core.Client):
@@ -203,6 +232,36 @@ class Client(_ConsistencyState, _core.Client):
         ttl)``. False if the key changed meanwhile (the stale value is refused)."""
         args, kwargs = _fill_arguments(key, args, kwargs)
         return super().fill(*args, **kwargs)
+
+    def delete(self, key: Any, *, on_server_error: str | None = None) -> bool:
+        """Delete `key`; True if it existed. A delete that may not have happened (server
+        unreachable, interrupted) is recorded in ``write_failures`` and replayed, like
+        :meth:`invalidate`; then it raises, or returns False under ``on_server_error="miss"``."""
+        misses, since = self._misses(on_server_error), self._tracker.generation()
+        try:
+            existed = super().delete(key, on_server_error="raise")
+        except BaseException as error:
+            if self._delete_failed([key], error, misses):
+                return False
+            raise
+        self._deleted([key], since)
+        return existed
+
+    def delete_many(self, keys: Iterable[Any], *, on_server_error: str | None = None) -> int:
+        """Delete `keys`; how many existed. Keys whose delete may not have happened are
+        recorded for replay: under ``on_server_error="miss"`` those of the servers that could
+        not be reached, otherwise (it raises) all of them (a repeated delete is harmless)."""
+        keys = list(keys)
+        misses, since = self._misses(on_server_error), self._tracker.generation()
+        try:
+            if misses:
+                deleted, unreached = super()._delete_many_reporting(keys)
+            else:
+                deleted, unreached = super().delete_many(keys, on_server_error="raise"), []
+        except BaseException as error:
+            self._delete_failed(keys, error, misses=False)
+            raise
+        return self._deleted_many(keys, unreached, since, deleted)
 
     def invalidate(self, key: Any, *, stale_ttl: int | None = None, cas: int | None = None) -> bool:
         """Delete `key`, or with `stale_ttl` mark it stale (see the core method). A failed
@@ -316,6 +375,34 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
         args, kwargs = _fill_arguments(key, args, kwargs)
         stored: bool = await super().fill(*args, **kwargs)
         return stored
+
+    async def delete(  # type: ignore[override]
+        self, key: Any, *, on_server_error: str | None = None
+    ) -> bool:
+        misses, since = self._misses(on_server_error), self._tracker.generation()
+        try:
+            existed: bool = await super().delete(key, on_server_error="raise")
+        except BaseException as error:
+            if self._delete_failed([key], error, misses):
+                return False
+            raise
+        self._deleted([key], since)
+        return existed
+
+    async def delete_many(  # type: ignore[override]
+        self, keys: Iterable[Any], *, on_server_error: str | None = None
+    ) -> int:
+        keys = list(keys)
+        misses, since = self._misses(on_server_error), self._tracker.generation()
+        try:
+            if misses:
+                deleted, unreached = await super()._delete_many_reporting(keys)
+            else:
+                deleted, unreached = await super().delete_many(keys, on_server_error="raise"), []
+        except BaseException as error:
+            self._delete_failed(keys, error, misses=False)
+            raise
+        return self._deleted_many(keys, unreached, since, deleted)
 
     async def invalidate(  # type: ignore[override]
         self, key: Any, *, stale_ttl: int | None = None, cas: int | None = None

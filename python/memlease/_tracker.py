@@ -144,6 +144,8 @@ class WriteFailureTracker:
         """An invalidation of `key` in `cache`, sent after :meth:`generation` returned `since`,
         succeeded: it covers the failures recorded up to then, not a later one (which may
         belong to a later write)."""
+        if (cache, key) not in self._entries:
+            return  # the common case, without the lock (a failure recorded now is newer anyway)
         with self._lock:
             entry = self._entries.get((cache, key))
             if entry is None or entry.generation > since:

@@ -167,8 +167,9 @@ impl<T: Transport> Client<T> {
         }
     }
 
-    /// Delete many keys; returns how many existed.
-    pub async fn delete_many(&self, keys: &[KeyRef<'_>], tolerant: bool) -> Result<usize> {
+    /// Delete many keys; returns how many existed, and (when `tolerant`) the positions of the
+    /// keys whose server, or one of whose split copies' servers, could not be reached.
+    pub async fn delete_many(&self, keys: &[KeyRef<'_>], tolerant: bool) -> Result<(usize, Vec<usize>)> {
         let _locals: Vec<_> = keys.iter().filter_map(|key| self.writing(*key)).collect();
         let copies = self.extra_copies(keys.iter().copied().enumerate());
         let targets: Vec<KeyRef<'_>> = keys
@@ -180,11 +181,14 @@ impl<T: Transport> Client<T> {
             .dispatch(BatchMode::Quiet, Command::Delete, &targets, |_, _| {}, None, tolerant)
             .await?;
         let mut deleted = 0;
+        let mut unavailable = Vec::new();
         for (n, slot) in replies.into_iter().enumerate() {
             let counted = n < keys.len();
             match slot {
                 Slot::Quiet => deleted += usize::from(counted),
-                Slot::Unavailable => {}
+                Slot::Unavailable => {
+                    unavailable.push(if counted { n } else { copies[n - keys.len()].0 });
+                }
                 Slot::Reply(server, reply) => {
                     let name = self.cluster().server_name(server);
                     match check(name, reply)?.code {
@@ -199,6 +203,8 @@ impl<T: Transport> Client<T> {
                 }
             }
         }
-        Ok(deleted)
+        unavailable.sort_unstable();
+        unavailable.dedup();
+        Ok((deleted, unavailable))
     }
 }

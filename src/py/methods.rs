@@ -374,6 +374,12 @@ macro_rules! client_methods {
                 self.execute_with(py, $crate::py::ops::DeleteMany::new(keys)?, on_server_error)
             }
 
+            /// `delete_many` that carries on past unreachable servers and says which keys it
+            /// could not delete: `(deleted, [keys])`. For the write-failure tracking wrapper.
+            fn _delete_many_reporting(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+                self.execute_with(py, $crate::py::ops::DeleteMany::reporting(keys)?, Some("miss"))
+            }
+
             /// Invalidate every item on every server (after `delay` seconds).
             #[pyo3(signature = (delay = $crate::py::convert::Delay(0)), text_signature = "($self, delay=0)")]
             fn flush_all(&self, py: Python<'_>, delay: $crate::py::convert::Delay) -> PyResult<Py<PyAny>> {

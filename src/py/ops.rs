@@ -397,10 +397,12 @@ impl Op for SetMany {
     }
 }
 
-/// `delete_many`: how many keys existed.
+/// `delete_many`: how many keys existed; reporting, also the keys whose server could not be
+/// reached (for the write-failure tracker).
 pub struct DeleteMany {
     keys: Vec<Key>,
     tolerant: bool,
+    report: bool,
 }
 
 impl DeleteMany {
@@ -408,24 +410,42 @@ impl DeleteMany {
         Ok(DeleteMany {
             keys: Key::many(keys)?,
             tolerant: false,
+            report: false,
         })
+    }
+
+    /// Answer `(deleted, [keys not reached])` rather than a count.
+    pub fn reporting(keys: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(DeleteMany {
+            report: true,
+            ..Self::new(keys)?
+        })
+    }
+
+    fn answer(&self, py: Python<'_>, deleted: usize, unreached: &[usize]) -> PyResult<Py<PyAny>> {
+        if !self.report {
+            return to_py(py, deleted);
+        }
+        let keys: Vec<&Bound<'_, PyAny>> = unreached.iter().map(|&i| self.keys[i].bind(py)).collect();
+        to_py(py, (deleted, keys))
     }
 }
 
 impl Op for DeleteMany {
-    type Output = usize;
+    type Output = (usize, Vec<usize>);
 
-    async fn run<T: Transport>(&self, core: &Core<T>) -> Result<usize> {
+    async fn run<T: Transport>(&self, core: &Core<T>) -> Result<(usize, Vec<usize>)> {
         let raw: Vec<KeyRef<'_>> = self.keys.iter().map(Key::key_ref).collect();
         core.delete_many(&raw, self.tolerant).await
     }
 
-    fn finish(self, py: Python<'_>, output: usize, _: &Serde) -> PyResult<Py<PyAny>> {
-        to_py(py, output)
+    fn finish(self, py: Python<'_>, (deleted, unreached): (usize, Vec<usize>), _: &Serde) -> PyResult<Py<PyAny>> {
+        self.answer(py, deleted, &unreached)
     }
 
     fn unavailable(self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
-        answer(py, 0usize)
+        let every: Vec<usize> = (0..self.keys.len()).collect();
+        Some(self.answer(py, 0, &every))
     }
 
     fn tolerate(&mut self) {
