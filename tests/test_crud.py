@@ -191,7 +191,7 @@ def test_a_cancelled_async_write_still_completes_and_invalidates(
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            await asyncio.sleep(0.3)  # the write and its invalidations finish meanwhile
+            await asyncio.wait(list(c._orphans), timeout=10)  # the write runs to its end
             after = users.by_id(3)
             assert after is not None and after["email"] == "new3@example.com"
             assert await repo.get(id=3) == after

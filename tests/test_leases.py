@@ -43,7 +43,14 @@ def test_fill_takes_the_lease_result(client: Any) -> None:
     assert 0 < client.get_or_lease("by-result").ttl <= 60
     assert not client.fill(lease, "again", 60), "the lease's CAS is spent"
     with pytest.raises(memlease.InvalidArgument, match="LeaseResult"):
-        client.fill(memlease.LeaseResult(won=True), "v", 60)
+        client.fill(memlease.LeaseResult(won=True), "v", 60)  # no key, no CAS
+    # Only the winner fills by result: a loser filling first would refuse the winner's fill.
+    held = client.lease_get("contended", lease_ttl=30)
+    loser = client.get_or_lease("contended", lease=NO_WAIT)
+    assert held.won and not loser.won
+    with pytest.raises(memlease.InvalidArgument, match="won"):
+        client.fill(loser, "v", 60)
+    assert client.fill(held, "v", 60)
 
 
 def test_an_empty_filled_value_is_a_value(client: Any) -> None:

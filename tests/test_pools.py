@@ -97,7 +97,12 @@ def test_gutter_takes_over_a_dead_server_with_short_ttls(
         assert ttl is not None and 0 < ttl <= 5  # ...with its TTL capped
         c.set("long", 1, ttl=3600)
         assert 0 < (d.meta_get("long", "t").ttl or 0) <= 5
-    assert c.delete("k") is True
+    # A delete clears the gutter's copy, yet reports that the primary was not reached: its
+    # old value would be back with it.
+    with pytest.raises(memlease.ServerDown):
+        c.delete("k")
+    with direct(spare) as d:
+        assert d.get("k") is None
     assert c.health()[primary.address]["down"] is True
 
 
@@ -155,6 +160,9 @@ def test_remap_on_failure_moves_keys_to_the_next_server(
             if d.get(key) == "moved":
                 holders.append(srv.address)
     assert len(holders) == 1
+    with pytest.raises(memlease.ServerDown):
+        c.delete(key)  # gone from the stand-in, but the dead server was not reached
+    assert c.get(key) is None
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ Real memcached processes, frozen and killed; both clients."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -44,10 +45,12 @@ def mark_down(c: Any, server: MemcachedServer) -> None:
     made meanwhile are truly lost: they never reach the server."""
     server.freeze()
     try:
-        with pytest.raises(memlease.MemcacheConnectionError):
+        # Raises, or (with a gutter) is answered by the fallback.
+        with contextlib.suppress(memlease.MemcacheConnectionError):
             c.get("probe")
     finally:
         server.thaw()
+    assert c.health()[server.address]["down"]
 
 
 def test_a_lost_invalidation_is_replayed_when_the_server_answers_again(
@@ -280,45 +283,70 @@ def test_get_or_lease_replays_a_pending_invalidation_first(
     slow.close()
 
 
-def test_a_failed_delete_is_tracked_like_an_invalidation(
-    own_server: MemcachedServer, make_client: Any, tracker: memlease.WriteFailureTracker
-) -> None:
-    c = make_client(own_server.address, timeout=0.1, mark_down_period=1.0, write_failures=tracker)
-    c.set("gone", "old")
-    c.set("gone-quietly", "old")
-    mark_down(c, own_server)
-    with pytest.raises(memlease.ServerDown):
-        c.delete("gone")
-    assert c.delete("gone-quietly", on_server_error="miss") is False
-    assert tracker.pending() == ["gone", "gone-quietly"]
-    with memlease.Client(own_server.address) as direct:
-        assert direct.get_many(["gone", "gone-quietly"]) == {"gone": "old", "gone-quietly": "old"}
-    assert wait_for(lambda: tracker.pending() == [])
-    with memlease.Client(own_server.address) as direct:
-        assert direct.get_many(["gone", "gone-quietly"]) == {}
-    with pytest.raises(memlease.InvalidArgument):
-        c.delete("gone", on_server_error="ignore")
-
-
-def test_delete_many_tracks_the_keys_it_could_not_reach(
+def test_invalidate_many_tracks_the_keys_it_could_not_reach(
     cluster: list[MemcachedServer], make_client: Any, tracker: memlease.WriteFailureTracker
 ) -> None:
     addresses = [s.address for s in cluster]
     c = make_client(addresses, timeout=0.1, mark_down_period=1.0, write_failures=tracker)
-    keys = [f"dm{i}" for i in range(30)]
+    keys = [f"im{i}" for i in range(30)]
     c.set_many({k: k for k in keys})
     frozen = cluster[2]
     on_frozen = [k for k in keys if c.server_for(k) == frozen.address]
     assert on_frozen
     frozen.freeze()
     try:
-        assert c.delete_many(keys, on_server_error="miss") == len(keys) - len(on_frozen)
+        with pytest.raises(memlease.MemcacheConnectionError, match="tracked for replay"):
+            c.invalidate_many(keys)
         assert sorted(tracker.pending()) == sorted(on_frozen)
-        with pytest.raises(memlease.MemcacheConnectionError):
-            c.delete_many([*on_frozen, "dm-other"])  # raising: every key is tracked
-        assert "dm-other" in tracker.pending()
+        with memlease.Client(cluster[0].address) as live:
+            assert all(live.get(k) is None for k in keys), "the reachable ones went at once"
     finally:
         frozen.thaw()
     assert wait_for(lambda: tracker.pending() == [], timeout=8.0)
-    with memlease.Client(frozen.address) as direct:
-        assert direct.get_many(on_frozen) == {}
+    assert tracker.stats()["replayed"] == len(on_frozen)
+
+
+def test_invalidate_many_marks_stale(client: Any) -> None:
+    client.set_many({"s1": 1, "s2": 2})
+    assert client.invalidate_many(["s1", "s2", "s3"], stale_ttl=30) == 2
+    results = [
+        client.get_or_lease(k, stale=memlease.StalePolicy(accept=True)) for k in ("s1", "s2")
+    ]
+    assert [(r.value, r.stale, r.won) for r in results] == [(1, True, True), (2, True, True)]
+    assert client.invalidate_many(["s1", "s2"]) == 2
+    assert client.get_many(["s1", "s2"]) == {}
+
+
+def test_an_invalidation_answered_by_the_gutter_is_still_replayed_on_the_primary(
+    own_server: MemcachedServer, make_client: Any, tracker: memlease.WriteFailureTracker
+) -> None:
+    with MemcachedServer() as spare:
+        gutter_replays_on_primary(own_server, spare, make_client, tracker)
+
+
+def gutter_replays_on_primary(
+    primary: MemcachedServer,
+    spare: MemcachedServer,
+    make_client: Any,
+    tracker: memlease.WriteFailureTracker,
+) -> None:
+    c = make_client(
+        primary.address,
+        gutter=[spare.address],
+        timeout=0.1,
+        mark_down_period=1.0,
+        write_failures=tracker,
+    )
+    c.set("k", "old", 300)
+    mark_down(c, primary)
+    c.set("k", "in gutter")  # the gutter holds a copy meanwhile
+    with pytest.raises(memlease.ServerDown):
+        c.invalidate("k")
+    assert tracker.pending() == ["k"]
+    with memlease.Client(spare.address) as gutter:
+        assert gutter.get("k") is None, "the gutter's copy went at once"
+    with memlease.Client(primary.address) as direct:
+        assert direct.get("k") == "old", "the primary still holds the old value"
+    assert wait_for(lambda: tracker.pending() == [])
+    with memlease.Client(primary.address) as direct:
+        assert direct.get("k") is None, "replayed on the primary once it was back"

@@ -37,8 +37,10 @@ def _fill_arguments(
         return value, ttl, compute_time
 
     value, ttl, compute_time = unpack(*args, **kwargs)
-    if target.key is None or target.cas is None:
-        raise InvalidArgument("fill(result, ...) needs a LeaseResult from a read (key and CAS)")
+    if not target.won or target.key is None or target.cas is None:
+        # A loser (or a hit) filling first would refuse the winner's fill: one computation
+        # per lease is the point. fill(key, value, cas, ttl) remains for deliberate cases.
+        raise InvalidArgument("fill(result, ...) needs the LeaseResult that won the lease")
     return (target.key, value, target.cas, ttl), {"compute_time": compute_time}
 
 
@@ -58,7 +60,8 @@ class _ConsistencyState:
     _owns_tracker: bool
     _counters: Counters
     _cache_id: tuple[str, ...]
-    _on_server_error: str
+    # AsyncRepository writes whose caller was cancelled, still running to their end.
+    _orphans: set[asyncio.Future[Any]]
     servers: list[str]  # the Rust base class's
 
     def __new__(
@@ -73,7 +76,7 @@ class _ConsistencyState:
         self._tracker = write_failures if write_failures is not None else WriteFailureTracker()
         self._counters = Counters()
         self._cache_id = tuple(self.servers)
-        self._on_server_error = options.get("on_server_error", "raise")
+        self._orphans = set()
         return self
 
     @property
@@ -105,32 +108,20 @@ class _ConsistencyState:
         if cas is None and _maybe_lost(error):
             self._record_lost([key], stale_ttl, error)
 
-    def _misses(self, on_server_error: str | None) -> bool:
-        """Whether a tracked delete answers a server failure as a miss rather than raise (the
-        caller's ``on_server_error``, else the client's)."""
-        policy = self._on_server_error if on_server_error is None else on_server_error
-        if policy not in ("raise", "miss"):
-            raise InvalidArgument(f"on_server_error must be 'raise' or 'miss', not {policy!r}")
-        return policy == "miss"
-
-    def _delete_failed(self, keys: list[Any], error: BaseException, misses: bool) -> bool:
-        """Track `keys` if their delete may not have happened; whether to answer as a miss."""
-        if _maybe_lost(error):
-            self._record_lost(keys, None, error)
-        return misses and isinstance(error, c.CACHE_UNAVAILABLE)
-
-    def _deleted(self, keys: list[Any], since: int) -> None:
+    def _settle_many(self, keys: list[Any], unreached: list[Any], since: int) -> None:
+        """A batch of deletes came back: the keys it could not reach are tracked (and raised
+        about, like a failed :meth:`invalidate`); the rest resolve what was pending."""
+        missed = set(unreached)
         for key in keys:
-            self._tracker.resolved(self._cache_id, key, since)
-
-    def _deleted_many(self, keys: list[Any], unreached: list[Any], since: int, count: int) -> int:
-        """A tolerant ``delete_many`` could not reach some keys' servers: track those."""
+            if key not in missed:
+                self._tracker.resolved(self._cache_id, key, since)
         if unreached:
-            self._record_lost(unreached, None, MemcacheConnectionError("server unreachable"))
-            missed = set(unreached)
-            keys = [key for key in keys if key not in missed]
-        self._deleted(keys, since)
-        return count
+            error = MemcacheConnectionError(
+                f"{len(unreached)} of {len(keys)} keys not invalidated (their server could not"
+                f" be reached); tracked for replay: {unreached[:5]!r}"
+            )
+            self._record_lost(unreached, None, error)
+            raise error
 
 
 class Client(_ConsistencyState, _core.Client):
@@ -233,35 +224,22 @@ class Client(_ConsistencyState, _core.Client):
         args, kwargs = _fill_arguments(key, args, kwargs)
         return super().fill(*args, **kwargs)
 
-    def delete(self, key: Any, *, on_server_error: str | None = None) -> bool:
-        """Delete `key`; True if it existed. A delete that may not have happened (server
-        unreachable, interrupted) is recorded in ``write_failures`` and replayed, like
-        :meth:`invalidate`; then it raises, or returns False under ``on_server_error="miss"``."""
-        misses, since = self._misses(on_server_error), self._tracker.generation()
-        try:
-            existed = super().delete(key, on_server_error="raise")
-        except BaseException as error:
-            if self._delete_failed([key], error, misses):
-                return False
-            raise
-        self._deleted([key], since)
-        return existed
-
-    def delete_many(self, keys: Iterable[Any], *, on_server_error: str | None = None) -> int:
-        """Delete `keys`; how many existed. Keys whose delete may not have happened are
-        recorded for replay: under ``on_server_error="miss"`` those of the servers that could
-        not be reached, otherwise (it raises) all of them (a repeated delete is harmless)."""
+    def invalidate_many(self, keys: Iterable[Any], *, stale_ttl: int | None = None) -> int:
+        """:meth:`invalidate` every key; how many existed. Deletes go in one batch per server.
+        Keys whose invalidation may not have happened are recorded for replay, then
+        ``MemcacheConnectionError`` is raised."""
         keys = list(keys)
-        misses, since = self._misses(on_server_error), self._tracker.generation()
+        since = self._tracker.generation()
+        if stale_ttl is not None:
+            return c.run_sync(self, c.invalidate_each(keys, stale_ttl, self._record_lost))
         try:
-            if misses:
-                deleted, unreached = super()._delete_many_reporting(keys)
-            else:
-                deleted, unreached = super().delete_many(keys, on_server_error="raise"), []
+            deleted, unreached = super()._delete_many_reporting(keys)
         except BaseException as error:
-            self._delete_failed(keys, error, misses=False)
+            if _maybe_lost(error):
+                self._record_lost(keys, None, error)
             raise
-        return self._deleted_many(keys, unreached, since, deleted)
+        self._settle_many(keys, unreached, since)
+        return int(deleted)
 
     def invalidate(self, key: Any, *, stale_ttl: int | None = None, cas: int | None = None) -> bool:
         """Delete `key`, or with `stale_ttl` mark it stale (see the core method). A failed
@@ -376,33 +354,19 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
         stored: bool = await super().fill(*args, **kwargs)
         return stored
 
-    async def delete(  # type: ignore[override]
-        self, key: Any, *, on_server_error: str | None = None
-    ) -> bool:
-        misses, since = self._misses(on_server_error), self._tracker.generation()
-        try:
-            existed: bool = await super().delete(key, on_server_error="raise")
-        except BaseException as error:
-            if self._delete_failed([key], error, misses):
-                return False
-            raise
-        self._deleted([key], since)
-        return existed
-
-    async def delete_many(  # type: ignore[override]
-        self, keys: Iterable[Any], *, on_server_error: str | None = None
-    ) -> int:
+    async def invalidate_many(self, keys: Iterable[Any], *, stale_ttl: int | None = None) -> int:
         keys = list(keys)
-        misses, since = self._misses(on_server_error), self._tracker.generation()
+        since = self._tracker.generation()
+        if stale_ttl is not None:
+            return await c.run_async(self, c.invalidate_each(keys, stale_ttl, self._record_lost))
         try:
-            if misses:
-                deleted, unreached = await super()._delete_many_reporting(keys)
-            else:
-                deleted, unreached = await super().delete_many(keys, on_server_error="raise"), []
+            deleted, unreached = await super()._delete_many_reporting(keys)
         except BaseException as error:
-            self._delete_failed(keys, error, misses=False)
+            if _maybe_lost(error):
+                self._record_lost(keys, None, error)
             raise
-        return self._deleted_many(keys, unreached, since, deleted)
+        self._settle_many(keys, unreached, since)
+        return int(deleted)
 
     async def invalidate(  # type: ignore[override]
         self, key: Any, *, stale_ttl: int | None = None, cas: int | None = None
@@ -424,6 +388,10 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
         _run_on_private_loop(lambda: base_invalidate(key, stale_ttl=stale_ttl))
 
     async def close(self) -> list[Any]:  # type: ignore[override]
+        """Wait (up to 10 s) for repository writes whose callers were cancelled, then close as
+        :meth:`Client.close` does."""
+        if self._orphans:
+            await asyncio.wait(list(self._orphans), timeout=10.0)
         pending = await asyncio.to_thread(self._tracker.close) if self._owns_tracker else []
         await super().close()
         return pending

@@ -318,6 +318,30 @@ def _await_lease(
         yield Sleep(delay, lease.sleep)
 
 
+def invalidate_each(
+    keys: list[Any],
+    stale_ttl: int,
+    record_lost: Callable[[list[Any], int | None, BaseException], None],
+) -> Steps[int]:
+    """Mark every key stale, one at a time (``md`` with ``I`` has no batch form here); how
+    many existed. A key that fails is tracked by ``invalidate``; the first such failure is
+    raised at the end. Cancelled midway, the keys not yet sent are tracked too."""
+    existed = 0
+    failure: BaseException | None = None
+    for i, key in enumerate(keys):
+        try:
+            existed += bool((yield call("invalidate", key, stale_ttl=stale_ttl)))
+        except CACHE_UNAVAILABLE as error:
+            failure = failure or error
+        except BaseException as error:
+            if not isinstance(error, Exception):
+                record_lost(keys[i + 1 :], stale_ttl, error)
+            raise
+    if failure is not None:
+        raise failure
+    return existed
+
+
 def xfetch_due(result: LeaseResult, beta: float, rand: Callable[[], float] = random.random) -> bool:
     """Probabilistic early expiration (Vattani et al., VLDB 2015): recompute when
     ``compute_time * beta * -ln(u)``, u uniform in (0, 1], reaches the remaining TTL."""

@@ -138,7 +138,9 @@ class _Rules(Generic[E]):
         try:
             result = yield c.Load(write)
         except Exception:
-            yield from self._invalidate(before)
+            # The write's error is the one to raise; an invalidation's would only hide it.
+            with contextlib.suppress(Exception):
+                yield from self._invalidate(before)
             raise
         except BaseException as error:
             # Cancelled or interrupted (the write may have committed): no more I/O here, the
@@ -150,23 +152,12 @@ class _Rules(Generic[E]):
         return result
 
     def _invalidate(self, keys: Iterable[str]) -> c.Steps[None]:
-        """Invalidate every key, whatever fails on the way; then raise the first error that
-        is not the tracker's to handle (a rejected key, say)."""
         keys = list(keys)
-        first_error: Exception | None = None
-        for i, key in enumerate(keys):
-            try:
-                yield c.call("invalidate", key, stale_ttl=self.stale_ttl)
-            except CACHE_UNAVAILABLE:
-                pass  # recorded by the client's write-failure tracker, and replayed
-            except Exception as error:
-                first_error = first_error or error
-            except BaseException as error:
-                # Cancelled or interrupted: the tracker has this key; give it the rest too.
-                self.client._record_lost(keys[i + 1 :], self.stale_ttl, error)
-                raise
-        if first_error is not None:
-            raise first_error
+        if not keys:
+            return
+        # The keys not reached are in the client's write-failure tracker, and replayed.
+        with contextlib.suppress(*CACHE_UNAVAILABLE):
+            yield c.call("invalidate_many", keys, stale_ttl=self.stale_ttl)
 
 
 class Repository(_Rules[E]):
@@ -239,8 +230,10 @@ class AsyncRepository(_Rules[E]):
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            if not task.done():
-                task.add_done_callback(_log_orphaned_failure)
+            # The client keeps the orphan alive, and its close() waits for it.
+            self.client._orphans.add(task)
+            task.add_done_callback(self.client._orphans.discard)
+            task.add_done_callback(_log_orphaned_failure)
             raise
 
     async def invalidate(self, entity: E) -> None:

@@ -199,8 +199,13 @@ impl<T: Transport> Client<T> {
         }
         if !retry.is_empty() {
             let second = self.send(mode, command, &wire_keys, &retry, &flags_for, values).await?;
-            for (sent, result) in retry.iter().zip(second) {
-                out[sent.key] = Some(result);
+            // A delete on the fallback clears what the fallback holds, but the primary keeps
+            // its old value for when it returns: the caller must learn that the delete did not
+            // reach it (the write-failure tracker replays invalidations until it does).
+            if command != Command::Delete {
+                for (sent, result) in retry.iter().zip(second) {
+                    out[sent.key] = Some(result);
+                }
             }
         }
 
