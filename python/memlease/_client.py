@@ -273,7 +273,11 @@ class Client(_ConsistencyState, _core.Client):
 
 class AsyncClient(_ConsistencyState, _core.AsyncClient):
     """An asyncio memcached client; every method is awaitable (see :class:`Client` for the
-    consistency methods, which behave the same with async loaders and ``asyncio.sleep``)."""
+    consistency methods, which behave the same with async loaders and ``asyncio.sleep``).
+
+    The core methods (``get``, ``set``, ...) start their request when called; the consistency
+    methods (``get_or_lease``, ``get_or_compute``, ``fill``, ``invalidate``,
+    ``invalidate_many``) are coroutines and do nothing until awaited."""
 
     async def get_or_lease(
         self,

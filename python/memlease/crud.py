@@ -17,7 +17,8 @@ functions so the order of cache and database operations cannot be got wrong:
   neither a cached "not found" (``none_ttl``) nor a lease taken before the insert survives.
 - **Cancellation**: an ``AsyncRepository`` write, once started, runs to its end with its
   invalidations even if the caller is cancelled (the new entity's keys are known only after
-  the write). A sync write interrupted by ``KeyboardInterrupt`` hands the keys it knows of to
+  the write); ``AsyncClient.close()`` waits for it (up to 10 s). Only the event loop's own
+  shutdown can cut it short; then the keys it knows of go to the write-failure tracker. A sync write interrupted by ``KeyboardInterrupt`` hands the keys it knows of to
   the write-failure tracker; keys only the new version has are then not invalidated.
 
 Keys are ``"<name>:<lookup>:<value>"``, one per lookup (``id``, ``email`` ...), all derived from
