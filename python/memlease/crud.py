@@ -18,8 +18,9 @@ functions so the order of cache and database operations cannot be got wrong:
 - **Cancellation**: an ``AsyncRepository`` write, once started, runs to its end with its
   invalidations even if the caller is cancelled (the new entity's keys are known only after
   the write); ``AsyncClient.close()`` waits for it (up to 10 s). Only the event loop's own
-  shutdown can cut it short; then the keys it knows of go to the write-failure tracker. A sync write interrupted by ``KeyboardInterrupt`` hands the keys it knows of to
-  the write-failure tracker; keys only the new version has are then not invalidated.
+  shutdown can cut it short. A write cut short that way, or a sync write interrupted by
+  ``KeyboardInterrupt``, hands the keys it knows of to the write-failure tracker; keys only
+  the new version has are then not invalidated.
 
 Keys are ``"<name>:<lookup>:<value>"``, one per lookup (``id``, ``email`` ...), all derived from
 the entity by ``lookups`` and all invalidated together.
