@@ -63,6 +63,8 @@ class _ConsistencyState:
     # AsyncRepository writes whose caller was cancelled, still running to their end.
     _orphans: set[asyncio.Future[Any]]
     servers: list[str]  # the Rust base class's
+    # Each client's own: re-send one invalidation, blocking (on the tracker's thread).
+    _replay: Callable[[Any, int | None], None]
 
     def __new__(
         cls,
@@ -88,10 +90,6 @@ class _ConsistencyState:
         """Counters of ``get_or_lease`` / ``get_or_compute``: hits, misses, stale values
         served, leases won, waits, loader calls, fills and refused fills, cache errors."""
         return self._counters.snapshot()
-
-    def _replay(self, key: Any, stale_ttl: int | None) -> None:
-        """Re-send one invalidation, blocking (on the tracker's thread)."""
-        raise NotImplementedError
 
     def _record_lost(
         self, keys: Iterable[Any], stale_ttl: int | None, error: BaseException
@@ -229,9 +227,9 @@ class Client(_ConsistencyState, _core.Client):
         Keys whose invalidation may not have happened are recorded for replay, then
         ``MemcacheConnectionError`` is raised."""
         keys = list(keys)
-        since = self._tracker.generation()
         if stale_ttl is not None:
             return c.run_sync(self, c.invalidate_each(keys, stale_ttl, self._record_lost))
+        since = self._tracker.generation()
         try:
             deleted, unreached = super()._delete_many_reporting(keys)
         except BaseException as error:
@@ -360,9 +358,9 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
 
     async def invalidate_many(self, keys: Iterable[Any], *, stale_ttl: int | None = None) -> int:
         keys = list(keys)
-        since = self._tracker.generation()
         if stale_ttl is not None:
             return await c.run_async(self, c.invalidate_each(keys, stale_ttl, self._record_lost))
+        since = self._tracker.generation()
         try:
             deleted, unreached = await super()._delete_many_reporting(keys)
         except BaseException as error:

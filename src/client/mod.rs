@@ -293,7 +293,7 @@ impl<T: Transport> Client<T> {
         let _local = self.writing(key);
         self.refuse_if_known_too_large(server, mode, key, data.len(), cas)
             .await?;
-        let split = !self.copies_of(key).is_empty();
+        let split = self.hot.split.copies_of(key.stored) > 1;
         let mut flags = store_flags(mode, client_flags, ttl, cas);
         if split && cas.is_some() {
             flags.push(Flag::ReturnCas);

@@ -2,9 +2,9 @@
 //! and `invalidate`. The policies built on them (waiting, recache, XFetch, CRUD helpers) are
 //! Python (`memlease/_consistency.py`), where loaders and wait functions live.
 
-use super::ops::{answer, to_py, Key, Op};
-use super::serde::{split_compute_time, with_compute_time, Payload, Serde};
-use crate::client::{Client as Core, StoreOutcome};
+use super::ops::{to_py, Key, Op, Store};
+use super::serde::{split_compute_time, with_compute_time, Serde};
+use crate::client::Client as Core;
 use crate::error::Result;
 use crate::protocol::request::SetMode;
 use crate::protocol::response::{Code, Response};
@@ -166,72 +166,33 @@ impl Op for LeaseGet {
     }
 }
 
-/// `fill`: a CAS store (plain store without `cas`) carrying the value's compute time.
-pub struct Fill {
-    key: Key,
-    payload: Payload,
-    client_flags: u32,
-    ttl: i64,
+/// `fill`: a CAS store (plain store without `cas`) of the value with its compute time.
+pub fn fill(
+    serde: &Serde,
+    key: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
     cas: Option<u64>,
-}
-
-impl Fill {
-    pub fn new(
-        serde: &Serde,
-        key: &Bound<'_, PyAny>,
-        value: &Bound<'_, PyAny>,
-        cas: Option<u64>,
-        ttl: i64,
-        compute_time: Option<f64>,
-    ) -> PyResult<Self> {
-        let key = Key::new(key)?;
-        let (payload, client_flags) = serde.serialize(key.bind(value.py()), value)?;
-        let millis = match compute_time {
-            Some(seconds) if !(seconds.is_finite() && seconds >= 0.0) => {
-                return Err(super::errors::invalid_argument(
-                    "compute_time must be a number of seconds >= 0",
-                ))
-            }
-            Some(seconds) => Some((seconds * 1000.0).round().min(f64::from(u32::MAX)) as u32),
-            // An empty unflagged value would look like a lease placeholder: give it a trailer.
-            None if payload.is_empty() && client_flags == 0 => Some(0),
-            None => None,
-        };
-        let (payload, client_flags) = match millis {
-            Some(ms) => with_compute_time(&payload, client_flags, ms),
-            None => (payload, client_flags),
-        };
-        Ok(Fill {
-            key,
-            payload,
-            client_flags,
-            ttl,
-            cas,
-        })
-    }
-}
-
-impl Op for Fill {
-    type Output = StoreOutcome;
-
-    fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<StoreOutcome>> + Send {
-        core.store(
-            SetMode::Set,
-            self.key.key_ref(),
-            &self.payload,
-            self.client_flags,
-            self.ttl,
-            self.cas,
-        )
-    }
-
-    fn finish(self, py: Python<'_>, output: StoreOutcome, _: &Serde) -> PyResult<Py<PyAny>> {
-        to_py(py, output == StoreOutcome::Stored)
-    }
-
-    fn unavailable(self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
-        answer(py, false)
-    }
+    ttl: i64,
+    compute_time: Option<f64>,
+) -> PyResult<Store> {
+    let key = Key::new(key)?;
+    let (payload, client_flags) = serde.serialize(key.bind(value.py()), value)?;
+    let millis = match compute_time {
+        Some(seconds) if !(seconds.is_finite() && seconds >= 0.0) => {
+            return Err(super::errors::invalid_argument(
+                "compute_time must be a number of seconds >= 0",
+            ))
+        }
+        Some(seconds) => Some((seconds * 1000.0).round().min(f64::from(u32::MAX)) as u32),
+        // An empty unflagged value would look like a lease placeholder: give it a trailer.
+        None if payload.is_empty() && client_flags == 0 => Some(0),
+        None => None,
+    };
+    let (payload, client_flags) = match millis {
+        Some(ms) => with_compute_time(&payload, client_flags, ms),
+        None => (payload, client_flags),
+    };
+    Ok(Store::serialized(SetMode::Set, key, payload, client_flags, ttl, cas))
 }
 
 /// `invalidate`: see [`crate::client::Client::invalidate`].

@@ -454,7 +454,7 @@ macro_rules! client_methods {
                 ttl: $crate::py::convert::Ttl,
                 compute_time: Option<f64>,
             ) -> PyResult<Py<PyAny>> {
-                let op = $crate::py::lease::Fill::new(self.serde(), key, value, cas, ttl.0, compute_time)?;
+                let op = $crate::py::lease::fill(self.serde(), key, value, cas, ttl.0, compute_time)?;
                 self.execute_with(py, op, Some("raise"))
             }
 

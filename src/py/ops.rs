@@ -164,14 +164,26 @@ impl Store {
     ) -> PyResult<Self> {
         let key = Key::new(key)?;
         let (payload, client_flags) = serde.serialize(key.bind(value.py()), value)?;
-        Ok(Store {
+        Ok(Store::serialized(mode, key, payload, client_flags, ttl, cas))
+    }
+
+    /// A store of an already serialized value.
+    pub fn serialized(
+        mode: SetMode,
+        key: Key,
+        payload: Payload,
+        client_flags: u32,
+        ttl: i64,
+        cas: Option<u64>,
+    ) -> Self {
+        Store {
             mode,
             key,
             payload,
             client_flags,
             ttl,
             cas,
-        })
+        }
     }
 }
 
