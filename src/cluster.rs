@@ -164,9 +164,14 @@ impl Cluster {
         // (result slot, server, admission, connection, expectation) of each batch sent.
         let mut sent = Vec::with_capacity(batches.len());
         for (i, batch) in batches.into_iter().enumerate() {
-            let borrowed = self
-                .admit_in(&pools, batch.server)
-                .and_then(|admission| Ok((admission, pools.blocking[batch.server].get()?)));
+            let borrowed = self.admit_in(&pools, batch.server).and_then(|admission| {
+                let conn = pools.blocking[batch.server].get().inspect_err(|error| {
+                    // Recorded like any outcome: a probe that could not connect has its
+                    // verdict, and must not keep its turn.
+                    self.record_in(&pools, batch.server, admission, &Err(error.clone()));
+                })?;
+                Ok((admission, conn))
+            });
             match borrowed {
                 Ok((admission, mut conn)) => {
                     conn.write_buf = batch.bytes;
@@ -225,6 +230,13 @@ impl Cluster {
     pub fn record(&self, server: usize, admission: Admission, result: &Result<Replies>) {
         if let Ok(pools) = self.pools() {
             self.record_in(&pools, server, admission, result);
+        }
+    }
+
+    /// A request let through by [`Cluster::admit`] ended with no outcome to record.
+    pub fn abandon(&self, server: usize, admission: Admission) {
+        if let Ok(pools) = self.pools() {
+            pools.health[server].abandon(admission);
         }
     }
 

@@ -177,11 +177,17 @@ impl ServerHealth {
             // The server answered (or the request never reached it): no verdict on its health,
             // but a probe must still hand its turn back.
             Err(_) => {
-                if admission == Admission::Probe {
-                    self.window.lock().probing = false;
-                }
+                self.abandon(admission);
                 None
             }
+        }
+    }
+
+    /// A request let through ended with no verdict (it never went out, or its caller stopped
+    /// waiting): a probe hands its turn back, or the server would stay down for good.
+    pub fn abandon(&self, admission: Admission) {
+        if admission == Admission::Probe {
+            self.window.lock().probing = false;
         }
     }
 
@@ -313,6 +319,17 @@ mod tests {
         let event = health.record(Admission::Probe, Err(&lost()), &policy).unwrap();
         assert_eq!(event.kind, HealthEventKind::ProbeFailed);
         assert!(matches!(health.admit(), Admission::Refused(_)));
+    }
+
+    #[test]
+    fn an_abandoned_probe_hands_its_turn_back() {
+        let health = ServerHealth::new("s".into());
+        let policy = policy(1, 20);
+        health.record(Admission::Open, Err(&lost()), &policy);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(health.admit(), Admission::Probe);
+        health.abandon(Admission::Probe);
+        assert_eq!(health.admit(), Admission::Probe, "the next caller probes");
     }
 
     #[test]

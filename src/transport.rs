@@ -9,6 +9,7 @@
 
 use crate::cluster::{Batch, Cluster};
 use crate::error::{Error, Result, TimeoutPhase};
+use crate::health::Admission;
 use crate::reply::Replies;
 use std::future::Future;
 use std::pin::pin;
@@ -67,9 +68,9 @@ impl Transport for Multiplexed {
         let submitted: Vec<Result<_>> = batches
             .into_iter()
             .map(|batch| {
-                let admission = self.0.admit(batch.server)?;
+                let admitted = Admitted::new(&self.0, batch.server)?;
                 let pool = self.0.multiplexed(batch.server)?;
-                Ok((batch.server, admission, pool.submit(batch.bytes, batch.expect)))
+                Ok((admitted, pool.submit(batch.bytes, batch.expect)))
             })
             .collect();
         let cluster = &self.0;
@@ -79,15 +80,48 @@ impl Transport for Multiplexed {
             for batch in submitted {
                 results.push(match batch {
                     Err(e) => Err(e),
-                    Ok((server, admission, reply)) => {
-                        let name = cluster.server_name(server);
+                    Ok((admitted, reply)) => {
+                        let name = cluster.server_name(admitted.server);
                         let result = await_reply(reply, deadline, name, backstop).await;
-                        cluster.record(server, admission, &result);
+                        admitted.record(&result);
                         result
                     }
                 });
             }
             results
+        }
+    }
+}
+
+/// A request let through by [`Cluster::admit`], whose outcome is owed to the server's health.
+/// Dropped unrecorded (its caller stopped waiting, or it never went out), it is abandoned, so
+/// a probe hands its turn back instead of leaving the server down for good.
+struct Admitted<'a> {
+    cluster: &'a Cluster,
+    server: usize,
+    admission: Option<Admission>,
+}
+
+impl<'a> Admitted<'a> {
+    fn new(cluster: &'a Cluster, server: usize) -> Result<Self> {
+        Ok(Admitted {
+            cluster,
+            server,
+            admission: Some(cluster.admit(server)?),
+        })
+    }
+
+    fn record(mut self, result: &Result<Replies>) {
+        if let Some(admission) = self.admission.take() {
+            self.cluster.record(self.server, admission, result);
+        }
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if let Some(admission) = self.admission.take() {
+            self.cluster.abandon(self.server, admission);
         }
     }
 }

@@ -3,6 +3,7 @@ it after the period, and it rejoins. Run against both clients."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
@@ -279,3 +280,41 @@ def test_freezing_and_killing_servers_under_load(
     assert slow_before_steady <= 16
     assert len(slow_calls) == slow_before_steady
     assert alive_ok[0] > 50
+
+
+def test_a_probe_that_cannot_connect_in_a_multi_key_call_keeps_probing(
+    trio: list[MemcachedServer], make_client: Any
+) -> None:
+    c = make_client([s.address for s in trio[:2]], mark_down_period=0.2, on_server_error="miss")
+    dead = trio[1]
+    on_dead, on_live = key_on(c, dead), key_on(c, trio[0])
+    dead.stop()
+    assert c.get(on_dead) is None  # refused: marked down
+    time.sleep(0.3)
+    # This call's batch for the dead server is the probe, and its connection is refused.
+    assert c.get_many([on_live, on_dead]) == {}
+    dead.restart()
+    time.sleep(0.3)
+    assert c.set(on_dead, "back") is True, "a later call probes again and the server rejoins"
+    assert c.health()[dead.address]["down"] is False
+
+
+def test_a_cancelled_probe_does_not_wedge_the_server(own_server: MemcachedServer) -> None:
+    async def main() -> None:
+        async with memlease.AsyncClient(own_server.address, timeout=5.0, mark_down_period=0.2) as c:
+            own_server.stop()
+            with pytest.raises(memlease.MemcacheConnectionError):
+                await c.get("k")
+            own_server.restart()
+            own_server.freeze()
+            await asyncio.sleep(0.3)
+            probe = asyncio.ensure_future(c.get("k"))  # the probe, stuck on the frozen server
+            await asyncio.sleep(0.1)
+            probe.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await probe
+            own_server.thaw()
+            await asyncio.sleep(0.05)
+            assert await c.set("k", "v") is True, "the next call probes; the server rejoins"
+
+    asyncio.run(main())
