@@ -350,3 +350,29 @@ def gutter_replays_on_primary(
     assert wait_for(lambda: tracker.pending() == [])
     with memlease.Client(primary.address) as direct:
         assert direct.get("k") is None, "replayed on the primary once it was back"
+
+
+def test_a_closed_clients_failures_are_replayed_through_another_open_client(
+    own_server: MemcachedServer, events: list[tuple[str, Any, str]]
+) -> None:
+    tracker = memlease.WriteFailureTracker(
+        on_event=lambda *e: events.append(e), retry_interval=0.05, max_backoff=0.1
+    )
+    options: dict[str, Any] = {"timeout": 0.1, "mark_down_period": 0.5, "write_failures": tracker}
+    survivor = memlease.Client(own_server.address, **options)
+    leaver = memlease.Client(own_server.address, **options)
+    leaver.set("k", "old")
+    mark_down(leaver, own_server)
+    with pytest.raises(memlease.ServerDown):
+        leaver.invalidate("k")
+    leaver.close()  # its own replay is dead now; the survivor's serves the same servers
+    assert "pending_at_close" not in [e[0] for e in events]
+    assert wait_for(lambda: tracker.pending() == [])
+    assert survivor.get("k") is None
+    # With no open client left, what stays pending is reported.
+    mark_down(survivor, own_server)
+    with pytest.raises(memlease.ServerDown):
+        survivor.invalidate("k2")
+    survivor.close()
+    assert ("pending_at_close", "k2") in [e[:2] for e in events]
+    tracker.close()

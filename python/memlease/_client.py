@@ -79,6 +79,7 @@ class _ConsistencyState:
         self._counters = Counters()
         self._cache_id = tuple(self.servers)
         self._orphans = set()
+        self._tracker.attach(self._cache_id, self._replay)
         return self
 
     @property
@@ -259,6 +260,7 @@ class Client(_ConsistencyState, _core.Client):
         """Close all connections; stop the write-failure replay (if the tracker is this
         client's own) and return the keys whose invalidation is still pending."""
         pending = self._tracker.close() if self._owns_tracker else []
+        self._tracker.detach(self._cache_id, self._replay)
         super().close()
         return pending
 
@@ -395,6 +397,7 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
         if self._orphans:
             await asyncio.wait(list(self._orphans), timeout=10.0)
         pending = await asyncio.to_thread(self._tracker.close) if self._owns_tracker else []
+        self._tracker.detach(self._cache_id, self._replay)
         await super().close()
         return pending
 

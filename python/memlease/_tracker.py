@@ -78,6 +78,10 @@ class WriteFailureTracker:
         self._closed = False
         self._counts = {"recorded": 0, "replayed": 0, "replay_failures": 0, "overflowed": 0}
         self._generation = 0
+        # The replay functions of the open clients, per cache: an entry is replayed through
+        # any of them, so a closed client's failures are not left with a dead replay. Weak, so
+        # a client dropped without close() is not kept alive (with its connections) by this.
+        self._replayers: dict[Hashable, list[weakref.WeakMethod[Replay]]] = {}
         _live_trackers.add(self)
 
     def _after_fork_in_child(self) -> None:
@@ -86,6 +90,25 @@ class WriteFailureTracker:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._thread = None
+
+    # Clients
+
+    def attach(self, cache: Hashable, replay: Replay) -> None:
+        """An open client of `cache` offers `replay` for any of the cache's pending keys."""
+        with self._lock:
+            self._replayers.setdefault(cache, []).append(weakref.WeakMethod(replay))
+
+    def detach(self, cache: Hashable, replay: Replay) -> None:
+        """The client that offered `replay` closed. If it was the cache's last one, what is
+        still pending there waits for a new client and is reported (``"pending_at_close"``)."""
+        with self._lock:
+            live = self._replayers[cache] = [
+                ref for ref in self._replayers.get(cache, []) if ref() not in (None, replay)
+            ]
+            stranded = [] if live else [e for (c, _), e in self._entries.items() if c == cache]
+        for entry in stranded:
+            log.error("memlease: invalidation of %r pending, no open client", entry.key)
+            self._emit("pending_at_close", entry.key, entry.last_error)
 
     # Recording
 
@@ -181,11 +204,15 @@ class WriteFailureTracker:
         thread calls this; tests and shutdown paths may too."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            due = [(k, e, e.generation) for k, e in self._entries.items() if e.due <= now]
+            due = [
+                (k, e, e.generation, self._replay_for(k[0], e))
+                for k, e in self._entries.items()
+                if e.due <= now
+            ]
         done = 0
-        for entry_key, entry, generation in due:
+        for entry_key, entry, generation, replay in due:
             try:
-                entry.replay(entry.key, entry.stale_ttl)
+                replay(entry.key, entry.stale_ttl)
             except Exception as error:
                 with self._lock:
                     entry.attempts += 1
@@ -204,6 +231,14 @@ class WriteFailureTracker:
             if removed:
                 self._emit("replayed", entry.key, f"after {entry.attempts + 1} attempt(s)")
         return done
+
+    def _replay_for(self, cache: Hashable, entry: _Pending) -> Replay:
+        """An open client's replay for `cache`, else the one the failure was recorded with."""
+        for ref in reversed(self._replayers.get(cache, [])):
+            replay = ref()
+            if replay is not None:
+                return replay
+        return entry.replay
 
     def close(self, timeout: float = 1.0) -> list[Any]:
         """Stop the background replay after one last attempt (bounded by `timeout`); returns
