@@ -50,7 +50,8 @@ class WriteFailureTracker:
     thread that caused the event and must not block. ``close()`` replays once more, blocking:
     from a coroutine, call it as ``await asyncio.to_thread(tracker.close)``.
     One tracker may serve several clients; clients of the same servers share its entries
-    (what one failed to invalidate, the others' read-through paths bypass too).
+    (what one failed to invalidate, the others' read-through paths bypass too, and any open
+    one replays, so a client's failures outlive its ``close()``).
     """
 
     def __init__(
