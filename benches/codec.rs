@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use memlease::keys::wire_key;
 use memlease::protocol::request::{encode_noop, Command, Flag, Request};
 use memlease::protocol::response::{parse, Response};
-use memlease::reply::{Expect, ReplyReader};
+use memlease::reply::{Awaited, Expect, Opaque, ReplyReader};
 use memlease::ring::{Ketama, NodeId};
 use std::hint::black_box;
 
@@ -162,13 +162,21 @@ fn parse_replies(c: &mut Criterion) {
         batch.extend_from_slice(&value_reply(SMALL_VALUE_LEN, &format!("f16 O{i}")));
     }
     batch.extend_from_slice(b"MN\r\n");
+    let awaited: Vec<Awaited> = (0..BATCH_KEYS as u64)
+        .map(|tag| Awaited {
+            command: Command::Get,
+            value: true,
+            opaque: Opaque::Number(tag),
+            key: None,
+        })
+        .collect();
     let mut group = c.benchmark_group("parse");
     group.throughput(Throughput::Elements(BATCH_KEYS as u64));
     group.bench_function("ReplyReader 100 x VA 100 + MN", |b| {
         b.iter_batched(
-            || BytesMut::from(&batch[..]),
-            |mut buf| {
-                let mut reader = ReplyReader::new(Expect::UntilNoop);
+            || (BytesMut::from(&batch[..]), awaited.clone()),
+            |(mut buf, awaited)| {
+                let mut reader = ReplyReader::new(Expect::UntilNoop(awaited));
                 reader.feed(&mut buf, "bench").unwrap();
                 assert!(reader.is_done());
                 reader.into_replies()

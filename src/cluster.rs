@@ -161,8 +161,9 @@ impl Cluster {
             return vec![result];
         }
         let mut results: Vec<Option<Result<Replies>>> = Vec::with_capacity(batches.len());
-        // (result slot, server, admission, connection, expectation) of each batch sent.
+        // (result slot, server, admission, connection) of each batch sent, and its expectation.
         let mut sent = Vec::with_capacity(batches.len());
+        let mut expects = Vec::with_capacity(batches.len());
         for (i, batch) in batches.into_iter().enumerate() {
             let borrowed = self.admit_in(&pools, batch.server).and_then(|admission| {
                 let conn = pools.blocking[batch.server].get().inspect_err(|error| {
@@ -175,7 +176,8 @@ impl Cluster {
             match borrowed {
                 Ok((admission, mut conn)) => {
                     conn.write_buf = batch.bytes;
-                    sent.push((i, batch.server, admission, conn, batch.expect));
+                    sent.push((i, batch.server, admission, conn));
+                    expects.push(batch.expect);
                     results.push(None);
                 }
                 Err(e) => results.push(Some(Err(e))),
@@ -190,11 +192,12 @@ impl Cluster {
         let deadline = Instant::now() + timeout;
         let mut jobs: Vec<Job<'_>> = sent
             .iter_mut()
-            .map(|(_, _, _, conn, expect)| Job::new(conn, *expect))
+            .zip(expects)
+            .map(|((_, _, _, conn), expect)| Job::new(conn, expect))
             .collect();
         exchange::run(&mut jobs, deadline, timeout);
         let outcomes: Vec<_> = jobs.into_iter().map(Job::into_outcome).collect();
-        for ((i, server, admission, conn, _), (error, replies)) in sent.into_iter().zip(outcomes) {
+        for ((i, server, admission, conn), (error, replies)) in sent.into_iter().zip(outcomes) {
             let result = settle(conn, error, replies);
             self.record_in(&pools, server, admission, &result);
             results[i] = Some(result);

@@ -160,7 +160,7 @@ fn serve(pool: &Arc<Pool>, round: &[Arc<Waiter>], timeout: Duration) {
         conn.write_buf.extend_from_slice(&bytes);
         expects.push(expect);
     }
-    let mut job = Job::batches(&mut conn, &expects);
+    let mut job = Job::batches(&mut conn, expects);
     exchange::run(std::slice::from_mut(&mut job), deadline, timeout);
     let (error, replies) = job.into_outcomes();
     match error {

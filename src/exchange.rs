@@ -25,12 +25,12 @@ pub struct Job<'a> {
 impl<'a> Job<'a> {
     /// `conn.write_buf` must hold the encoded requests of one batch.
     pub fn new(conn: &'a mut Connection, expect: Expect) -> Self {
-        Self::batches(conn, &[expect])
+        Self::batches(conn, vec![expect])
     }
 
     /// `conn.write_buf` must hold the encoded batches, in the order of `expects`.
-    pub fn batches(conn: &'a mut Connection, expects: &[Expect]) -> Self {
-        let readers: Vec<ReplyReader> = expects.iter().map(|e| ReplyReader::new(*e)).collect();
+    pub fn batches(conn: &'a mut Connection, expects: Vec<Expect>) -> Self {
+        let readers: Vec<ReplyReader> = expects.into_iter().map(ReplyReader::new).collect();
         let next = readers.iter().take_while(|r| r.is_done()).count();
         Job {
             conn,

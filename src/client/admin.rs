@@ -21,7 +21,7 @@ impl<T: Transport> Client<T> {
         let batches = (0..self.cluster().server_count())
             .map(|server| Batch {
                 server,
-                expect,
+                expect: expect.clone(),
                 bytes: bytes.clone(),
             })
             .collect();

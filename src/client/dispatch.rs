@@ -16,14 +16,14 @@
 use super::hot::SplitCopy;
 use super::{check, wire, Client, Slot};
 use crate::cluster::Batch;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::keys::WireKey;
 use crate::protocol::request::{encode_noop, Command, Flag, Request};
-use crate::protocol::response::Response;
-use crate::reply::{Expect, Replies};
+use crate::reply::{Answer, Awaited, Expect, Opaque, Replies};
 use crate::ring::PlacementKey;
 use crate::topology::{clamp_ttl, Topology};
 use crate::transport::Transport;
+use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -236,16 +236,17 @@ impl<T: Transport> Client<T> {
                 None => groups.push((sent.server, vec![entry])),
             }
         }
-        // Tags are unique to this client: base + position in the group.
-        // A request that carries the caller's own opaque (meta calls) is matched by position.
-        let mut bases = Vec::with_capacity(groups.len());
-        let mut own_opaque = vec![false; plan.len()];
+        // Tags are unique to this client. A request that carries the caller's own opaque (raw
+        // meta calls) keeps it; either way the reply must echo the request's token (checked as
+        // replies are read, so a connection out of step is retired before anyone reuses it).
         let mut batches = Vec::with_capacity(groups.len());
+        let mut own_opaque = vec![false; plan.len()];
+        let mut key_added = vec![false; plan.len()];
         let mut flags = Vec::with_capacity(8);
         for (server, members) in &groups {
             let base = self.tags.fetch_add(members.len() as u64, Ordering::Relaxed);
-            bases.push(base);
             let mut bytes = Vec::with_capacity(members.len() * 48);
+            let mut awaited = Vec::with_capacity(members.len());
             for (position, &entry) in members.iter().enumerate() {
                 let sent = plan[entry];
                 flags.clear();
@@ -256,10 +257,33 @@ impl<T: Transport> Client<T> {
                 if mode == BatchMode::Quiet {
                     flags.push(Flag::Quiet);
                 }
-                own_opaque[entry] = flags.iter().any(|f| matches!(f, Flag::Opaque(_)));
-                if !own_opaque[entry] {
-                    flags.push(Flag::OpaqueNumber(base + position as u64));
-                }
+                let own = flags.iter().find_map(|f| match f {
+                    Flag::Opaque(token) => Some(token.clone()),
+                    _ => None,
+                });
+                let (opaque, key) = match own {
+                    Some(token) => {
+                        // The caller's token may repeat across requests: match on the key too.
+                        own_opaque[entry] = true;
+                        if !flags.contains(&Flag::ReturnKey) {
+                            flags.push(Flag::ReturnKey);
+                            key_added[entry] = true;
+                        }
+                        let key = Bytes::copy_from_slice(&wire_keys[sent.key].token);
+                        (Opaque::Token(token), Some(key))
+                    }
+                    None => {
+                        let tag = base + position as u64;
+                        flags.push(Flag::OpaqueNumber(tag));
+                        (Opaque::Number(tag), None)
+                    }
+                };
+                awaited.push(Awaited {
+                    command,
+                    value: flags.contains(&Flag::ReturnValue),
+                    opaque,
+                    key,
+                });
                 if wire_keys[sent.key].binary {
                     flags.push(Flag::Base64Key);
                 }
@@ -272,9 +296,9 @@ impl<T: Transport> Client<T> {
             let expect = match mode {
                 BatchMode::Quiet => {
                     encode_noop(&mut bytes);
-                    Expect::UntilNoop
+                    Expect::UntilNoop(awaited)
                 }
-                BatchMode::Loud => Expect::Replies(members.len()),
+                BatchMode::Loud => Expect::Replies(awaited),
             };
             batches.push(Batch {
                 server: *server,
@@ -284,10 +308,26 @@ impl<T: Transport> Client<T> {
         }
         let results = self.transport.exchange(batches).await;
         let mut out: Vec<Result<Slot>> = vec![Ok(Slot::Quiet); plan.len()];
-        for (((server, members), base), result) in groups.iter().zip(bases).zip(results) {
+        for ((server, members), result) in groups.iter().zip(results) {
             match result {
                 Ok(Replies { meta, .. }) => {
-                    self.match_replies(mode, *server, members, base, meta, &own_opaque, &mut out)?
+                    for Answer { request, mut reply } in meta {
+                        // The reader placed the reply; `None` is an error reply of a quiet
+                        // batch, which names no request and so fails the call.
+                        let Some(position) = request else {
+                            return Err(check(self.cluster().server_name(*server), reply).unwrap_err());
+                        };
+                        let entry = members[position];
+                        if !own_opaque[entry] {
+                            // The tag is ours, not the caller's business.
+                            reply.flags.opaque = None;
+                        }
+                        if key_added[entry] {
+                            reply.flags.key = None;
+                            reply.flags.base64_key = false;
+                        }
+                        out[entry] = Ok(Slot::Reply(*server, reply));
+                    }
                 }
                 Err(e) => {
                     for &entry in members {
@@ -297,54 +337,5 @@ impl<T: Transport> Client<T> {
             }
         }
         Ok(out)
-    }
-
-    /// Pin each reply of one server's group on its request, by opaque tag.
-    #[allow(clippy::too_many_arguments)]
-    fn match_replies(
-        &self,
-        mode: BatchMode,
-        server: usize,
-        members: &[usize],
-        base: u64,
-        replies: Vec<Response>,
-        own_opaque: &[bool],
-        out: &mut [Result<Slot>],
-    ) -> Result<()> {
-        let name = self.cluster().server_name(server);
-        let mut next = 0;
-        for mut reply in replies {
-            let tag = reply
-                .flags
-                .opaque
-                .as_deref()
-                .and_then(|o| std::str::from_utf8(o).ok())
-                .and_then(|o| o.parse::<u64>().ok());
-            let position = tag.and_then(|t| t.checked_sub(base)).map(|p| p as usize);
-            let untagged = members.get(next).is_some_and(|&entry| own_opaque[entry]);
-            // Replies come in request order; the tag says which request each one answers.
-            let position = match (mode, position) {
-                (BatchMode::Loud, _) if untagged => next,
-                (BatchMode::Quiet, None) if reply.code.is_error() && tag.is_none() => {
-                    return Err(check(name, reply).unwrap_err())
-                }
-                (BatchMode::Quiet, Some(p)) if p >= next && p < members.len() => p,
-                (BatchMode::Loud, Some(p)) if p == next => p,
-                (BatchMode::Loud, None) if reply.code.is_error() && tag.is_none() => next,
-                _ => {
-                    return Err(Error::UnexpectedReply {
-                        server: name.to_string(),
-                        detail: format!("reply {} tagged {tag:?} out of order or not ours", reply.code.as_str()),
-                    })
-                }
-            };
-            next = position + 1;
-            if !own_opaque[members[position]] {
-                // The tag is ours, not the caller's business.
-                reply.flags.opaque = None;
-            }
-            out[members[position]] = Ok(Slot::Reply(server, reply));
-        }
-        Ok(())
     }
 }
