@@ -153,6 +153,12 @@ def test_repository_checks_its_client(users: Users) -> None:
         )
 
 
+@pytest.mark.parametrize("beta", [float("nan"), float("inf"), -0.5])
+def test_repository_checks_beta(sync_client: memlease.Client, users: Users, beta: float) -> None:
+    with pytest.raises(memlease.InvalidArgument, match="beta"):
+        repository(sync_client, users, beta=beta)
+
+
 def test_async_repository(server: MemcachedServer, users: Users) -> None:
     async def main() -> None:
         async with memlease.AsyncClient(server.address) as c:
