@@ -54,6 +54,42 @@ def test_fill_takes_the_lease_result(client: Any) -> None:
     assert client.fill(held, "v", 60)
 
 
+@pytest.mark.parametrize("raised", [GeneratorExit, StopIteration])
+def test_a_loader_raising_generator_exit_or_stop_iteration_hands_the_lease_on(
+    client: Any, flavor: str, raised: type[BaseException]
+) -> None:
+    own = raised("the loader's own")
+
+    def loader() -> Any:
+        raise own
+
+    # A StopIteration cannot leave a coroutine: Python turns it into RuntimeError, chained.
+    expected = RuntimeError if flavor == "async" and raised is StopIteration else raised
+    with pytest.raises(expected) as caught:
+        client.get_or_compute("gx", loader, 60)
+    assert caught.value is own or caught.value.__cause__ is own
+    # Released: the next caller wins now, not after lease_ttl.
+    assert client.get_or_lease("gx", lease=NO_WAIT).won
+
+
+def test_an_async_loader_raising_generator_exit_hands_the_lease_on(server: Any) -> None:
+    async def main() -> None:
+        async with memlease.AsyncClient(server.address) as c:
+            await c.delete("agx")
+            own = GeneratorExit("the loader's own")
+
+            async def loader() -> Any:
+                await asyncio.sleep(0)
+                raise own
+
+            with pytest.raises(GeneratorExit) as caught:
+                await c.get_or_compute("agx", loader, 60)
+            assert caught.value is own
+            assert (await c.get_or_lease("agx", lease=NO_WAIT)).won
+
+    asyncio.run(main())
+
+
 def test_an_empty_filled_value_is_a_value(client: Any) -> None:
     lease = client.lease_get("empty", lease_ttl=30)
     assert client.fill("empty", b"", lease.cas, 60)

@@ -199,14 +199,15 @@ def call(method: str, *args: Any, **kwargs: Any) -> Call:
 
 
 def run_sync(client: Any, steps: Steps[T]) -> T:
-    """Carry out `steps` with blocking calls to `client`'s methods."""
+    """Carry out `steps` with blocking calls to `client`'s methods. What a step raises is
+    handed to the steps, which decide; what they raise reaches the caller as raised (a
+    ``GeneratorExit`` or ``StopIteration`` from a loader included: see :class:`_Carried`)."""
     outcome: Any = None
     error: BaseException | None = None
     while True:
-        try:
-            step = steps.throw(error) if error is not None else steps.send(outcome)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        more, step = _advance(steps, outcome, error)
+        if not more:
+            return step  # type: ignore[no-any-return]
         error = outcome = None
         try:
             if type(step) is Call:
@@ -216,40 +217,105 @@ def run_sync(client: Any, steps: Steps[T]) -> T:
             else:
                 assert type(step) is Sleep
                 _not_awaitable((step.sleep or time.sleep)(step.seconds), "LeasePolicy.sleep")
-        except GeneratorExit:
-            _abandon(steps)
-            raise
         except BaseException as e:  # handed to the generator, which decides
-            error = e
+            # (A GeneratorExit here is the step's own: a plain function is never "closed".)
+            error = _Carried.wrap(e)
 
 
 async def run_async(client: Any, steps: Steps[T]) -> T:
-    """Carry out `steps` with awaited calls (see :func:`run_sync`)."""
+    """Carry out `steps` with awaited calls (see :func:`run_sync`). If this coroutine is
+    closed while it awaits (never resumed), no further step runs."""
     outcome: Any = None
     error: BaseException | None = None
     while True:
-        try:
-            step = steps.throw(error) if error is not None else steps.send(outcome)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        more, step = _advance(steps, outcome, error)
+        if not more:
+            return step  # type: ignore[no-any-return]
         error = outcome = None
+        awaiting: _Awaiting | None = None
         try:
             if type(step) is Call:
-                outcome = await getattr(client, step.method)(*step.args, **step.kwargs)
+                awaiting = _Awaiting(getattr(client, step.method)(*step.args, **step.kwargs))
+                outcome = await awaiting
             elif type(step) is Load:
                 outcome = step.loader()
                 if inspect.isawaitable(outcome):
-                    outcome = await outcome
+                    awaiting = _Awaiting(outcome)
+                    outcome = await awaiting
             else:
                 assert type(step) is Sleep
                 slept = (step.sleep or asyncio.sleep)(step.seconds)
                 if inspect.isawaitable(slept):
-                    await slept
-        except GeneratorExit:
-            _abandon(steps)
-            raise
-        except BaseException as e:  # handed to the generator, which decides
-            error = e
+                    awaiting = _Awaiting(slept)
+                    await awaiting
+        except BaseException as e:
+            if awaiting is not None and awaiting.closed:
+                _abandon(steps)
+                raise
+            error = _Carried.wrap(e)  # handed to the generator, which decides
+
+
+def _advance(steps: Steps[Any], outcome: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Hand the last step's outcome (or error) to `steps`: ``(True, next step)``, or ``(False,
+    their return value)``. What they raise propagates, a carried ``StopIteration`` as itself
+    (from :func:`run_async`, Python turns that into ``RuntimeError`` as it leaves the
+    coroutine)."""
+    try:
+        return True, steps.throw(error) if error is not None else steps.send(outcome)
+    except StopIteration as done:
+        return False, done.value
+    except _Carried as carried:
+        original = carried.error
+    raise original  # outside the handler: its context stays the loader's, not the carrier
+
+
+class _Carried(Exception):
+    """A ``StopIteration`` raised by a step, on its way through the step generators: raised
+    as itself inside a generator, Python would turn it into ``RuntimeError`` (PEP 479)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+    @staticmethod
+    def wrap(error: BaseException) -> BaseException:
+        return _Carried(error) if isinstance(error, StopIteration) else error
+
+
+class _Awaiting:
+    """Awaits `awaitable` for :func:`run_async`, noting whether the runner was closed meanwhile.
+
+    Closing a coroutine closes what it awaits first, then raises ``GeneratorExit`` in it; an
+    awaitable that raises ``GeneratorExit`` itself (a loader) looks the same from the runner.
+    ``closed`` tells the two apart: only the first must stop the steps without further I/O.
+    """
+
+    __slots__ = ("_inner", "closed")
+
+    def __init__(self, awaitable: Awaitable[Any]) -> None:
+        self._inner: Any = awaitable.__await__()
+        self.closed = False
+
+    def __await__(self) -> _Awaiting:
+        return self
+
+    def __iter__(self) -> _Awaiting:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._inner)
+
+    def send(self, value: Any) -> Any:
+        return next(self._inner) if value is None else self._inner.send(value)
+
+    def throw(self, *error: Any) -> Any:
+        return self._inner.throw(*error)
+
+    def close(self) -> None:
+        self.closed = True
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
 
 
 def _abandon(steps: Steps[Any]) -> None:
