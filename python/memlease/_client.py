@@ -92,6 +92,11 @@ class _ConsistencyState:
         served, leases won, waits, loader calls, fills and refused fills, cache errors."""
         return self._counters.snapshot()
 
+    def _invalidation_pending(self, key: Any) -> bool:
+        """Whether an invalidation of `key` failed here and awaits replay: what the cache
+        holds for it may be old."""
+        return self._tracker.is_pending(self._cache_id, key)
+
     def _record_lost(
         self, keys: Iterable[Any], stale_ttl: int | None, error: BaseException
     ) -> None:
