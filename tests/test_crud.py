@@ -153,6 +153,51 @@ def test_repository_checks_its_client(users: Users) -> None:
         )
 
 
+@pytest.mark.parametrize("beta", [float("nan"), float("inf"), -0.5])
+def test_repository_checks_beta(sync_client: memlease.Client, users: Users, beta: float) -> None:
+    with pytest.raises(memlease.InvalidArgument, match="beta"):
+        repository(sync_client, users, beta=beta)
+
+
+@pytest.mark.parametrize("raised", [GeneratorExit, StopIteration])
+def test_a_repository_loader_raising_generator_exit_or_stop_iteration_hands_the_lease_on(
+    server: MemcachedServer, users: Users, raised: type[BaseException]
+) -> None:
+    own = raised("the loader's own")
+
+    def by_id(user_id: int) -> User | None:
+        raise own
+
+    with memlease.Client(server.address) as c:
+        c.delete("user:id:1")
+        repo = repository(c, users)
+        repo.load["id"] = by_id
+        with pytest.raises(raised) as caught:
+            repo.get(id=1)
+        assert caught.value is own
+        assert c.get_or_lease("user:id:1", lease=memlease.LeasePolicy(retries=0)).won
+
+    async def main() -> None:
+        async with memlease.AsyncClient(server.address) as c:
+            await c.delete("user:id:1")
+            repo = repository(c, users)
+
+            async def by_id(user_id: int) -> User | None:
+                await asyncio.sleep(0)
+                raise own
+
+            repo.load["id"] = by_id
+            # A StopIteration cannot leave a coroutine: Python turns it into RuntimeError.
+            expected = RuntimeError if raised is StopIteration else raised
+            with pytest.raises(expected) as caught:
+                await repo.get(id=1)
+            assert caught.value is own or caught.value.__cause__ is own
+            lease = memlease.LeasePolicy(retries=0)
+            assert (await c.get_or_lease("user:id:1", lease=lease)).won
+
+    asyncio.run(main())
+
+
 def test_async_repository(server: MemcachedServer, users: Users) -> None:
     async def main() -> None:
         async with memlease.AsyncClient(server.address) as c:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from typing import Any
@@ -51,6 +52,42 @@ def test_fill_takes_the_lease_result(client: Any) -> None:
     with pytest.raises(memlease.InvalidArgument, match="won"):
         client.fill(loser, "v", 60)
     assert client.fill(held, "v", 60)
+
+
+@pytest.mark.parametrize("raised", [GeneratorExit, StopIteration])
+def test_a_loader_raising_generator_exit_or_stop_iteration_hands_the_lease_on(
+    client: Any, flavor: str, raised: type[BaseException]
+) -> None:
+    own = raised("the loader's own")
+
+    def loader() -> Any:
+        raise own
+
+    # A StopIteration cannot leave a coroutine: Python turns it into RuntimeError, chained.
+    expected = RuntimeError if flavor == "async" and raised is StopIteration else raised
+    with pytest.raises(expected) as caught:
+        client.get_or_compute("gx", loader, 60)
+    assert caught.value is own or caught.value.__cause__ is own
+    # Released: the next caller wins now, not after lease_ttl.
+    assert client.get_or_lease("gx", lease=NO_WAIT).won
+
+
+def test_an_async_loader_raising_generator_exit_hands_the_lease_on(server: Any) -> None:
+    async def main() -> None:
+        async with memlease.AsyncClient(server.address) as c:
+            await c.delete("agx")
+            own = GeneratorExit("the loader's own")
+
+            async def loader() -> Any:
+                await asyncio.sleep(0)
+                raise own
+
+            with pytest.raises(GeneratorExit) as caught:
+                await c.get_or_compute("agx", loader, 60)
+            assert caught.value is own
+            assert (await c.get_or_lease("agx", lease=NO_WAIT)).won
+
+    asyncio.run(main())
 
 
 def test_an_empty_filled_value_is_a_value(client: Any) -> None:
@@ -310,6 +347,60 @@ def test_policies_are_checked() -> None:
         LeasePolicy(backoff=0.5)
     with pytest.raises(memlease.InvalidArgument):
         RecachePolicy(threshold=0)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("policy", "fields", "named"),
+    [
+        (LeasePolicy, {"lease_ttl": NAN}, "lease_ttl"),
+        (LeasePolicy, {"lease_ttl": -1}, "lease_ttl"),
+        (LeasePolicy, {"lease_ttl": 2.5}, "lease_ttl"),
+        (LeasePolicy, {"lease_ttl": True}, "lease_ttl"),
+        (LeasePolicy, {"retries": -1}, "retries"),
+        (LeasePolicy, {"retries": NAN}, "retries"),
+        (LeasePolicy, {"retries": 2.0}, "retries"),
+        (LeasePolicy, {"retries": True}, "retries"),
+        (LeasePolicy, {"wait": NAN}, "wait"),
+        (LeasePolicy, {"wait": -0.1}, "wait"),
+        (LeasePolicy, {"wait": INF}, "wait"),
+        (LeasePolicy, {"wait": 1e9}, "wait"),
+        (LeasePolicy, {"max_wait": NAN}, "max_wait"),
+        (LeasePolicy, {"max_wait": INF}, "max_wait"),
+        (LeasePolicy, {"max_wait": -1}, "max_wait"),
+        (LeasePolicy, {"backoff": NAN}, "backoff"),
+        (LeasePolicy, {"backoff": INF}, "backoff"),
+        (LeasePolicy, {"retries": 10_000, "max_wait": 1.0}, "retries * max_wait"),
+        (LeasePolicy, {"sleep": "time.sleep"}, "sleep"),
+        (RecachePolicy, {"threshold": NAN}, "threshold"),
+        (RecachePolicy, {"threshold": -5}, "threshold"),
+        (RecachePolicy, {"threshold": INF}, "threshold"),
+        (StalePolicy, {"accept": NAN}, "accept"),
+    ],
+)
+def test_policies_reject_nan_negative_and_infinite_values(
+    policy: Any, fields: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(memlease.InvalidArgument, match=re.escape(named)):
+        policy(**fields)
+
+
+def test_policies_accept_their_bounds() -> None:
+    LeasePolicy(lease_ttl=1, retries=0, wait=0, backoff=1, max_wait=0)
+    LeasePolicy(retries=1000, wait=0.3, max_wait=0.3)
+    RecachePolicy(threshold=30 * 24 * 3600)
+    StalePolicy(accept=False)
+
+
+@pytest.mark.parametrize("beta", [NAN, INF, -1.0, True])
+def test_beta_is_checked_where_it_is_passed(client: Any, beta: Any) -> None:
+    client.set("b", "cached")
+    with pytest.raises(memlease.InvalidArgument, match="beta"):
+        client.get_or_compute("b", lambda: "loaded", 60, beta=beta)
+    with pytest.raises(memlease.InvalidArgument, match="beta"):
+        client.get_or_compute("b", lambda: "loaded", 60, beta=beta, lease=None)
 
 
 # Herds: many callers, one cold key.

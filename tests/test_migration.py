@@ -7,13 +7,16 @@ import asyncio
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 import memlease
 from memlease.migration import AsyncMigratingClient, MigratingClient, Phase, Schedule
 from memlease.testing import MemcachedServer
+from tests.conftest import EventLoopThread
+from tests.write_failing_proxy import WriteFailingProxy
 
 Clusters = tuple[list[MemcachedServer], list[MemcachedServer]]
 
@@ -102,6 +105,115 @@ def test_a_slower_writer_cannot_overwrite_the_destination(clusters: Clusters) ->
     assert racing.set("k", "v2") is True
     assert destination.meta_get("k", "f").client_flags != 0  # tombstone, not "v2" or the racer's
     assert m.get("k") == "v2"  # served from the origin
+
+
+# Writes the destination loses: it answers reads again later, and must not serve what it held
+# before an acknowledged write.
+
+
+class Blocking:
+    """An ``AsyncMigratingClient`` behind the blocking interface of ``MigratingClient``: every
+    call is awaited on the test's loop, so one test checks both."""
+
+    def __init__(self, runner: EventLoopThread, target: AsyncMigratingClient) -> None:
+        self._runner = runner
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+        return lambda *args, **kwargs: self._runner.run(lambda: attribute(*args, **kwargs))
+
+
+@pytest.fixture
+def lossy(
+    clusters: Clusters, flavor: str, loop_thread: EventLoopThread
+) -> Iterator[tuple[Callable[..., Any], WriteFailingProxy, MemcachedServer]]:
+    """A factory of migrating clients (of the test's flavour) whose destination is behind a
+    proxy that can fail writes; the proxy; the destination server itself."""
+    origin, destination = clusters[0][0], clusters[1][0]
+    proxy = WriteFailingProxy(destination)
+    made: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        # Never marked down: the point is a destination that answers reads, not one that is out.
+        pair = (origin.address, proxy.address)
+        if flavor == "sync":
+            o, d = (memlease.Client(a, failures_to_mark_down=1000) for a in pair)
+            m: Any = MigratingClient(o, d, **options)
+        else:
+
+            async def build() -> AsyncMigratingClient:
+                o, d = (memlease.AsyncClient(a, failures_to_mark_down=1000) for a in pair)
+                return AsyncMigratingClient(o, d, **options)
+
+            m = Blocking(loop_thread, loop_thread.run(build))
+        made.append(m)
+        return m
+
+    yield make, proxy, destination
+    for m in made:
+        m.close()
+    proxy.close()
+
+
+WRITES: dict[str, Callable[[Any], object]] = {
+    "set": lambda m: m.set("k", "new"),
+    "set_many": lambda m: m.set_many({"k": "new"}),
+    "replace": lambda m: m.replace("k", "new"),
+    "delete": lambda m: m.delete("k"),
+    "delete_many": lambda m: m.delete_many(["k"]),
+    "incr": lambda m: m.incr("k", 1),
+}
+AFTER = {"set": "new", "set_many": "new", "replace": "new", "incr": "2"}
+
+
+@pytest.mark.parametrize("write", sorted(WRITES))
+def test_a_write_the_destination_lost_is_not_undone_by_it(
+    lossy: tuple[Callable[..., Any], WriteFailingProxy, MemcachedServer], write: str
+) -> None:
+    make, proxy, destination = lossy
+    m = make(phase="read_destination")
+    assert m.set("k", "1") and m.get("k") == "1"
+    proxy.failing = True
+    acknowledged = WRITES[write](m)
+    assert acknowledged not in (False, None, 0, ["k"]), "the origin took the write"
+    assert proxy.writes_failed >= 1, "the destination's write (or tombstone) failed"
+    tracked = "k" in m.destination.write_failures.pending()
+    proxy.failing = False
+    # The destination answers again and still holds "1": it is not trusted for the key.
+    assert m.get("k") == AFTER.get(write)
+    assert tracked, "the key waits in the destination's write-failure tracker"
+    with memlease.Client(destination.address) as direct:
+        assert wait_for(lambda: direct.get("k") in (None, AFTER.get(write)))
+    assert wait_for(lambda: not m.destination.write_failures.pending())
+    assert m.get("k") == AFTER.get(write)
+
+
+def test_a_write_lost_during_dual_write_is_not_served_later(
+    lossy: tuple[Callable[..., Any], WriteFailingProxy, MemcachedServer],
+) -> None:
+    make, proxy, _ = lossy
+    now = [1.5]
+    schedule = Schedule([(1, "dual_write"), (2, "read_destination")], clock=lambda: now[0])
+    m = make(schedule=schedule)
+    assert m.set("k", "old") and m.get("k") == "old"
+    proxy.failing = True
+    assert m.set("k", "new")
+    assert proxy.writes_failed >= 2
+    proxy.failing = False
+    now[0] = 2.5  # reads move to the destination, which still holds "old"
+    assert m.get("k") == "new"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def test_schedule_follows_the_clock() -> None:

@@ -92,6 +92,11 @@ class _ConsistencyState:
         served, leases won, waits, loader calls, fills and refused fills, cache errors."""
         return self._counters.snapshot()
 
+    def _invalidation_pending(self, key: Any) -> bool:
+        """Whether an invalidation of `key` failed here and awaits replay: what the cache
+        holds for it may be old."""
+        return self._tracker.is_pending(self._cache_id, key)
+
     def _record_lost(
         self, keys: Iterable[Any], stale_ttl: int | None, error: BaseException
     ) -> None:
@@ -171,10 +176,11 @@ class Client(_ConsistencyState, _core.Client):
         wait for its value. A write or invalidation during the computation wins: the stale
         value is not stored. ``lease=None`` turns leases off. ``recache``: refresh early when
         the TTL runs low; ``stale``: accept values invalidated by marking them stale; ``beta``:
-        probabilistic early expiry (XFetch; 1.0 is the paper's default). A ``None`` from the
-        loader is not cached unless ``none_ttl`` is given. If memcached is unreachable, the
-        loader's value is returned uncached.
+        probabilistic early expiry (XFetch; 1.0 is the paper's default; a finite number >= 0,
+        else ``InvalidArgument``). A ``None`` from the loader is not cached unless ``none_ttl``
+        is given. If memcached is unreachable, the loader's value is returned uncached.
         """
+        c.check_beta(beta)
         first: c.FirstRead = None
         if c.first_read_wanted(lease, self._tracker, self._cache_id, key):
             assert lease is not None
@@ -310,6 +316,7 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
         beta: float | None = None,
         none_ttl: int | None = None,
     ) -> Any:
+        c.check_beta(beta)
         first: c.FirstRead = None
         if c.first_read_wanted(lease, self._tracker, self._cache_id, key):
             assert lease is not None

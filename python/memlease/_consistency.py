@@ -35,6 +35,31 @@ T = TypeVar("T")
 CACHE_UNAVAILABLE = (MemcacheConnectionError, ServerError)
 
 
+# Bounds of the policies' numbers. A TTL beyond 30 days would be read by memcached as a Unix
+# time. A loser's waits are capped in total so a misconfigured policy cannot park a caller for
+# hours: past a few minutes, computing the value itself is the better answer anyway.
+MAX_TTL = 30 * 24 * 3600
+MAX_LOSER_WAIT = 300.0
+MAX_RETRIES = 10_000
+
+
+def check_number(name: str, value: Any, low: float, high: float, *, integer: bool = False) -> None:
+    """Raise ``InvalidArgument`` naming `name` unless `value` is a real number (an ``int`` if
+    `integer`; never a ``bool``) in ``[low, high]``. NaN and infinities are out of range."""
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        kind = "an int" if integer else "a number"
+        raise InvalidArgument(f"{name} must be {kind}, got {value!r}")
+    number = float(value)
+    if not (math.isfinite(number) and low <= number <= high):
+        raise InvalidArgument(f"{name} must be in [{low}, {high}], got {value!r}")
+
+
+def check_beta(beta: float | None) -> None:
+    """``beta`` (XFetch early expiry): ``None`` (off) or a finite number >= 0."""
+    if beta is not None:
+        check_number("beta", beta, 0.0, math.inf)
+
+
 @dataclass(frozen=True)
 class LeasePolicy:
     """How a caller that did not win a lease waits for the winner's value.
@@ -46,6 +71,11 @@ class LeasePolicy:
     defaults a loser waits about 1.2 s in all. ``sleep`` replaces the wait function
     (``time.sleep`` for ``Client``, ``asyncio.sleep`` for ``AsyncClient``, which also takes an
     async function; ``Client`` raises ``InvalidArgument`` at the first wait if it is async).
+
+    Bounds, checked here (``InvalidArgument`` naming the field): ``lease_ttl`` an int in
+    [1, 30 days]; ``retries`` an int in [0, 10,000]; ``wait`` and ``max_wait`` finite, >= 0;
+    ``backoff`` finite, >= 1; and a loser's longest total wait, ``retries * max_wait``, at most
+    300 s (``MAX_LOSER_WAIT``).
     """
 
     lease_ttl: int = 10
@@ -56,12 +86,18 @@ class LeasePolicy:
     sleep: Callable[[float], Any] | None = None
 
     def __post_init__(self) -> None:
-        if self.lease_ttl <= 0:
-            raise InvalidArgument("lease_ttl must be a positive number of seconds")
-        if self.retries < 0:
-            raise InvalidArgument("retries must be >= 0")
-        if not (self.wait >= 0 and self.max_wait >= 0 and self.backoff >= 1):
-            raise InvalidArgument("wait and max_wait must be >= 0, backoff >= 1")
+        check_number("lease_ttl", self.lease_ttl, 1, MAX_TTL, integer=True)
+        check_number("retries", self.retries, 0, MAX_RETRIES, integer=True)
+        check_number("wait", self.wait, 0.0, MAX_LOSER_WAIT)
+        check_number("max_wait", self.max_wait, 0.0, MAX_LOSER_WAIT)
+        check_number("backoff", self.backoff, 1.0, math.inf)
+        if self.retries * self.max_wait > MAX_LOSER_WAIT:
+            raise InvalidArgument(
+                f"retries * max_wait (a loser's longest total wait) must be at most"
+                f" {MAX_LOSER_WAIT} s, got {self.retries} * {self.max_wait}"
+            )
+        if self.sleep is not None and not callable(self.sleep):
+            raise InvalidArgument(f"sleep must be callable or None, got {self.sleep!r}")
 
     def delays(self) -> Generator[float, None, None]:
         delay = self.wait
@@ -78,17 +114,21 @@ class StalePolicy:
 
     accept: bool = True
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.accept, bool):
+            raise InvalidArgument(f"StalePolicy accept must be a bool, got {self.accept!r}")
+
 
 @dataclass(frozen=True)
 class RecachePolicy:
     """When an item has less than ``threshold`` seconds left, one reader wins an early refresh
-    (the others keep getting the current value). Items stored without a TTL never qualify."""
+    (the others keep getting the current value). Items stored without a TTL never qualify.
+    ``threshold`` is an int of seconds in [1, 30 days]."""
 
     threshold: int
 
     def __post_init__(self) -> None:
-        if self.threshold <= 0:
-            raise InvalidArgument("RecachePolicy threshold must be a positive number of seconds")
+        check_number("RecachePolicy threshold", self.threshold, 1, MAX_TTL, integer=True)
 
 
 DEFAULT_LEASE = LeasePolicy()
@@ -159,14 +199,15 @@ def call(method: str, *args: Any, **kwargs: Any) -> Call:
 
 
 def run_sync(client: Any, steps: Steps[T]) -> T:
-    """Carry out `steps` with blocking calls to `client`'s methods."""
+    """Carry out `steps` with blocking calls to `client`'s methods. What a step raises is
+    handed to the steps, which decide; what they raise reaches the caller as raised (a
+    ``GeneratorExit`` or ``StopIteration`` from a loader included: see :class:`_Carried`)."""
     outcome: Any = None
     error: BaseException | None = None
     while True:
-        try:
-            step = steps.throw(error) if error is not None else steps.send(outcome)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        more, step = _advance(steps, outcome, error)
+        if not more:
+            return step  # type: ignore[no-any-return]
         error = outcome = None
         try:
             if type(step) is Call:
@@ -176,40 +217,105 @@ def run_sync(client: Any, steps: Steps[T]) -> T:
             else:
                 assert type(step) is Sleep
                 _not_awaitable((step.sleep or time.sleep)(step.seconds), "LeasePolicy.sleep")
-        except GeneratorExit:
-            _abandon(steps)
-            raise
         except BaseException as e:  # handed to the generator, which decides
-            error = e
+            # (A GeneratorExit here is the step's own: a plain function is never "closed".)
+            error = _Carried.wrap(e)
 
 
 async def run_async(client: Any, steps: Steps[T]) -> T:
-    """Carry out `steps` with awaited calls (see :func:`run_sync`)."""
+    """Carry out `steps` with awaited calls (see :func:`run_sync`). If this coroutine is
+    closed while it awaits (never resumed), no further step runs."""
     outcome: Any = None
     error: BaseException | None = None
     while True:
-        try:
-            step = steps.throw(error) if error is not None else steps.send(outcome)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        more, step = _advance(steps, outcome, error)
+        if not more:
+            return step  # type: ignore[no-any-return]
         error = outcome = None
+        awaiting: _Awaiting | None = None
         try:
             if type(step) is Call:
-                outcome = await getattr(client, step.method)(*step.args, **step.kwargs)
+                awaiting = _Awaiting(getattr(client, step.method)(*step.args, **step.kwargs))
+                outcome = await awaiting
             elif type(step) is Load:
                 outcome = step.loader()
                 if inspect.isawaitable(outcome):
-                    outcome = await outcome
+                    awaiting = _Awaiting(outcome)
+                    outcome = await awaiting
             else:
                 assert type(step) is Sleep
                 slept = (step.sleep or asyncio.sleep)(step.seconds)
                 if inspect.isawaitable(slept):
-                    await slept
-        except GeneratorExit:
-            _abandon(steps)
-            raise
-        except BaseException as e:  # handed to the generator, which decides
-            error = e
+                    awaiting = _Awaiting(slept)
+                    await awaiting
+        except BaseException as e:
+            if awaiting is not None and awaiting.closed:
+                _abandon(steps)
+                raise
+            error = _Carried.wrap(e)  # handed to the generator, which decides
+
+
+def _advance(steps: Steps[Any], outcome: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Hand the last step's outcome (or error) to `steps`: ``(True, next step)``, or ``(False,
+    their return value)``. What they raise propagates, a carried ``StopIteration`` as itself
+    (from :func:`run_async`, Python turns that into ``RuntimeError`` as it leaves the
+    coroutine)."""
+    try:
+        return True, steps.throw(error) if error is not None else steps.send(outcome)
+    except StopIteration as done:
+        return False, done.value
+    except _Carried as carried:
+        original = carried.error
+    raise original  # outside the handler: its context stays the loader's, not the carrier
+
+
+class _Carried(Exception):
+    """A ``StopIteration`` raised by a step, on its way through the step generators: raised
+    as itself inside a generator, Python would turn it into ``RuntimeError`` (PEP 479)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+    @staticmethod
+    def wrap(error: BaseException) -> BaseException:
+        return _Carried(error) if isinstance(error, StopIteration) else error
+
+
+class _Awaiting:
+    """Awaits `awaitable` for :func:`run_async`, noting whether the runner was closed meanwhile.
+
+    Closing a coroutine closes what it awaits first, then raises ``GeneratorExit`` in it; an
+    awaitable that raises ``GeneratorExit`` itself (a loader) looks the same from the runner.
+    ``closed`` tells the two apart: only the first must stop the steps without further I/O.
+    """
+
+    __slots__ = ("_inner", "closed")
+
+    def __init__(self, awaitable: Awaitable[Any]) -> None:
+        self._inner: Any = awaitable.__await__()
+        self.closed = False
+
+    def __await__(self) -> _Awaiting:
+        return self
+
+    def __iter__(self) -> _Awaiting:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._inner)
+
+    def send(self, value: Any) -> Any:
+        return next(self._inner) if value is None else self._inner.send(value)
+
+    def throw(self, *error: Any) -> Any:
+        return self._inner.throw(*error)
+
+    def close(self) -> None:
+        self.closed = True
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
 
 
 def _abandon(steps: Steps[Any]) -> None:

@@ -78,6 +78,7 @@ class _Rules(Generic[E]):
             raise InvalidArgument("load needs at least one lookup: {'id': load_by_id}")
         if ttl <= 0 or pre_write_ttl <= 0:
             raise InvalidArgument("ttl and pre_write_ttl must be positive numbers of seconds")
+        c.check_beta(beta)
         self.name = name
         self.load = dict(load)
         self.lookups = lookups

@@ -31,6 +31,19 @@ Consistency: no read returns a value older than the last acknowledged write.
 - Backfills only ever ``add``, so they cannot overwrite a newer value or a tombstone. A backfill
   racing with a write therefore cannot resurrect the value read just before it (unless it is
   slower than ``tombstone_ttl``).
+- A change the destination may have missed is not undone by it. While the origin is written,
+  it is authoritative, so a write the origin took is acknowledged even if neither the
+  destination's write nor its tombstone lands (timeout, broken connection, cancellation), and
+  so is a write whose origin call failed in a way that may still have applied it (that one is
+  raised). Either way the key goes to the destination client's write-failure tracker
+  (``destination.write_failures``): reads do not trust the destination's copy of it, and a
+  delete is replayed there, in the background and before each such read, until one lands.
+  Until then reads of the key come from the origin (``read_destination``) or miss
+  (``destination_only``, where the origin is no longer written). Limits, those of the
+  tracker: other processes do not know the key is pending (they may read the old copy until
+  the replay lands), and a key the tracker drops (overflow, no open destination client) is
+  reported through its ``on_event``, not repaired. A backfill that read the origin before
+  such a write and lands after the replayed delete can still bring the old value back.
 """
 
 from __future__ import annotations
@@ -39,10 +52,11 @@ import contextlib
 import enum
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from memlease._core import AsyncClient, Client
+from memlease._client import AsyncClient, Client, _maybe_lost
+from memlease._core import MetaResult
 from memlease._errors import InvalidArgument, MemcacheError
 
 __all__ = ["AsyncMigratingClient", "MigratingClient", "Phase", "Schedule"]
@@ -105,6 +119,23 @@ def _is_tombstone(result: Any) -> bool:
     return result is not None and result.client_flags == _TOMBSTONE_FLAGS
 
 
+def _is_value(result: MetaResult | None) -> bool:
+    return result is not None and result.status == "VA" and not _is_tombstone(result)
+
+
+def _conditional_write_flags(ttl: int, before: int | None) -> str | None:
+    """The destination write of a ``set``: only over the item whose CAS was read before the
+    origin write (``add`` if it was absent), so a slower concurrent writer loses. None when
+    that CAS could not be read: then only a tombstone is safe."""
+    if before is None:
+        return None
+    return f"T{ttl} " + (f"C{before}" if before else "ME")
+
+
+async def _not_written() -> bool:
+    return False
+
+
 class _Migration:
     """What the sync and async migrating clients share: the phase and the decisions."""
 
@@ -125,6 +156,7 @@ class _Migration:
         self._schedule = schedule
         self.backfill_ratio = backfill_ratio
         self.tombstone_ttl = tombstone_ttl
+        self.tombstone_flags = f"T{tombstone_ttl} F{_TOMBSTONE_FLAGS}"
 
     @property
     def phase(self) -> Phase:
@@ -177,19 +209,29 @@ class MigratingClient:
             if phase.dual and self._migration.should_backfill(phase):
                 self._backfill(key, result.value)
             return result.value
-        found = self.destination.meta_get(key, "v")
-        if found.status == "VA" and not _is_tombstone(found):
-            return found.value
+        found = self._read_destination(key)
+        if _is_value(found):
+            return found.value  # type: ignore[union-attr]
         if phase is Phase.DESTINATION_ONLY:
             return default
-        # A miss or a tombstone: the origin is still authoritative. A tombstone blocks the
-        # backfill, so only a plain miss is worth one.
+        # A miss, a tombstone or an untrusted copy: the origin is still authoritative. A
+        # tombstone blocks the backfill, so only a plain miss is worth one.
         result = self.origin.meta_get(key, "v")
         if result.status != "VA":
             return default
-        if not _is_tombstone(found):
+        if found is not None and not _is_tombstone(found):
             self._backfill(key, result.value)
         return result.value
+
+    def _read_destination(self, key: Any) -> MetaResult | None:
+        """The destination's item, or None while its copy cannot be trusted: a change it may
+        have missed is pending repair, and replaying it now failed too."""
+        if self.destination._invalidation_pending(key):
+            try:
+                self.destination.invalidate(key)  # on success, the tracker forgets the key
+            except MemcacheError:
+                return None
+        return self.destination.meta_get(key, "v")
 
     def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         return {key: value for key in keys if (value := self.get(key, _MISSING)) is not _MISSING}
@@ -208,13 +250,17 @@ class MigratingClient:
         if not phase.writes_destination:
             return bool(self.origin.set(key, value, ttl))
         before = self._destination_cas(key)
-        stored = bool(self.origin.set(key, value, ttl))
-        if stored and before is not None:
-            condition = f"C{before}" if before else "ME"
-            with contextlib.suppress(MemcacheError):
-                if self.destination.meta_set(key, value, f"T{ttl} {condition}").status == "HD":
-                    return True
-        self._tombstone(key)
+        try:
+            stored = bool(self.origin.set(key, value, ttl))
+        except BaseException as error:
+            self._origin_failed(key, error)
+            raise
+        flags = _conditional_write_flags(ttl, before) if stored else None
+
+        def write() -> bool:
+            return flags is not None and self.destination.meta_set(key, value, flags).status == "HD"
+
+        self._follow_in_destination(key, write)
         return stored
 
     def _destination_cas(self, key: Any) -> int | None:
@@ -259,16 +305,36 @@ class MigratingClient:
         phase = self.phase
         if not phase.writes_origin:
             return change(self.destination)
-        result = change(self.origin)
-        if phase.writes_destination:
-            self._tombstone(key)
+        if not phase.writes_destination:
+            return change(self.origin)
+        try:
+            result = change(self.origin)
+        except BaseException as error:
+            self._origin_failed(key, error)
+            raise
+        self._follow_in_destination(key, lambda: False)
         return result
 
-    def _tombstone(self, key: Any) -> None:
-        with contextlib.suppress(MemcacheError):
-            self.destination.meta_set(
-                key, b"", f"T{self._migration.tombstone_ttl} F{_TOMBSTONE_FLAGS}"
-            )
+    def _follow_in_destination(self, key: Any, write: Callable[[], bool]) -> None:
+        """The origin changed `key`: bring the destination's copy along with `write`, or if
+        that does not land (False or an error), replace it with a tombstone. If neither lands,
+        the destination's tracker takes the key (module docs); a cancellation or interrupt
+        is recorded the same way, then goes on."""
+        try:
+            with contextlib.suppress(MemcacheError):
+                if write():
+                    return
+            self.destination.meta_set(key, b"", self._migration.tombstone_flags)
+        except BaseException as error:
+            self.destination._record_lost([key], None, error)
+            if not isinstance(error, MemcacheError):
+                raise
+
+    def _origin_failed(self, key: Any, error: BaseException) -> None:
+        """The origin call raised; if it may have applied the change anyway, the destination's
+        copy is no longer trusted (tracked, no further I/O here)."""
+        if _maybe_lost(error):
+            self.destination._record_lost([key], None, error)
 
     def close(self) -> None:
         self.origin.close()
@@ -319,17 +385,26 @@ class AsyncMigratingClient:
             if phase.dual and self._migration.should_backfill(phase):
                 await self._backfill(key, result.value)
             return result.value
-        found = await self.destination.meta_get(key, "v")
-        if found.status == "VA" and not _is_tombstone(found):
-            return found.value
+        found = await self._read_destination(key)
+        if _is_value(found):
+            return found.value  # type: ignore[union-attr]
         if phase is Phase.DESTINATION_ONLY:
             return default
         result = await self.origin.meta_get(key, "v")
         if result.status != "VA":
             return default
-        if not _is_tombstone(found):
+        if found is not None and not _is_tombstone(found):
             await self._backfill(key, result.value)
         return result.value
+
+    async def _read_destination(self, key: Any) -> MetaResult | None:
+        if self.destination._invalidation_pending(key):
+            try:
+                await self.destination.invalidate(key)
+            except MemcacheError:
+                return None
+        found: MetaResult = await self.destination.meta_get(key, "v")
+        return found
 
     async def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         found = {}
@@ -350,15 +425,19 @@ class AsyncMigratingClient:
         if not phase.writes_destination:
             return bool(await self.origin.set(key, value, ttl))
         before = await self._destination_cas(key)
-        stored = bool(await self.origin.set(key, value, ttl))
-        if stored and before is not None:
-            condition = f"C{before}" if before else "ME"
-            with contextlib.suppress(MemcacheError):
-                if (
-                    await self.destination.meta_set(key, value, f"T{ttl} {condition}")
-                ).status == "HD":
-                    return True
-        await self._tombstone(key)
+        try:
+            stored = bool(await self.origin.set(key, value, ttl))
+        except BaseException as error:
+            self._origin_failed(key, error)
+            raise
+        flags = _conditional_write_flags(ttl, before) if stored else None
+
+        async def write() -> bool:
+            if flags is None:
+                return False
+            return bool((await self.destination.meta_set(key, value, flags)).status == "HD")
+
+        await self._follow_in_destination(key, write)
         return stored
 
     async def _destination_cas(self, key: Any) -> int | None:
@@ -403,16 +482,31 @@ class AsyncMigratingClient:
         phase = self.phase
         if not phase.writes_origin:
             return await change(self.destination)
-        result = await change(self.origin)
-        if phase.writes_destination:
-            await self._tombstone(key)
+        if not phase.writes_destination:
+            return await change(self.origin)
+        try:
+            result = await change(self.origin)
+        except BaseException as error:
+            self._origin_failed(key, error)
+            raise
+        await self._follow_in_destination(key, _not_written)
         return result
 
-    async def _tombstone(self, key: Any) -> None:
-        with contextlib.suppress(MemcacheError):
-            await self.destination.meta_set(
-                key, b"", f"T{self._migration.tombstone_ttl} F{_TOMBSTONE_FLAGS}"
-            )
+    async def _follow_in_destination(self, key: Any, write: Callable[[], Awaitable[bool]]) -> None:
+        """See :meth:`MigratingClient._follow_in_destination`."""
+        try:
+            with contextlib.suppress(MemcacheError):
+                if await write():
+                    return
+            await self.destination.meta_set(key, b"", self._migration.tombstone_flags)
+        except BaseException as error:
+            self.destination._record_lost([key], None, error)
+            if not isinstance(error, MemcacheError):
+                raise
+
+    def _origin_failed(self, key: Any, error: BaseException) -> None:
+        if _maybe_lost(error):
+            self.destination._record_lost([key], None, error)
 
     async def close(self) -> None:
         await self.origin.close()
