@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import memlease
+from memlease.testing import MemcachedServer
 
 
 def test_get_set_and_default(client: memlease.Client) -> None:
@@ -69,11 +70,12 @@ def test_append_and_prepend(client: memlease.Client) -> None:
 
 
 def test_gets_and_cas(client: memlease.Client) -> None:
-    assert client.gets("k") is None
+    # A miss unpacks like a hit, as in pymemcache: (default, cas_default).
+    assert client.gets("k") == (None, None)
+    assert client.gets("k", "absent", 0) == ("absent", 0)
+    assert client.gets("k", default="d", cas_default=-1) == ("d", -1)
     client.set("k", "v1")
-    result = client.gets("k")
-    assert result is not None
-    value, cas = result
+    value, cas = client.gets("k", "unused")
     assert value == "v1"
     assert isinstance(cas, int) and cas > 0
     assert client.cas("k", "v2", cas) is True
@@ -81,7 +83,8 @@ def test_gets_and_cas(client: memlease.Client) -> None:
     assert client.cas("k", "v3", cas) is False
     assert client.get("k") == "v2"
     client.delete("k")
-    assert client.cas("k", "v4", cas) is False
+    # A missing key is None, not False: nothing to conflict with.
+    assert client.cas("k", "v4", cas) is None
     assert client.get("k") is None
 
 
@@ -186,7 +189,27 @@ def test_stats_and_version(client: memlease.Client, server) -> None:
     assert client.version() == {server.address: stats[server.address]["version"]}
     with pytest.raises(memlease.InvalidArgument):
         client.stats("a b")
+    with pytest.raises(memlease.InvalidArgument):
+        client.stats("cachedump", "")
     assert client.stats("reset") == {server.address: {}}
+
+
+def test_stats_takes_several_words(make_client: Any) -> None:
+    with MemcachedServer() as own:  # cachedump lists a bounded number of a slab's items
+        client = make_client(own.address)
+        client.set("dumped", b"12345")
+        slabs = client.stats("slabs")[own.address]
+        slab_ids = {name.split(":")[0] for name in slabs if name.endswith(":chunk_size")}
+        assert slab_ids
+        # `stats cachedump <slab> <limit>` answers ITEM lines: {key: "[size b; expiry s]"}. It
+        # lists the cold LRU only, where memcached's LRU maintainer moves a new item shortly.
+        dump: dict[str, Any] = {}
+        deadline = time.monotonic() + 10
+        while "dumped" not in dump and time.monotonic() < deadline:
+            for slab in slab_ids:
+                dump.update(client.stats("cachedump", slab, "0")[own.address])
+            time.sleep(0.05)
+        assert dump["dumped"] == "[5 b; 0 s]"
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ def test_one_winner_and_placeholders_are_never_values(client: Any) -> None:
     assert client.get("k") is None
     assert client.get("k", default="miss") == "miss"
     assert client.get_many(["k"]) == {}
-    assert client.gets("k") is None
+    assert client.gets("k") == (None, None)
     assert client.fill("k", {"computed": True}, first.cas, 60)
     hit = client.get_or_lease("k")
     assert hit.found and not hit.won and hit.value == {"computed": True}

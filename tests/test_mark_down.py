@@ -153,7 +153,7 @@ def test_on_server_error_miss_turns_failures_into_misses(
     dead_key = on_dead[0]
     assert c.get(dead_key) is None  # the connect failure
     assert c.get(dead_key, "fallback") == "fallback"  # marked down now: still a miss
-    assert c.gets(dead_key) is None
+    assert c.gets(dead_key) == (None, None)
     assert c.set(dead_key, "x") is False
     assert c.add(dead_key, "x") is False
     assert c.delete(dead_key) is False

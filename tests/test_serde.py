@@ -188,3 +188,88 @@ def test_pickled_values_use_highest_protocol(client: memlease.Client, make_clien
     # Readable by plain pickle, as python-memcached / pymemcache do.
     with make_client(client.servers[0], serde="raw") as raw_client:
         assert pickle.loads(raw_client.get("p")) == {"x": 1}
+
+
+class FailingSerde:
+    """Raises its own exception type from serialize or deserialize."""
+
+    def __init__(self, fail_on: str) -> None:
+        self.fail_on = fail_on
+
+    def serialize(self, key: object, value: object) -> tuple[bytes, int]:
+        if self.fail_on == "serialize":
+            raise KeyError("no encoder for this value")
+        return b"data", 5
+
+    def deserialize(self, key: object, data: bytes, flags: int) -> object:
+        if self.fail_on == "deserialize":
+            raise UnicodeDecodeError("utf-8", data, 0, 1, "bad stored data")
+        return data
+
+
+def test_custom_serde_errors_are_serialization_errors_with_the_cause(
+    server, make_client: Any
+) -> None:
+    failing_writes: Any = FailingSerde("serialize")
+    with make_client(server.address, serde=failing_writes) as c:
+        for method, argument in (("set", "serde-fails"), ("set_many", {"serde-fails": 1})):
+            with pytest.raises(memlease.SerializationError) as caught:
+                getattr(c, method)(argument, 1) if method == "set" else c.set_many(argument)
+            assert isinstance(caught.value.__cause__, KeyError)
+    failing_reads: Any = FailingSerde("deserialize")
+    with make_client(server.address, serde=failing_reads) as c:
+        assert c.set("serde-fails", 1)
+        reads: tuple[tuple[str, Any], ...] = (("get", "serde-fails"), ("get_many", ["serde-fails"]))
+        for method, argument in reads:
+            with pytest.raises(memlease.SerializationError) as caught:
+                getattr(c, method)(argument)
+            assert isinstance(caught.value.__cause__, UnicodeDecodeError)
+
+
+def test_pickle_errors_keep_their_cause(client: memlease.Client) -> None:
+    with pytest.raises(memlease.SerializationError) as caught:
+        client.set("unpicklable", lambda: None)
+    assert caught.value.__cause__ is not None
+
+
+def test_custom_serde_memlease_errors_pass_through(server, make_client: Any) -> None:
+    class Refusing:
+        def __init__(self, error: BaseException) -> None:
+            self.error = error
+
+        def serialize(self, key: object, value: object) -> tuple[bytes, int]:
+            raise self.error
+
+        def deserialize(self, key: object, data: bytes, flags: int) -> object:
+            return data
+
+    already_typed: Any = Refusing(memlease.InvalidArgument("refused by the serde"))
+    with (
+        make_client(server.address, serde=already_typed) as c,
+        pytest.raises(memlease.InvalidArgument, match="refused by the serde"),
+    ):
+        c.set("k", 1)
+
+
+class TextSerde:
+    """pymemcache's JSONSerde example: serialize returns str, not bytes."""
+
+    def serialize(self, key: object, value: object) -> tuple[str, int]:
+        import json
+
+        return json.dumps(value), 2
+
+    def deserialize(self, key: object, data: bytes, flags: int) -> object:
+        import json
+
+        return json.loads(data.decode("utf-8"))
+
+
+def test_custom_serde_may_return_text(server, make_client: Any) -> None:
+    serde: Any = TextSerde()
+    with make_client(server.address, serde=serde) as c:
+        assert c.set("text-serde", {"olé": ["☃"]})
+        assert c.get("text-serde") == {"olé": ["☃"]}
+        assert c.set_many({"text-serde": [1]}) == []
+        with make_client(server.address, serde="raw") as raw:
+            assert raw.get("text-serde") == b"[1]"

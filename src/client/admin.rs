@@ -84,6 +84,29 @@ impl<T: Transport> Client<T> {
             .collect()
     }
 
+    /// A one-line classic command (`cache_memlimit 64`, `verbosity 1`) on every server: each
+    /// server's one-line reply. `line` must already be validated (printable, no CR/LF).
+    pub async fn text_command(&self, line: &str) -> PerServer<String> {
+        let encode = |buf: &mut Vec<u8>| {
+            buf.extend_from_slice(line.as_bytes());
+            buf.extend_from_slice(b"\r\n");
+        };
+        self.broadcast(encode, Expect::Line)
+            .await
+            .into_iter()
+            .map(|(name, reply)| {
+                let line = reply.and_then(|r| match r {
+                    TextReply::Line(line) => Ok(line),
+                    other => Err(Error::UnexpectedReply {
+                        server: name.clone(),
+                        detail: format!("{other:?}"),
+                    }),
+                });
+                (name, line)
+            })
+            .collect()
+    }
+
     /// `flush_all [delay]` on every server.
     pub async fn flush_all(&self, delay: u32) -> PerServer<()> {
         if let Some(local) = &self.hot.local {

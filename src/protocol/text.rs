@@ -84,7 +84,8 @@ pub fn parse_stats(input: &[u8]) -> Result<Option<(TextReply, usize)>, ProtocolE
                 pos,
             )));
         }
-        let Some(body) = line.strip_prefix(b"STAT ") else {
+        // `stats cachedump` lists `ITEM <key> [<size> b; <expiry> s]`: kept as key -> rest.
+        let Some(body) = line.strip_prefix(b"STAT ").or_else(|| line.strip_prefix(b"ITEM ")) else {
             return Err(ProtocolError(format!(
                 "unexpected line in stats reply: {:?}",
                 String::from_utf8_lossy(&line[..line.len().min(80)])
@@ -99,6 +100,23 @@ pub fn parse_stats(input: &[u8]) -> Result<Option<(TextReply, usize)>, ProtocolE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_cachedump_items() {
+        let wire = b"ITEM k1 [5 b; 0 s]\r\nITEM k2 [1 b; 1700000000 s]\r\nEND\r\n";
+        for cut in 0..wire.len() {
+            assert_eq!(parse_stats(&wire[..cut]).unwrap(), None);
+        }
+        let (reply, used) = parse_stats(wire).unwrap().unwrap();
+        assert_eq!(used, wire.len());
+        assert_eq!(
+            reply,
+            TextReply::Stats(vec![
+                ("k1".into(), "[5 b; 0 s]".into()),
+                ("k2".into(), "[1 b; 1700000000 s]".into()),
+            ])
+        );
+    }
 
     #[test]
     fn parses_stats_blocks() {

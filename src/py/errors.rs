@@ -56,3 +56,16 @@ pub fn invalid_argument(message: impl Into<String>) -> PyErr {
 pub fn serialization_error(message: impl Into<String>) -> PyErr {
     SerializationError::new_err(message.into())
 }
+
+/// A `SerializationError` saying `message`, with the exception that caused it (a pickle or a
+/// custom serde failure) as its `__cause__`, so the original type and traceback stay visible.
+/// Errors that are already memlease's, and non-`Exception`s such as `KeyboardInterrupt`, pass
+/// through unchanged.
+pub fn serialization_error_from(py: Python<'_>, message: impl Into<String>, cause: PyErr) -> PyErr {
+    if cause.is_instance_of::<MemcacheError>(py) || !cause.is_instance_of::<pyo3::exceptions::PyException>(py) {
+        return cause;
+    }
+    let error = serialization_error(message);
+    error.set_cause(py, Some(cause));
+    error
+}

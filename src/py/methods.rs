@@ -183,14 +183,22 @@ macro_rules! client_methods {
                 default: Option<Py<PyAny>>,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
-                let op = $crate::py::ops::Get::new(key, default, false)?;
+                let op = $crate::py::ops::Get::new(key, default)?;
                 self.execute_with(py, op, on_server_error)
             }
 
-            /// `(value, cas)` for `key`, or `None` on a miss.
-            #[pyo3(signature = (key, *, on_server_error = None))]
-            fn gets(&self, py: Python<'_>, key: &Bound<'_, PyAny>, on_server_error: Option<&str>) -> PyResult<Py<PyAny>> {
-                self.execute_with(py, $crate::py::ops::Get::new(key, None, true)?, on_server_error)
+            /// `(value, cas)` for `key`, or `(default, cas_default)` on a miss.
+            #[pyo3(signature = (key, default = None, cas_default = None, *, on_server_error = None))]
+            fn gets(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                default: Option<Py<PyAny>>,
+                cas_default: Option<Py<PyAny>>,
+                on_server_error: Option<&str>,
+            ) -> PyResult<Py<PyAny>> {
+                let op = $crate::py::ops::Get::with_cas(key, default, cas_default)?;
+                self.execute_with(py, op, on_server_error)
             }
 
             /// Store unconditionally. True when stored.
@@ -270,7 +278,8 @@ macro_rules! client_methods {
                 self.execute_with(py, op, on_server_error)
             }
 
-            /// Store only if the item's CAS is still `cas`. False if it changed or is gone.
+            /// Store only if the item's CAS is still `cas`: True if stored, False if the item
+            /// changed since, None if it is gone.
             #[pyo3(
                 signature = (key, value, cas, ttl = $crate::py::convert::Ttl(0), *, on_server_error = None),
                 text_signature = "($self, key, value, cas, ttl=0, *, on_server_error=None)"
@@ -284,7 +293,8 @@ macro_rules! client_methods {
                 ttl: $crate::py::convert::Ttl,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
-                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Set, key, value, ttl.0, Some(cas.0))?;
+                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Set, key, value, ttl.0, Some(cas.0))?
+                    .missing_is_none();
                 self.execute_with(py, op, on_server_error)
             }
 
@@ -386,11 +396,18 @@ macro_rules! client_methods {
                 self.execute(py, $crate::py::ops::FlushAll(delay.0))
             }
 
-            /// `{server: {stat: value}}`; numbers are converted to int / float. `stats("settings")`
-            /// and other groups work too.
+            /// `{server: {stat: value}}`; numbers are converted to int / float. Arguments are the
+            /// command's words: `stats("settings")`, `stats("slabs")`, `stats("cachedump", "1", "1")`
+            /// (whose `ITEM key [size b; expiry s]` lines come back as `{key: "[size b; expiry s]"}`).
             #[pyo3(signature = (*args))]
             fn stats(&self, py: Python<'_>, args: Vec<String>) -> PyResult<Py<PyAny>> {
                 self.execute(py, $crate::py::ops::Stats::new(args)?)
+            }
+
+            /// Send a one-line classic command (e.g. `"cache_memlimit 64"`) to every server:
+            /// `{server: reply line}`. For the pymemcache compatibility layer; error replies raise.
+            fn _text_command(&self, py: Python<'_>, line: String) -> PyResult<Py<PyAny>> {
+                self.execute(py, $crate::py::ops::TextCommand::new(line)?)
             }
 
             /// `{server: version string}`.

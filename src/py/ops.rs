@@ -102,16 +102,38 @@ fn value_of(py: Python<'_>, key: &Key, item: Item, serde: &Serde) -> PyResult<Py
 pub struct Get {
     key: Key,
     default: Option<Py<PyAny>>,
-    with_cas: bool,
+    /// `Some(cas_default)` for `gets`, which answers `(default, cas_default)` on a miss, as
+    /// pymemcache does, so `value, cas = client.gets(key)` always unpacks.
+    cas_default: Option<Option<Py<PyAny>>>,
 }
 
 impl Get {
-    pub fn new(key: &Bound<'_, PyAny>, default: Option<Py<PyAny>>, with_cas: bool) -> PyResult<Self> {
+    pub fn new(key: &Bound<'_, PyAny>, default: Option<Py<PyAny>>) -> PyResult<Self> {
         Ok(Get {
             key: Key::new(key)?,
             default,
-            with_cas,
+            cas_default: None,
         })
+    }
+
+    pub fn with_cas(
+        key: &Bound<'_, PyAny>,
+        default: Option<Py<PyAny>>,
+        cas_default: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        Ok(Get {
+            cas_default: Some(cas_default),
+            ..Self::new(key, default)?
+        })
+    }
+
+    /// The answer for a key that is not there.
+    fn miss(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let default = self.default.unwrap_or_else(|| py.None());
+        match self.cas_default {
+            Some(cas_default) => to_py(py, (default, cas_default.unwrap_or_else(|| py.None()))),
+            None => Ok(default),
+        }
     }
 }
 
@@ -119,14 +141,13 @@ impl Op for Get {
     type Output = Option<Item>;
 
     fn run<T: Transport>(&self, core: &Core<T>) -> impl Future<Output = Result<Self::Output>> + Send {
-        core.get(self.key.key_ref(), self.with_cas)
+        core.get(self.key.key_ref(), self.cas_default.is_some())
     }
 
     fn finish(self, py: Python<'_>, output: Option<Item>, serde: &Serde) -> PyResult<Py<PyAny>> {
         match output {
-            None if self.with_cas => Ok(py.None()),
-            None => Ok(self.default.unwrap_or_else(|| py.None())),
-            Some(item) if self.with_cas => {
+            None => self.miss(py),
+            Some(item) if self.cas_default.is_some() => {
                 let cas = item.cas.unwrap_or(0);
                 let value = value_of(py, &self.key, item, serde)?;
                 to_py(py, (value, cas))
@@ -136,10 +157,7 @@ impl Op for Get {
     }
 
     fn unavailable(self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
-        Some(Ok(match self.default {
-            Some(default) if !self.with_cas => default,
-            _ => py.None(),
-        }))
+        Some(self.miss(py))
     }
 }
 
@@ -151,6 +169,8 @@ pub struct Store {
     client_flags: u32,
     ttl: i64,
     cas: Option<u64>,
+    /// The `cas` method's contract: None (not False) when the key is gone.
+    missing_is_none: bool,
 }
 
 impl Store {
@@ -183,6 +203,16 @@ impl Store {
             client_flags,
             ttl,
             cas,
+            missing_is_none: false,
+        }
+    }
+
+    /// Answer None rather than False when the key does not exist (pymemcache's `cas`), so a
+    /// caller can tell "someone else changed it" from "it expired or was deleted".
+    pub fn missing_is_none(self) -> Self {
+        Store {
+            missing_is_none: true,
+            ..self
         }
     }
 }
@@ -202,6 +232,9 @@ impl Op for Store {
     }
 
     fn finish(self, py: Python<'_>, output: StoreOutcome, _: &Serde) -> PyResult<Py<PyAny>> {
+        if self.missing_is_none && output == StoreOutcome::NotFound {
+            return Ok(py.None());
+        }
         to_py(py, output == StoreOutcome::Stored)
     }
 
@@ -489,21 +522,21 @@ impl Op for FlushAll {
     }
 }
 
-/// `stats([group])`: `{server: {name: value}}`, numbers converted.
+/// `stats [args...]`: `{server: {name: value}}`, numbers converted.
 pub struct Stats(Option<String>);
 
 impl Stats {
+    /// Each argument is one word of the command: `stats("slabs")`, `stats("cachedump", "1", "1")`.
     pub fn new(args: Vec<String>) -> PyResult<Self> {
-        if args.len() > 1
-            || args
-                .iter()
-                .any(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_graphic()))
+        if args
+            .iter()
+            .any(|a| a.is_empty() || !a.bytes().all(|b| b.is_ascii_graphic()))
         {
             return Err(invalid_argument(
-                "stats takes at most one group name, e.g. stats(\"settings\")",
+                "stats arguments are single words, e.g. stats(\"cachedump\", \"1\", \"10\")",
             ));
         }
-        Ok(Stats(args.into_iter().next()))
+        Ok(Stats((!args.is_empty()).then(|| args.join(" "))))
     }
 }
 
@@ -528,6 +561,39 @@ impl Op for Stats {
                 }
             }
             result.set_item(server, entry)?;
+        }
+        Ok(result.into_any().unbind())
+    }
+}
+
+/// `_text_command(line)`: a one-line classic command on every server, `{server: reply line}`.
+pub struct TextCommand(String);
+
+impl TextCommand {
+    pub fn new(line: String) -> PyResult<Self> {
+        let words_ok = line
+            .split(' ')
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_graphic()));
+        if !words_ok {
+            return Err(invalid_argument(
+                "a text command is printable words separated by single spaces",
+            ));
+        }
+        Ok(TextCommand(line))
+    }
+}
+
+impl Op for TextCommand {
+    type Output = PerServer<String>;
+
+    async fn run<T: Transport>(&self, core: &Core<T>) -> Result<Self::Output> {
+        Ok(core.text_command(&self.0).await)
+    }
+
+    fn finish(self, py: Python<'_>, output: Self::Output, _: &Serde) -> PyResult<Py<PyAny>> {
+        let result = PyDict::new(py);
+        for (server, line) in by_server(output)? {
+            result.set_item(server, line)?;
         }
         Ok(result.into_any().unbind())
     }

@@ -5,7 +5,7 @@
 //! 1 (pickle, highest protocol); zlib-compressed payloads add 8. On read, 4 (pylibmc's int) is
 //! also an int. Type checks are exact, as in pymemcache: a `bool` or a `str` subclass is pickled.
 
-use super::errors::{invalid_argument, serialization_error};
+use super::errors::{invalid_argument, serialization_error, serialization_error_from};
 use bytes::Bytes;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
@@ -149,7 +149,10 @@ impl Serde {
             }
             Serde::Raw => Ok((Payload::Bytes(raw_bytes(value)?), FLAG_BYTES)),
             Serde::Custom(serde) => {
-                let result = serde.bind(py).call_method1("serialize", (key, value))?;
+                let result = serde
+                    .bind(py)
+                    .call_method1("serialize", (key, value))
+                    .map_err(|e| serialization_error_from(py, format!("serde.serialize failed: {e}"), e))?;
                 let tuple = result
                     .cast::<PyTuple>()
                     .map_err(|_| serialization_error("serde.serialize must return a (bytes, flags) tuple"))?;
@@ -158,7 +161,7 @@ impl Serde {
                         "serde.serialize must return a (bytes, flags) tuple",
                     ));
                 }
-                let data = raw_bytes(&tuple.get_item(0)?)?;
+                let data = serialized_data(&tuple.get_item(0)?)?;
                 let flags: u32 = tuple
                     .get_item(1)?
                     .extract()
@@ -166,7 +169,7 @@ impl Serde {
                 if flags & FLAG_COMPUTE_TIME != 0 {
                     return Err(serialization_error("serde flag bit 1 << 29 is reserved by memlease"));
                 }
-                Ok((Payload::Bytes(data), flags))
+                Ok((data, flags))
             }
         }
     }
@@ -178,7 +181,11 @@ impl Serde {
             Serde::Raw => Ok(PyBytes::new(py, &data).into_any().unbind()),
             Serde::Custom(serde) => {
                 let data = PyBytes::new(py, &data);
-                Ok(serde.bind(py).call_method1("deserialize", (key, data, flags))?.unbind())
+                serde
+                    .bind(py)
+                    .call_method1("deserialize", (key, data, flags))
+                    .map(Bound::unbind)
+                    .map_err(|e| serialization_error_from(py, format!("serde.deserialize failed: {e}"), e))
             }
         }
     }
@@ -188,6 +195,22 @@ fn raw_bytes(value: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
     value
         .extract::<PyBackedBytes>()
         .map_err(|_| serialization_error(format!("expected bytes, got {}", type_name(value))))
+}
+
+/// What a custom serde's `serialize` returned as data: bytes-like, or `str`, stored as UTF-8
+/// (pymemcache accepts text there too; its own JSON serde example returns it).
+fn serialized_data(data: &Bound<'_, PyAny>) -> PyResult<Payload> {
+    if let Ok(text) = data.cast::<PyString>() {
+        let text = PyBackedStr::try_from(text.clone())
+            .map_err(|e| serialization_error(format!("serde.serialize returned text that is not valid UTF-8: {e}")))?;
+        return Ok(Payload::Str(text));
+    }
+    data.extract::<PyBackedBytes>().map(Payload::Bytes).map_err(|_| {
+        serialization_error(format!(
+            "serde.serialize must return bytes or str data, got {}",
+            type_name(data)
+        ))
+    })
 }
 
 fn type_name(value: &Bound<'_, PyAny>) -> String {
@@ -224,7 +247,7 @@ fn serialize_default(value: &Bound<'_, PyAny>, pickle: bool) -> PyResult<(Payloa
     let dumps = PICKLE_DUMPS.import(py, "pickle", "dumps")?;
     let pickled = dumps
         .call1((value, -1))
-        .map_err(|e| serialization_error(format!("cannot pickle {}: {e}", type_name(value))))?;
+        .map_err(|e| serialization_error_from(py, format!("cannot pickle {}: {e}", type_name(value)), e))?;
     let pickled = pickled
         .cast_into::<PyBytes>()
         .map_err(|_| serialization_error("pickle.dumps did not return bytes"))?;
@@ -267,7 +290,7 @@ fn deserialize_default(py: Python<'_>, data: Bytes, flags: u32, pickle: bool) ->
         return loads
             .call1((raw,))
             .map(Bound::unbind)
-            .map_err(|e| serialization_error(format!("cannot unpickle stored value: {e}")));
+            .map_err(|e| serialization_error_from(py, format!("cannot unpickle stored value: {e}"), e));
     }
     // Bytes, and flag layouts of other clients we do not know: the raw data.
     Ok(PyBytes::new(py, &data).into_any().unbind())
