@@ -2,7 +2,7 @@
 //! low-level `meta_*` methods. Every token is validated here so that nothing malformed reaches
 //! the wire: a bad token in a pipelined batch would make the server misread the rest.
 
-use super::request::{ArithmeticMode, Command, Flag, SetMode};
+use super::request::{ArithmeticMode, Command, Flag, SetMode, TTL_RANGE};
 use std::fmt;
 
 /// Longest opaque token memcached accepts, not counting the `O` (1.6.18: 32 including it).
@@ -36,6 +36,13 @@ pub fn parse_flag_token(command: Command, token: &[u8]) -> Result<Flag, FlagErro
             .ok()
             .and_then(|s| s.parse::<i64>().ok())
             .ok_or_else(|| FlagError(format!("flag {shown:?} needs a {what} (an integer)")))
+    };
+    let ttl = || -> Result<i64, FlagError> {
+        let ttl = number("TTL")?;
+        if !TTL_RANGE.contains(&ttl) {
+            return err(format!("flag {shown:?}: memcached TTLs are 32-bit signed integers"));
+        }
+        Ok(ttl)
     };
     let unsigned = |what: &str| -> Result<u64, FlagError> {
         std::str::from_utf8(arg)
@@ -74,9 +81,9 @@ pub fn parse_flag_token(command: Command, token: &[u8]) -> Result<Flag, FlagErro
                 u32::try_from(value).map_err(|_| FlagError(format!("flag {shown:?}: client flags are 32-bit")))?,
             )
         }
-        b'N' => Flag::Vivify(number("TTL")?),
-        b'R' => Flag::Recache(number("TTL")?),
-        b'T' => Flag::Ttl(number("TTL")?),
+        b'N' => Flag::Vivify(ttl()?),
+        b'R' => Flag::Recache(ttl()?),
+        b'T' => Flag::Ttl(ttl()?),
         b'O' => {
             if arg.is_empty() || arg.len() > MAX_OPAQUE_LEN {
                 return err(format!("opaque token {shown:?} must be 1-{MAX_OPAQUE_LEN} bytes"));

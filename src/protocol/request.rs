@@ -7,6 +7,10 @@
 
 use bytes::Bytes;
 
+/// The expiry times memcached can represent: it parses them as 32-bit signed integers and
+/// wraps larger ones (`2**32 + 100` becomes 100 s, `2**40` never expires).
+pub const TTL_RANGE: std::ops::RangeInclusive<i64> = i32::MIN as i64..=i32::MAX as i64;
+
 /// The meta commands (memcached >= 1.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Command {

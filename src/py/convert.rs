@@ -4,7 +4,7 @@ use super::errors::invalid_argument;
 use crate::py::errors::InvalidKey;
 use crate::server::ServerSpec;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyString, PyTuple};
 use std::time::Duration;
 
 /// A key argument taken apart: the bytes stored under, whether the Python key was `bytes`, and
@@ -40,7 +40,12 @@ pub fn key_parts(key: &Bound<'_, PyAny>) -> PyResult<KeyParts> {
 /// The bytes of a key: `str` as UTF-8, `bytes` as is.
 pub fn key_bytes(key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     let bytes = if let Ok(text) = key.cast::<PyString>() {
-        text.to_str()?.as_bytes().to_vec()
+        // A lone surrogate has no UTF-8 form: the key cannot be sent, which is the caller's
+        // input at fault (`InvalidKey`), not an encoding accident.
+        let utf8 = text
+            .to_str()
+            .map_err(|_| InvalidKey::new_err("keys must be encodable as UTF-8; this str holds a lone surrogate"))?;
+        utf8.as_bytes().to_vec()
     } else if let Ok(raw) = key.cast::<PyBytes>() {
         raw.as_bytes().to_vec()
     } else {
@@ -55,10 +60,15 @@ pub fn key_bytes(key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Numeric arguments whose bad values raise `InvalidArgument` (a `MemcacheError`) rather than
-/// a bare `TypeError`/`OverflowError`; pyo3 adds a note naming the argument.
+/// memcached reads expiry times (`T`, `N`, `R`, `exptime`) as 32-bit signed integers and wraps
+/// larger ones: `2**32 + 100` would be stored with a 100 s TTL.
+pub use crate::protocol::request::TTL_RANGE;
+
+/// Numeric arguments whose bad values raise `InvalidArgument` (a `MemcacheError`) naming the
+/// parameter, rather than a bare `TypeError`/`OverflowError` (pyo3 names the argument only for
+/// a `TypeError`). `bool` is refused: `ttl=True` is a mistake, not one second.
 macro_rules! numeric_argument {
-    ($(#[$doc:meta])* $name:ident($inner:ty), $message:literal) => {
+    ($(#[$doc:meta])* $name:ident($inner:ty), $param:literal, $what:literal $(, $range:expr)?) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         pub struct $name(pub $inner);
@@ -67,10 +77,18 @@ macro_rules! numeric_argument {
             type Error = PyErr;
 
             fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
-                obj.extract::<$inner>().map($name).map_err(|_| invalid_argument(format!(
-                    concat!($message, ", not {}"),
+                let refuse = || invalid_argument(format!(
+                    concat!($param, " must be ", $what, ", not {}"),
                     obj.repr().map(|r| r.to_string()).unwrap_or_default()
-                )))
+                ));
+                if obj.is_instance_of::<PyBool>() {
+                    return Err(refuse());
+                }
+                let value = obj.extract::<$inner>().map_err(|_| refuse())?;
+                $(if !$range.contains(&value) {
+                    return Err(refuse());
+                })?
+                Ok($name(value))
             }
         }
     };
@@ -79,28 +97,94 @@ macro_rules! numeric_argument {
 numeric_argument!(
     /// Seconds: 0 never expires, more than 30 days is a Unix time, negative expires at once.
     Ttl(i64),
-    "ttl must be an int number of seconds"
+    "ttl",
+    "an int number of seconds in -2**31..2**31",
+    TTL_RANGE
 );
 numeric_argument!(
-    /// CAS tokens, deltas, initial counter values.
-    Unsigned(u64),
-    "expected an int in 0..2**64"
+    /// How long a lease placeholder lives.
+    LeaseTtl(i64),
+    "lease_ttl",
+    "an int number of seconds in 1..2**31",
+    POSITIVE_TTL
+);
+numeric_argument!(
+    /// Remaining TTL below which a reader wins an early refresh.
+    RecacheTtl(i64),
+    "recache_ttl",
+    "an int number of seconds in 1..2**31",
+    POSITIVE_TTL
+);
+numeric_argument!(
+    /// How long an invalidated item may be served stale.
+    StaleTtl(i64),
+    "stale_ttl",
+    "an int number of seconds in 1..2**31",
+    POSITIVE_TTL
+);
+numeric_argument!(
+    /// The TTL cap of values written to the gutter pool.
+    GutterTtl(i64),
+    "gutter_ttl",
+    "an int number of seconds in 1..2**31",
+    POSITIVE_TTL
+);
+numeric_argument!(
+    /// The TTL cap of a pool.
+    MaxTtl(i64),
+    "max_ttl",
+    "an int number of seconds in 1..2**31",
+    POSITIVE_TTL
+);
+numeric_argument!(
+    /// A CAS token.
+    Cas(u64),
+    "cas",
+    "an int in 0..2**64"
+);
+numeric_argument!(
+    /// The step of `incr` / `decr`.
+    Delta(u64),
+    "delta",
+    "an int in 0..2**64"
+);
+numeric_argument!(
+    /// The value a counter starts from when `incr` / `decr` creates it.
+    Initial(u64),
+    "initial",
+    "an int in 0..2**64"
 );
 numeric_argument!(
     /// `flush_all` delay.
     Delay(u32),
-    "delay must be an int number of seconds in 0..2**32"
+    "delay",
+    "an int number of seconds in 0..2**32"
 );
 numeric_argument!(
-    /// Timeout options, validated further by [`timeout`].
+    /// Timeout options, validated further by [`timeout`], which names the option.
     Seconds(f64),
-    "timeouts must be a number of seconds"
+    "timeouts",
+    "a number of seconds"
 );
 numeric_argument!(
     /// Counts and sizes in options.
     Count(usize),
-    "expected a non-negative int"
+    "counts and sizes",
+    "a non-negative int"
 );
+
+/// A TTL that must be positive: 0 would mean "never expires".
+const POSITIVE_TTL: std::ops::RangeInclusive<i64> = 1..=i32::MAX as i64;
+
+/// A compute time (seconds, kept with a value for early expiry): finite, not negative.
+pub fn compute_time(seconds: Option<f64>) -> PyResult<Option<f64>> {
+    match seconds {
+        Some(s) if !s.is_finite() || s < 0.0 => Err(invalid_argument(format!(
+            "compute_time must be a finite, non-negative number of seconds, not {s}"
+        ))),
+        other => Ok(other),
+    }
+}
 
 /// A timeout option: finite and positive.
 pub fn timeout(name: &str, seconds: Seconds) -> PyResult<Duration> {

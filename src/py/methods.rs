@@ -101,7 +101,7 @@ macro_rules! client_methods {
                     on_server_error = "raise",
                     on_event = None,
                     gutter = None,
-                    gutter_ttl = $crate::py::convert::Ttl($crate::py::options::DEFAULT_GUTTER_TTL),
+                    gutter_ttl = $crate::py::convert::GutterTtl($crate::py::options::DEFAULT_GUTTER_TTL),
                     mirror = None,
                     pools = None,
                     routes = None,
@@ -132,11 +132,11 @@ macro_rules! client_methods {
                 on_server_error: &str,
                 on_event: Option<&Bound<'_, PyAny>>,
                 gutter: Option<&Bound<'_, PyAny>>,
-                gutter_ttl: $crate::py::convert::Ttl,
+                gutter_ttl: $crate::py::convert::GutterTtl,
                 mirror: Option<&Bound<'_, PyAny>>,
                 pools: Option<&Bound<'_, PyAny>>,
                 routes: Option<&Bound<'_, PyAny>>,
-                max_ttl: Option<$crate::py::convert::Ttl>,
+                max_ttl: Option<$crate::py::convert::MaxTtl>,
                 hot_keys: Option<&Bound<'_, PyAny>>,
                 hot_key_copies: $crate::py::convert::Count,
                 local_cache_size: $crate::py::convert::Count,
@@ -289,7 +289,7 @@ macro_rules! client_methods {
                 py: Python<'_>,
                 key: &Bound<'_, PyAny>,
                 value: &Bound<'_, PyAny>,
-                cas: $crate::py::convert::Unsigned,
+                cas: $crate::py::convert::Cas,
                 ttl: $crate::py::convert::Ttl,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
@@ -319,15 +319,15 @@ macro_rules! client_methods {
             /// Add `delta`; returns the new value, or None if the key is missing and `initial` is None.
             /// With `initial`, a missing key is created holding `initial` with `ttl`.
             #[pyo3(
-                signature = (key, delta = $crate::py::convert::Unsigned(1), *, initial = None, ttl = $crate::py::convert::Ttl(0), on_server_error = None),
+                signature = (key, delta = $crate::py::convert::Delta(1), *, initial = None, ttl = $crate::py::convert::Ttl(0), on_server_error = None),
                 text_signature = "($self, key, delta=1, *, initial=None, ttl=0, on_server_error=None)"
             )]
             fn incr(
                 &self,
                 py: Python<'_>,
                 key: &Bound<'_, PyAny>,
-                delta: $crate::py::convert::Unsigned,
-                initial: Option<$crate::py::convert::Unsigned>,
+                delta: $crate::py::convert::Delta,
+                initial: Option<$crate::py::convert::Initial>,
                 ttl: $crate::py::convert::Ttl,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
@@ -338,15 +338,15 @@ macro_rules! client_methods {
 
             /// Subtract `delta` (never below 0); same contract as `incr`.
             #[pyo3(
-                signature = (key, delta = $crate::py::convert::Unsigned(1), *, initial = None, ttl = $crate::py::convert::Ttl(0), on_server_error = None),
+                signature = (key, delta = $crate::py::convert::Delta(1), *, initial = None, ttl = $crate::py::convert::Ttl(0), on_server_error = None),
                 text_signature = "($self, key, delta=1, *, initial=None, ttl=0, on_server_error=None)"
             )]
             fn decr(
                 &self,
                 py: Python<'_>,
                 key: &Bound<'_, PyAny>,
-                delta: $crate::py::convert::Unsigned,
-                initial: Option<$crate::py::convert::Unsigned>,
+                delta: $crate::py::convert::Delta,
+                initial: Option<$crate::py::convert::Initial>,
                 ttl: $crate::py::convert::Ttl,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
@@ -448,8 +448,8 @@ macro_rules! client_methods {
                 &self,
                 py: Python<'_>,
                 key: &Bound<'_, PyAny>,
-                lease_ttl: Option<$crate::py::convert::Ttl>,
-                recache_ttl: Option<$crate::py::convert::Ttl>,
+                lease_ttl: Option<$crate::py::convert::LeaseTtl>,
+                recache_ttl: Option<$crate::py::convert::RecacheTtl>,
             ) -> PyResult<Py<PyAny>> {
                 let op = $crate::py::lease::LeaseGet::new(key, lease_ttl.map(|t| t.0), recache_ttl.map(|t| t.0))?;
                 self.execute_with(py, op, Some("raise"))
@@ -467,11 +467,12 @@ macro_rules! client_methods {
                 py: Python<'_>,
                 key: &Bound<'_, PyAny>,
                 value: &Bound<'_, PyAny>,
-                cas: Option<u64>,
+                cas: Option<$crate::py::convert::Cas>,
                 ttl: $crate::py::convert::Ttl,
                 compute_time: Option<f64>,
             ) -> PyResult<Py<PyAny>> {
-                let op = $crate::py::lease::fill(self.serde(), key, value, cas, ttl.0, compute_time)?;
+                let compute_time = $crate::py::convert::compute_time(compute_time)?;
+                let op = $crate::py::lease::fill(self.serde(), key, value, cas.map(|c| c.0), ttl.0, compute_time)?;
                 self.execute_with(py, op, Some("raise"))
             }
 
@@ -484,10 +485,10 @@ macro_rules! client_methods {
                 &self,
                 py: Python<'_>,
                 key: &Bound<'_, PyAny>,
-                stale_ttl: Option<$crate::py::convert::Ttl>,
-                cas: Option<u64>,
+                stale_ttl: Option<$crate::py::convert::StaleTtl>,
+                cas: Option<$crate::py::convert::Cas>,
             ) -> PyResult<Py<PyAny>> {
-                let op = $crate::py::lease::Invalidate::new(key, stale_ttl.map(|t| t.0), cas)?;
+                let op = $crate::py::lease::Invalidate::new(key, stale_ttl.map(|t| t.0), cas.map(|c| c.0))?;
                 self.execute_with(py, op, Some("raise"))
             }
 

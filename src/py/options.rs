@@ -1,6 +1,6 @@
 //! The constructor options both clients take, with their documented defaults.
 
-use super::convert::{key_bytes, servers, timeout, Count, Seconds, Ttl};
+use super::convert::{key_bytes, servers, timeout, Count, GutterTtl, MaxTtl, Seconds};
 use super::errors::invalid_argument;
 use super::serde::Serde;
 use crate::client::hot::{LocalCache, LocalCacheConfig, SplitKeys};
@@ -84,11 +84,11 @@ pub struct Options<'a, 'py> {
     pub on_server_error: &'a str,
     pub on_event: Option<&'a Bound<'py, PyAny>>,
     pub gutter: Option<&'a Bound<'py, PyAny>>,
-    pub gutter_ttl: Ttl,
+    pub gutter_ttl: GutterTtl,
     pub mirror: Option<&'a Bound<'py, PyAny>>,
     pub pools: Option<&'a Bound<'py, PyAny>>,
     pub routes: Option<&'a Bound<'py, PyAny>>,
-    pub max_ttl: Option<Ttl>,
+    pub max_ttl: Option<MaxTtl>,
     pub hot_keys: Option<&'a Bound<'py, PyAny>>,
     pub hot_key_copies: Count,
     pub local_cache_size: Count,
@@ -118,12 +118,8 @@ fn hashing(name: &str) -> PyResult<Hashing> {
     })
 }
 
-fn max_ttl(value: Option<Ttl>) -> PyResult<Option<i64>> {
-    match value {
-        Some(Ttl(ttl)) if ttl <= 0 => Err(invalid_argument("max_ttl must be a positive number of seconds")),
-        Some(Ttl(ttl)) => Ok(Some(ttl)),
-        None => Ok(None),
-    }
+fn max_ttl(value: Option<MaxTtl>) -> PyResult<Option<i64>> {
+    Ok(value.map(|MaxTtl(ttl)| ttl))
 }
 
 /// One pool: a server list, or a dict `{"servers": [...], "hashing": ..., "timeout": ...,
@@ -187,7 +183,7 @@ fn pool_spec(name: &str, value: &Bound<'_, PyAny>, defaults: &PoolDefaults) -> P
         connections,
         timeout: seconds("timeout", defaults.timeout)?,
         max_ttl: match settings.get_item("max_ttl")? {
-            Some(v) => max_ttl(Some(v.extract::<Ttl>()?))?,
+            Some(v) => max_ttl(Some(v.extract::<MaxTtl>()?))?,
             None => defaults.max_ttl,
         },
     })

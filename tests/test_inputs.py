@@ -1,0 +1,113 @@
+"""Inputs that would silently go wrong on the wire are refused with a typed error naming the
+parameter: TTLs memcached would wrap, booleans passed as numbers, keys with no UTF-8 form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import memlease
+
+# memcached parses expiry times as 32-bit signed integers: 2**32 + 100 would become 100 s,
+# 2**40 would never expire.
+BAD_TTLS = [2**31, 2**32 + 100, 2**40, -(2**31) - 1, True, False, 1.5, "60"]
+
+
+@pytest.mark.parametrize("ttl", BAD_TTLS, ids=repr)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c, ttl: c.set("k", "v", ttl),
+        lambda c, ttl: c.add("k", "v", ttl=ttl),
+        lambda c, ttl: c.touch("k", ttl),
+        lambda c, ttl: c.set_many({"k": "v"}, ttl),
+        lambda c, ttl: c.incr("k", 1, initial=0, ttl=ttl),
+        lambda c, ttl: c.cas("k", "v", 1, ttl),
+        lambda c, ttl: c.fill("k", "v", None, ttl),
+    ],
+    ids=["set", "add", "touch", "set_many", "incr", "cas", "fill"],
+)
+def test_ttls_memcached_cannot_represent_are_refused(
+    client: Any, call: Callable[..., Any], ttl: object
+) -> None:
+    with pytest.raises(memlease.InvalidArgument, match=r"\bttl\b"):
+        call(client, ttl)
+    assert client.get("k") is None
+
+
+def test_the_largest_representable_ttl_is_a_unix_time(client: Any) -> None:
+    # 2**31 - 1 is in 2038: an absolute expiry time, accepted and honoured.
+    assert client.set("far", "v", 2**31 - 1)
+    assert client.get("far") == "v"
+    assert client.set("now", "v", -(2**31))
+    assert client.get("now") is None
+
+
+@pytest.mark.parametrize(
+    ("call", "parameter"),
+    [
+        (lambda c: c.incr("n", -1), "delta"),
+        (lambda c: c.decr("n", 2**64), "delta"),
+        (lambda c: c.incr("n", True), "delta"),
+        (lambda c: c.incr("n", 1, initial=-5), "initial"),
+        (lambda c: c.cas("k", "v", -1), "cas"),
+        (lambda c: c.cas("k", "v", 2**64), "cas"),
+        (lambda c: c.fill("k", "v", -1), "cas"),
+        (lambda c: c.invalidate("k", cas=True), "cas"),
+        (lambda c: c.invalidate("k", stale_ttl=0), "stale_ttl"),
+        (lambda c: c.invalidate("k", stale_ttl=2**32), "stale_ttl"),
+        (lambda c: c.lease_get("k", lease_ttl=0), "lease_ttl"),
+        (lambda c: c.lease_get("k", lease_ttl=2**31), "lease_ttl"),
+        (lambda c: c.lease_get("k", recache_ttl=-1), "recache_ttl"),
+        (lambda c: c.flush_all(-1), "delay"),
+        (lambda c: c.fill("k", "v", None, 60, compute_time=float("nan")), "compute_time"),
+        (lambda c: c.fill("k", "v", None, 60, compute_time=-1.0), "compute_time"),
+    ],
+)
+def test_numeric_errors_name_their_parameter(
+    client: Any, call: Callable[..., Any], parameter: str
+) -> None:
+    with pytest.raises(memlease.InvalidArgument, match=rf"\b{parameter}\b"):
+        call(client)
+
+
+@pytest.mark.parametrize("flags", ["T4294967396", "N2147483648", "R-2147483649"])
+def test_meta_ttl_flags_memcached_would_wrap_are_refused(client: Any, flags: str) -> None:
+    with pytest.raises(memlease.InvalidArgument, match="32-bit"):
+        client.meta_get("k", f"v {flags}")
+
+
+def test_client_options_refuse_booleans_and_wrapping_ttls(make_client: Any, server: Any) -> None:
+    for options in (
+        {"max_connections": True},
+        {"gutter_ttl": 2**31},
+        {"max_ttl": 0},
+        {"max_ttl": 2**32},
+    ):
+        with pytest.raises(memlease.InvalidArgument):
+            make_client(server.address, **options)
+
+
+@pytest.mark.parametrize(
+    "key", ["\ud800", "user:\udcff", ("\ud800", "k"), ("route", "\udfff")], ids=repr
+)
+def test_a_key_with_a_lone_surrogate_is_an_invalid_key(client: Any, key: object) -> None:
+    for call in (
+        lambda: client.get(key),
+        lambda: client.set(key, "v"),
+        lambda: client.delete(key),
+        lambda: client.get_many([key]),
+        lambda: client.set_many({key: "v"}),
+    ):
+        with pytest.raises(memlease.InvalidKey, match="surrogate"):
+            call()
+
+
+def test_a_lone_surrogate_key_is_refused_before_any_request(client: Any) -> None:
+    client.set("k", "v")
+    with pytest.raises(memlease.InvalidKey):
+        client.get_many(["k", "\ud800"])
+    assert client.get("k") == "v"
+    assert client.get_many(["k"]) == {"k": "v"}
