@@ -57,6 +57,10 @@ impl ClientClass for AsyncClient {
         self.inner.core.cluster()
     }
 
+    fn split_keys(&self) -> &crate::client::hot::SplitKeys {
+        self.inner.core.split_keys()
+    }
+
     fn local_cache(&self) -> Option<crate::client::hot::LocalStats> {
         self.inner.core.local_cache_stats()
     }
