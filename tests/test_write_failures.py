@@ -216,8 +216,9 @@ def test_a_failure_recorded_during_a_replay_survives_it(
 def test_a_cancelled_invalidation_is_tracked(own_server: MemcachedServer) -> None:
     tracker = memlease.WriteFailureTracker(retry_interval=0.05, max_backoff=0.1)
 
+    client = memlease.AsyncClient(own_server.address, timeout=5.0, write_failures=tracker)
+
     async def cancel_midway() -> None:
-        client = memlease.AsyncClient(own_server.address, timeout=5.0, write_failures=tracker)
         await client.set("k", "old")
         own_server.freeze()
         task = asyncio.ensure_future(client.invalidate("k"))
@@ -233,6 +234,7 @@ def test_a_cancelled_invalidation_is_tracked(own_server: MemcachedServer) -> Non
         own_server.thaw()
     assert wait_for(lambda: tracker.pending() == [])
     assert tracker.stats()["replayed"] == 1
+    asyncio.run(client.close())
     tracker.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, overload
 
@@ -417,6 +418,19 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
         self._tracker.detach(self._cache_id, self._replay)
         await super().close()
         return pending
+
+    def __del__(self) -> None:
+        # Collected without close(): the core lets its connections go by itself (once the
+        # operations still running are delivered); the warning points at the missing close(),
+        # as asyncio's own transports do.
+        if any(s["open"] or s["multiplexed"] for s in self.pool_stats().values()):
+            warnings.warn(
+                f"unclosed memlease.AsyncClient of {self.servers}: its connections are"
+                " released now; close it with `await client.close()` or `async with`",
+                ResourceWarning,
+                stacklevel=1,  # called by the collector: no caller to point at
+                source=self,
+            )
 
     async def __aenter__(self) -> AsyncClient:  # type: ignore[override]
         return self
