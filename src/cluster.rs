@@ -284,6 +284,11 @@ impl Cluster {
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
         let pools = self.pools.load();
+        if pools.generation != fork::generation() {
+            // A parent's pools, whose locks a parent thread may have held at the fork: they
+            // are only dropped (see `pools`), which closes this process's copies of the sockets.
+            return;
+        }
         for pool in &pools.blocking {
             pool.close();
         }
@@ -310,6 +315,16 @@ impl Cluster {
                 .collect(),
             Err(_) => vec![(0, 0); self.server_count()],
         }
+    }
+}
+
+impl Drop for Cluster {
+    /// Multiplexed connections belong to driver tasks that outlive the cluster; closing their
+    /// pools makes them end as soon as their batches in flight are answered, instead of after
+    /// idling for a minute (a client dropped without `close()` would hold its sockets open
+    /// that long).
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -199,6 +199,47 @@ impl Topology {
         &self.pools
     }
 
+    /// What decides which servers a key's requests go to, written canonically: clients whose
+    /// identities are equal send every key to the same servers. A pool's servers are listed
+    /// sorted when its placement does not depend on their order (so two clients given the same
+    /// ketama servers in another order are the same), in configuration order otherwise. Pools
+    /// other than the default one are known by name, so they are sorted too, like the routes.
+    /// Timeouts and connection limits decide nothing about placement and are left out.
+    pub fn placement_identity(&self) -> String {
+        let mut others: Vec<&PoolEntry> = self.pools.iter().skip(1).collect();
+        others.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut identity = String::new();
+        for pool in std::iter::once(&self.pools[0]).chain(others) {
+            let mut members: Vec<String> = pool
+                .members
+                .iter()
+                .map(|&s| format!("{}*{}", self.servers[s].name, self.servers[s].spec.weight))
+                .collect();
+            let ordered = !pool.placement.order_independent();
+            if !ordered {
+                members.sort();
+            }
+            let order = if ordered { "ordered" } else { "sorted" };
+            let hashing = pool.placement.hashing().name();
+            identity += &format!("pool {:?} {hashing} {order} [{}]; ", pool.name, members.join(" "));
+        }
+        let mut routes: Vec<String> = self
+            .routes
+            .iter()
+            .map(|(prefix, pool)| format!("\"{}\"->{:?}", prefix.escape_ascii(), self.pools[*pool].name))
+            .collect();
+        routes.sort();
+        let pool_name = |pool: Option<usize>| pool.map(|p| self.pools[p].name.clone());
+        identity += &format!(
+            "routes [{}]; mirror {:?}; gutter {:?}; remap_on_failure {}",
+            routes.join(" "),
+            pool_name(self.mirror),
+            pool_name(self.gutter),
+            self.remap_on_failure
+        );
+        identity
+    }
+
     /// The pool a key is routed to (by the prefix of the stored key).
     pub fn pool_for(&self, key: &[u8]) -> usize {
         self.routes
@@ -316,6 +357,19 @@ pub(crate) fn test_pool(name: &str, servers: &[&str]) -> PoolSpec {
     }
 }
 
+/// A topology of that one pool (no routes, mirror or gutter), for tests.
+#[cfg(test)]
+pub(crate) fn single_pool_config(pool: PoolSpec) -> TopologyConfig {
+    TopologyConfig {
+        pools: vec![pool],
+        routes: Vec::new(),
+        mirror: None,
+        gutter: None,
+        gutter_ttl: 10,
+        remap_on_failure: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,15 +402,7 @@ mod tests {
 
     #[test]
     fn distinct_servers_give_each_copy_a_server_of_its_own() {
-        let t = Topology::new(TopologyConfig {
-            pools: vec![spec("default", &["a:1", "b:1", "c:1"])],
-            routes: Vec::new(),
-            mirror: None,
-            gutter: None,
-            gutter_ttl: 10,
-            remap_on_failure: false,
-        })
-        .unwrap();
+        let t = Topology::new(single_pool_config(spec("default", &["a:1", "b:1", "c:1"]))).unwrap();
         for i in 0..200 {
             let name = format!("hot{i}");
             let route = key(name.as_bytes());
@@ -369,6 +415,38 @@ mod tests {
             // More copies than servers: one per server, the rest are placed by name.
             assert_eq!(t.distinct_servers(name.as_bytes(), &route, 5).len(), 3);
         }
+    }
+
+    fn single_pool(hashing: Hashing, servers: &[&str]) -> Topology {
+        let mut pool = spec("default", servers);
+        pool.hashing = hashing;
+        Topology::new(single_pool_config(pool)).unwrap()
+    }
+
+    #[test]
+    fn placement_identity_ignores_order_only_where_placement_does() {
+        let servers = ["a:1", "b:1", "c:1"];
+        let reordered = ["c:1", "a:1", "b:1"];
+        for hashing in Hashing::ALL {
+            let one = single_pool(hashing, &servers);
+            let other = single_pool(hashing, &reordered);
+            let same = one.placement_identity() == other.placement_identity();
+            let moved = (0..2000).any(|i| {
+                let name = format!("key{i}");
+                let k = key(name.as_bytes());
+                one.server_name(one.primary(name.as_bytes(), &k))
+                    != other.server_name(other.primary(name.as_bytes(), &k))
+            });
+            assert_eq!(same, !moved, "{hashing:?}: same identity must mean same placement");
+        }
+        assert_ne!(
+            single_pool(Hashing::Ketama, &servers).placement_identity(),
+            single_pool(Hashing::Ketama, &["a:1", "b:1"]).placement_identity()
+        );
+        assert_ne!(
+            single_pool(Hashing::Ketama, &servers).placement_identity(),
+            single_pool(Hashing::Ketama, &["a:1", "b:1 2", "c:1"]).placement_identity()
+        );
     }
 
     #[test]

@@ -179,6 +179,7 @@ def test_one_client_serves_successive_event_loops(server: MemcachedServer) -> No
 
     run(write)
     assert run(read) == "first"
+    run(c.close)
 
 
 def test_fork_child_gets_its_own_runtime_and_connections(server: MemcachedServer) -> None:
@@ -199,6 +200,7 @@ def test_fork_child_gets_its_own_runtime_and_connections(server: MemcachedServer
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert run(lambda: use("parent again")) == "parent again"
+    run(c.close)
 
 
 def test_calling_outside_a_running_loop_is_a_clear_error(server: MemcachedServer) -> None:

@@ -100,11 +100,15 @@ def test_write_failure_tracker_works_in_the_child() -> None:
     def still_down(key: object, stale_ttl: int | None) -> None:
         raise memlease.ServerDown("down")
 
-    tracker.record(("cache",), "parent-key", None, still_down, memlease.ServerDown("down"))
+    tracker.record(
+        ("cache", "parent-key"), "parent-key", None, still_down, memlease.ServerDown("down")
+    )
     # The parent's replay thread is busy retrying (and taking the lock) while we fork.
 
     def child() -> int:
-        tracker.record(("cache",), "child-key", None, still_down, memlease.ServerDown("down"))
+        tracker.record(
+            ("cache", "child-key"), "child-key", None, still_down, memlease.ServerDown("down")
+        )
         pending = tracker.close(timeout=0.5)
         return 0 if pending == ["parent-key", "child-key"] else 6
 

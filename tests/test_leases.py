@@ -323,7 +323,7 @@ def test_a_closed_coroutine_does_not_run_cleanup_steps() -> None:
         None,
         c_.Counters(),
         memlease.WriteFailureTracker(),
-        ("x",),
+        lambda key: ("cache", key),
     )
     coroutine = c_.run_async(FakeClient(), steps)
     coroutine.send(None)  # now awaiting the loader

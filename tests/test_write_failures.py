@@ -39,7 +39,7 @@ def tracker(events: list[tuple[str, Any, str]]) -> Iterator[memlease.WriteFailur
     t.close()
 
 
-def mark_down(c: Any, server: MemcachedServer) -> None:
+def mark_down(c: Any, server: MemcachedServer, probe: str = "probe") -> None:
     """Get `server` marked down by `c` (one timed-out request while frozen), then thaw it: it
     answers again, but `c` sends it nothing until the mark-down period ends. Invalidations
     made meanwhile are truly lost: they never reach the server."""
@@ -47,10 +47,18 @@ def mark_down(c: Any, server: MemcachedServer) -> None:
     try:
         # Raises, or (with a gutter) is answered by the fallback.
         with contextlib.suppress(memlease.MemcacheConnectionError):
-            c.get("probe")
+            c.get(probe)
     finally:
         server.thaw()
     assert c.health()[server.address]["down"]
+
+
+def lose_an_invalidation(c: Any, server: MemcachedServer, key: str = "k") -> None:
+    """`c` stores "old" under `key`, then fails to invalidate it: `server` is marked down."""
+    c.set(key, "old", 300)
+    mark_down(c, server)
+    with pytest.raises(memlease.ServerDown):
+        c.invalidate(key)
 
 
 def test_a_lost_invalidation_is_replayed_when_the_server_answers_again(
@@ -101,10 +109,7 @@ def test_read_through_replays_a_pending_invalidation_itself(
     # A tracker that would wait long before replaying: the read path must not.
     slow = memlease.WriteFailureTracker(retry_interval=60, max_backoff=60)
     c = make_client(own_server.address, timeout=0.1, mark_down_period=1.0, write_failures=slow)
-    c.set("k", "old", 300)
-    mark_down(c, own_server)
-    with pytest.raises(memlease.ServerDown):
-        c.invalidate("k")
+    lose_an_invalidation(c, own_server)
     time.sleep(1.05)  # past the mark-down period
     assert c.get_or_compute("k", lambda: "fresh", 60) == "fresh"
     assert slow.pending() == []
@@ -136,7 +141,7 @@ def test_overflow_is_counted_and_reported(events: list[tuple[str, Any, str]]) ->
         raise memlease.ServerDown("still down")
 
     for key in ("a", "b", "c"):
-        small.record(cache, key, None, fail, memlease.ServerDown("down"))
+        small.record((cache, key), key, None, fail, memlease.ServerDown("down"))
     assert small.pending() == ["b", "c"]
     assert small.stats()["overflowed"] == 1
     assert ("overflow", "a", "down") in events
@@ -180,10 +185,10 @@ def test_a_success_covers_only_failures_recorded_before_it_was_sent() -> None:
     cache = ("127.0.0.1:1",)
     since = t.generation()
     # Another thread's invalidation (maybe of a later write) fails while ours is in flight.
-    t.record(cache, "k", None, lambda *a: None, memlease.ServerDown("down"))
-    t.resolved(cache, "k", since)
+    t.record((cache, "k"), "k", None, lambda *a: None, memlease.ServerDown("down"))
+    t.resolved((cache, "k"), since)
     assert t.pending() == ["k"], "our success may predate the write that failed to invalidate"
-    t.resolved(cache, "k", t.generation())
+    t.resolved((cache, "k"), t.generation())
     assert t.pending() == []
     t.close()
 
@@ -197,9 +202,9 @@ def test_a_failure_recorded_during_a_replay_survives_it(
     cache = ("127.0.0.1:1",)
 
     def replay_while_another_fails(key: Any, stale_ttl: int | None) -> None:
-        t.record(cache, key, None, lambda *a: None, memlease.ServerDown("again"))
+        t.record((cache, key), key, None, lambda *a: None, memlease.ServerDown("again"))
 
-    t.record(cache, "k", None, replay_while_another_fails, memlease.ServerDown("down"))
+    t.record((cache, "k"), "k", None, replay_while_another_fails, memlease.ServerDown("down"))
     assert t.replay_due(now=float("inf")) == 0
     assert t.pending() == ["k"]
     assert "replayed" not in [e[0] for e in events]
@@ -211,8 +216,9 @@ def test_a_failure_recorded_during_a_replay_survives_it(
 def test_a_cancelled_invalidation_is_tracked(own_server: MemcachedServer) -> None:
     tracker = memlease.WriteFailureTracker(retry_interval=0.05, max_backoff=0.1)
 
+    client = memlease.AsyncClient(own_server.address, timeout=5.0, write_failures=tracker)
+
     async def cancel_midway() -> None:
-        client = memlease.AsyncClient(own_server.address, timeout=5.0, write_failures=tracker)
         await client.set("k", "old")
         own_server.freeze()
         task = asyncio.ensure_future(client.invalidate("k"))
@@ -228,6 +234,7 @@ def test_a_cancelled_invalidation_is_tracked(own_server: MemcachedServer) -> Non
         own_server.thaw()
     assert wait_for(lambda: tracker.pending() == [])
     assert tracker.stats()["replayed"] == 1
+    asyncio.run(client.close())
     tracker.close()
 
 
@@ -236,7 +243,7 @@ def test_a_failure_after_close_is_reported_not_dropped(
 ) -> None:
     t = memlease.WriteFailureTracker(on_event=lambda *e: events.append(e))
     assert t.close() == []
-    t.record(("127.0.0.1:1",), "late", None, lambda *a: None, memlease.ServerDown("down"))
+    t.record(("cache", "late"), "late", None, lambda *a: None, memlease.ServerDown("down"))
     assert ("pending_at_close", "late") in [e[:2] for e in events]
     assert t.pending() == ["late"]
 
@@ -270,10 +277,7 @@ def test_get_or_lease_replays_a_pending_invalidation_first(
 ) -> None:
     slow = memlease.WriteFailureTracker(retry_interval=60, max_backoff=60)
     c = make_client(own_server.address, timeout=0.1, mark_down_period=1.0, write_failures=slow)
-    c.set("k", "old", 300)
-    mark_down(c, own_server)
-    with pytest.raises(memlease.ServerDown):
-        c.invalidate("k")
+    lose_an_invalidation(c, own_server)
     with pytest.raises(memlease.ServerDown):
         c.get_or_lease("k")  # it cannot fix the cache, so it does not read it
     time.sleep(1.05)
@@ -376,3 +380,60 @@ def test_a_closed_clients_failures_are_replayed_through_another_open_client(
     survivor.close()
     assert ("pending_at_close", "k2") in [e[:2] for e in events]
     tracker.close()
+
+
+@pytest.mark.parametrize("method", ["get_or_compute", "get_or_lease"])
+@pytest.mark.parametrize(
+    "spelling", [b"user:1", ("user:1", "user:1")], ids=["bytes", "routed-by-itself"]
+)
+def test_a_pending_invalidation_is_found_under_any_spelling_of_its_key(
+    own_server: MemcachedServer, make_client: Any, method: str, spelling: Any
+) -> None:
+    # No background replay: only the read path can fix the cache here.
+    slow = memlease.WriteFailureTracker(retry_interval=60, max_backoff=60)
+    c = make_client(own_server.address, timeout=0.1, mark_down_period=0.5, write_failures=slow)
+    lose_an_invalidation(c, own_server, "user:1")
+    time.sleep(0.55)  # past the mark-down period
+    if method == "get_or_compute":
+        assert c.get_or_compute(spelling, lambda: "new", 60) == "new"
+    else:
+        result = c.get_or_lease(spelling)
+        assert not result.found and result.won, "the old value was read, not replayed over"
+    assert slow.pending() == [], "the read replayed the invalidation"
+    with memlease.Client(own_server.address) as direct:
+        assert direct.get("user:1") != "old"
+    slow.close()
+
+
+def test_clients_listing_the_same_servers_in_another_order_share_pending_invalidations(
+    make_client: Any,
+) -> None:
+    slow = memlease.WriteFailureTracker(retry_interval=60, max_backoff=60)
+    with MemcachedServer() as first, MemcachedServer() as second:
+        options: dict[str, Any] = {"timeout": 0.1, "mark_down_period": 5, "write_failures": slow}
+        writer = make_client([first.address, second.address], **options)
+        reader = make_client([second.address, first.address], **options)
+        home = writer.server_for("user:1")
+        assert reader.server_for("user:1") == home  # ketama: the order does not matter
+        writer.set("user:1", "old", 300)
+        mark_down(writer, first if home == first.address else second, probe="user:1")
+        with pytest.raises(memlease.ServerDown):
+            writer.invalidate("user:1")
+        # The reader can reach the server: it replays the writer's invalidation before reading.
+        assert reader.get_or_compute("user:1", lambda: "new", 60) == "new"
+        assert slow.pending() == []
+    slow.close()
+
+
+def test_placement_identity_reflects_order_only_where_placement_depends_on_it() -> None:
+    servers = ["127.0.0.1:11", "127.0.0.1:12", "127.0.0.1:13"]
+    reordered = servers[::-1]
+    for hashing, order_matters in [("ketama", False), ("pymemcache", False), ("modula", True)]:
+        with (
+            memlease.Client(servers, hashing=hashing) as one,
+            memlease.Client(reordered, hashing=hashing) as other,
+        ):
+            same = one._placement_identity == other._placement_identity
+            assert same is not order_matters, hashing
+    with memlease.Client(servers) as one, memlease.Client(servers[:2]) as fewer:
+        assert one._placement_identity != fewer._placement_identity

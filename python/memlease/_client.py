@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, overload
 
@@ -18,8 +19,8 @@ from memlease._consistency import (
     StalePolicy,
 )
 from memlease._core import LeaseResult
-from memlease._errors import InvalidArgument, MemcacheConnectionError, ServerError
-from memlease._tracker import WriteFailureTracker
+from memlease._errors import InvalidArgument, MemcacheConnectionError, MemcacheError, ServerError
+from memlease._tracker import Spot, WriteFailureTracker
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -54,12 +55,15 @@ def _maybe_lost(error: BaseException) -> bool:
 
 class _ConsistencyState:
     """What both clients keep beside the Rust core: the write-failure tracker, the
-    read-through counters, and which cache (servers) they talk to."""
+    read-through counters, and which cache they talk to (the placement identity: clients that
+    send every key to the same servers share the tracker's entries)."""
 
     _tracker: WriteFailureTracker
     _owns_tracker: bool
     _counters: Counters
-    _cache_id: tuple[str, ...]
+    _cache_id: str
+    _placement_identity: str  # the Rust base class's
+    _wire_location: Callable[[Any], tuple[str, bytes, bool]]  # the Rust base class's
     # AsyncRepository writes whose caller was cancelled, still running to their end.
     _orphans: set[asyncio.Future[Any]]
     servers: list[str]  # the Rust base class's
@@ -77,7 +81,7 @@ class _ConsistencyState:
         self._owns_tracker = write_failures is None
         self._tracker = write_failures if write_failures is not None else WriteFailureTracker()
         self._counters = Counters()
-        self._cache_id = tuple(self.servers)
+        self._cache_id = self._placement_identity
         self._orphans = set()
         self._tracker.attach(self._cache_id, self._replay)
         return self
@@ -92,10 +96,15 @@ class _ConsistencyState:
         served, leases won, waits, loader calls, fills and refused fills, cache errors."""
         return self._counters.snapshot()
 
+    def _spot(self, key: Any) -> Spot:
+        """Where invalidations of `key` go, as the tracker knows them: the same for every
+        spelling of the key, and for every client of the same cache."""
+        return (self._cache_id, self._wire_location(key))
+
     def _invalidation_pending(self, key: Any) -> bool:
         """Whether an invalidation of `key` failed here and awaits replay: what the cache
         holds for it may be old."""
-        return self._tracker.is_pending(self._cache_id, key)
+        return self._tracker.has_pending() and self._tracker.is_pending(self._spot(key))
 
     def _record_lost(
         self, keys: Iterable[Any], stale_ttl: int | None, error: BaseException
@@ -103,7 +112,16 @@ class _ConsistencyState:
         """Invalidations of `keys` that will not be sent now (the caller was cancelled or
         interrupted): the tracker replays them."""
         for key in keys:
-            self._tracker.record(self._cache_id, key, stale_ttl, self._replay, error)
+            try:
+                spot = self._spot(key)
+            except MemcacheError:
+                continue  # not a valid key: nothing was, or could be, sent for it
+            self._tracker.record(spot, key, stale_ttl, self._replay, error)
+
+    def _resolved(self, key: Any, since: int) -> None:
+        """An invalidation of `key` sent after `since` succeeded (see the tracker's method)."""
+        if self._tracker.has_pending():
+            self._tracker.resolved(self._spot(key), since)
 
     def _invalidation_failed(
         self, key: Any, stale_ttl: int | None, cas: int | None, error: BaseException
@@ -118,7 +136,7 @@ class _ConsistencyState:
         missed = set(unreached)
         for key in keys:
             if key not in missed:
-                self._tracker.resolved(self._cache_id, key, since)
+                self._resolved(key, since)
         if unreached:
             error = MemcacheConnectionError(
                 f"{len(unreached)} of {len(keys)} keys not invalidated (their server could not"
@@ -148,13 +166,13 @@ class Client(_ConsistencyState, _core.Client):
         ``fill(key, value, result.cas, ttl)``), or, after waiting for another caller's lease
         as `lease` says, neither. A lease placeholder is never a value."""
         first = None
-        if c.first_read_wanted(lease, self._tracker, self._cache_id, key):
+        if c.first_read_wanted(lease, self._tracker, self._spot, key):
             recache_ttl = recache.threshold if recache else None
             first = super().lease_get(key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl)
             if c.plain_hit(first, None, self._counters):
                 return first
         steps = c.get_or_lease(
-            key, lease, recache, stale, self._counters, self._tracker, self._cache_id, first
+            key, lease, recache, stale, self._counters, self._tracker, self._spot, first
         )
         return c.run_sync(self, steps)
 
@@ -182,7 +200,7 @@ class Client(_ConsistencyState, _core.Client):
         """
         c.check_beta(beta)
         first: c.FirstRead = None
-        if c.first_read_wanted(lease, self._tracker, self._cache_id, key):
+        if c.first_read_wanted(lease, self._tracker, self._spot, key):
             assert lease is not None
             recache_ttl = recache.threshold if recache else None
             try:
@@ -203,7 +221,7 @@ class Client(_ConsistencyState, _core.Client):
             none_ttl,
             self._counters,
             self._tracker,
-            self._cache_id,
+            self._spot,
             first,
         )
         return c.run_sync(self, steps)
@@ -256,7 +274,7 @@ class Client(_ConsistencyState, _core.Client):
             self._invalidation_failed(key, stale_ttl, cas, error)
             raise
         if cas is None:
-            self._tracker.resolved(self._cache_id, key, since)
+            self._resolved(key, since)
         return existed
 
     def _replay(self, key: Any, stale_ttl: int | None) -> None:
@@ -294,13 +312,13 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
         stale: StalePolicy | None = None,
     ) -> LeaseResult:
         first = None
-        if c.first_read_wanted(lease, self._tracker, self._cache_id, key):
+        if c.first_read_wanted(lease, self._tracker, self._spot, key):
             recache_ttl = recache.threshold if recache else None
             first = await super().lease_get(key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl)
             if c.plain_hit(first, None, self._counters):
                 return first
         steps = c.get_or_lease(
-            key, lease, recache, stale, self._counters, self._tracker, self._cache_id, first
+            key, lease, recache, stale, self._counters, self._tracker, self._spot, first
         )
         return await c.run_async(self, steps)
 
@@ -318,7 +336,7 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
     ) -> Any:
         c.check_beta(beta)
         first: c.FirstRead = None
-        if c.first_read_wanted(lease, self._tracker, self._cache_id, key):
+        if c.first_read_wanted(lease, self._tracker, self._spot, key):
             assert lease is not None
             recache_ttl = recache.threshold if recache else None
             try:
@@ -341,7 +359,7 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
             none_ttl,
             self._counters,
             self._tracker,
-            self._cache_id,
+            self._spot,
             first,
         )
         return await c.run_async(self, steps)
@@ -389,7 +407,7 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
             self._invalidation_failed(key, stale_ttl, cas, error)
             raise
         if cas is None:
-            self._tracker.resolved(self._cache_id, key, since)
+            self._resolved(key, since)
         return existed
 
     def _replay(self, key: Any, stale_ttl: int | None) -> None:
@@ -407,6 +425,19 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
         self._tracker.detach(self._cache_id, self._replay)
         await super().close()
         return pending
+
+    def __del__(self) -> None:
+        # Collected without close(): the core lets its connections go by itself (once the
+        # operations still running are delivered); the warning points at the missing close(),
+        # as asyncio's own transports do.
+        if any(s["open"] or s["multiplexed"] for s in self.pool_stats().values()):
+            warnings.warn(
+                f"unclosed memlease.AsyncClient of {self.servers}: its connections are"
+                " released now; close it with `await client.close()` or `async with`",
+                ResourceWarning,
+                stacklevel=1,  # called by the collector: no caller to point at
+                source=self,
+            )
 
     async def __aenter__(self) -> AsyncClient:  # type: ignore[override]
         return self

@@ -21,13 +21,13 @@ import math
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator, Hashable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from memlease._core import LeaseResult
 from memlease._errors import InvalidArgument, MemcacheConnectionError, ServerError
-from memlease._tracker import WriteFailureTracker
+from memlease._tracker import Spot, WriteFailureTracker
 
 T = TypeVar("T")
 
@@ -354,18 +354,32 @@ def plain_hit(result: LeaseResult, beta: float | None, counters: Counters) -> bo
     return False
 
 
+# Where a client sends a key (see `Spot`): the tracker's entries are found by it.
+SpotOf = Callable[[Any], Spot]
+
+
+def pending_spot(tracker: WriteFailureTracker, spot_of: SpotOf, key: Any) -> Spot | None:
+    """Where `key` goes, if an invalidation that went there is pending (the tracker is looked
+    up only when it holds anything, keeping the fast path fast)."""
+    if not tracker.has_pending():
+        return None
+    spot = spot_of(key)
+    return spot if tracker.is_pending(spot) else None
+
+
 def first_read_wanted(
-    lease: LeasePolicy | None, tracker: WriteFailureTracker, cache: Hashable, key: Any
+    lease: LeasePolicy | None, tracker: WriteFailureTracker, spot_of: SpotOf, key: Any
 ) -> bool:
     """Whether the fast path applies: leased, and no pending invalidation to replay first."""
-    return lease is not None and not tracker.is_pending(cache, key)
+    return lease is not None and pending_spot(tracker, spot_of, key) is None
 
 
-def replay_pending(key: Any, tracker: WriteFailureTracker, cache: Hashable) -> Steps[None]:
-    """If this client failed to invalidate `key`, what the cache holds may be old: replay the
+def replay_pending(key: Any, tracker: WriteFailureTracker, spot_of: SpotOf) -> Steps[None]:
+    """If an invalidation of `key` failed, what the cache holds may be old: replay the
     invalidation before reading (raises if the cache is still unreachable)."""
-    if tracker.is_pending(cache, key):
-        yield call("invalidate", key, stale_ttl=tracker.pending_stale_ttl(cache, key))
+    spot = pending_spot(tracker, spot_of, key)
+    if spot is not None:
+        yield call("invalidate", key, stale_ttl=tracker.pending_stale_ttl(spot))
 
 
 def get_or_lease(
@@ -375,13 +389,13 @@ def get_or_lease(
     stale: StalePolicy | None,
     counters: Counters,
     tracker: WriteFailureTracker,
-    cache: Hashable,
+    spot_of: SpotOf,
     first: FirstRead = None,
 ) -> Steps[LeaseResult]:
     """A value, or the lease to compute it, or (after waiting) neither. `first` is the outcome
     of a first `lease_get` the caller already made, if there was no pending invalidation."""
     if first is None:
-        yield from replay_pending(key, tracker, cache)
+        yield from replay_pending(key, tracker, spot_of)
     return (yield from _await_lease(key, lease, recache, stale, counters, first))
 
 
@@ -468,14 +482,14 @@ def get_or_compute(
     none_ttl: int | None,
     counters: Counters,
     tracker: WriteFailureTracker,
-    cache: Hashable,
+    spot_of: SpotOf,
     first: FirstRead = None,
 ) -> Steps[Any]:
     """Read-through: the cached value, or the loader's, cached so that a concurrent write's
     invalidation is never overwritten by an older computation. `first`: see `get_or_lease`."""
     if first is None:
         try:
-            yield from replay_pending(key, tracker, cache)
+            yield from replay_pending(key, tracker, spot_of)
         except CACHE_UNAVAILABLE:
             counters.add("cache_errors")  # the cache may be old and can't be fixed: bypass it
             return (yield from _load(loader, counters))

@@ -27,6 +27,12 @@ log = logging.getLogger("memlease")
 Replay = Callable[[Any, "int | None"], object]
 """Re-send one invalidation: ``replay(key, stale_ttl)``; raises if it fails again."""
 
+Spot = tuple[Hashable, Hashable]
+"""Where an invalidation goes: ``(cache, location)``. The cache is the placement identity of the
+clients that may replay it (their servers and how keys are spread over them); the location is
+the server and wire key the item lives under, so every spelling of a key (``"k"``, ``b"k"``,
+``("k", "k")``) is one spot."""
+
 
 @dataclass
 class _Pending:
@@ -49,9 +55,10 @@ class WriteFailureTracker:
     ``close()``, or for a failure recorded after it: no replay will come); it runs on the
     thread that caused the event and must not block. ``close()`` replays once more, blocking:
     from a coroutine, call it as ``await asyncio.to_thread(tracker.close)``.
-    One tracker may serve several clients; clients of the same servers share its entries
-    (what one failed to invalidate, the others' read-through paths bypass too, and any open
-    one replays, so a client's failures outlive its ``close()``).
+    One tracker may serve several clients; clients that place keys alike (the same servers,
+    listed in any order where placement does not depend on it) share its entries: what one
+    failed to invalidate, the others' read-through paths bypass too, under any spelling of the
+    key, and any open one replays, so a client's failures outlive its ``close()``.
     """
 
     def __init__(
@@ -70,9 +77,9 @@ class WriteFailureTracker:
         self.retry_interval = retry_interval
         self.max_backoff = max_backoff
         self._on_event = on_event
-        # Keyed by (cache, key): the cache is the servers a client talks to, so every client of
-        # the same servers sees (and may resolve) the same pending keys.
-        self._entries: OrderedDict[tuple[Hashable, Any], _Pending] = OrderedDict()
+        # Keyed by spot: every client of the same cache sees (and may resolve) the same pending
+        # items, however each spells their keys.
+        self._entries: OrderedDict[Spot, _Pending] = OrderedDict()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
@@ -114,14 +121,13 @@ class WriteFailureTracker:
     # Recording
 
     def record(
-        self, cache: Hashable, key: Any, stale_ttl: int | None, replay: Replay, error: BaseException
+        self, spot: Spot, key: Any, stale_ttl: int | None, replay: Replay, error: BaseException
     ) -> None:
-        """An invalidation of `key` in `cache` (a client's servers) failed with `error`."""
+        """An invalidation of `key`, which goes to `spot`, failed with `error`."""
         dropped: _Pending | None = None
         with self._lock:
             self._generation += 1
-            entry_key = (cache, key)
-            entry = self._entries.get(entry_key)
+            entry = self._entries.get(spot)
             if entry is not None:
                 # Already pending: one more failed attempt. A delete covers a stale mark; the
                 # latest replay function is the live one.
@@ -134,7 +140,7 @@ class WriteFailureTracker:
                 entry.generation = self._generation
                 self._counts["replay_failures"] += 1
                 return
-            self._entries[entry_key] = _Pending(
+            self._entries[spot] = _Pending(
                 key,
                 stale_ttl,
                 replay,
@@ -164,27 +170,32 @@ class WriteFailureTracker:
         """A mark to pass to :meth:`resolved`: take it before sending an invalidation."""
         return self._generation
 
-    def resolved(self, cache: Hashable, key: Any, since: int) -> None:
-        """An invalidation of `key` in `cache`, sent after :meth:`generation` returned `since`,
+    def resolved(self, spot: Spot, since: int) -> None:
+        """An invalidation that goes to `spot`, sent after :meth:`generation` returned `since`,
         succeeded: it covers the failures recorded up to then, not a later one (which may
         belong to a later write)."""
-        if (cache, key) not in self._entries:
+        if spot not in self._entries:
             return  # the common case, without the lock (a failure recorded now is newer anyway)
         with self._lock:
-            entry = self._entries.get((cache, key))
+            entry = self._entries.get(spot)
             if entry is None or entry.generation > since:
                 return
-            del self._entries[(cache, key)]
+            del self._entries[spot]
             self._counts["replayed"] += 1
-        self._emit("replayed", key, "")
+        self._emit("replayed", entry.key, "")
 
     # Reading
 
-    def is_pending(self, cache: Hashable, key: Any) -> bool:
-        return (cache, key) in self._entries
+    def has_pending(self) -> bool:
+        """Whether anything is pending (without the lock: a hint for skipping lookups, as a
+        failure recorded just after is newer than the caller's operation anyway)."""
+        return bool(self._entries)
 
-    def pending_stale_ttl(self, cache: Hashable, key: Any) -> int | None:
-        entry = self._entries.get((cache, key))
+    def is_pending(self, spot: Spot) -> bool:
+        return spot in self._entries
+
+    def pending_stale_ttl(self, spot: Spot) -> int | None:
+        entry = self._entries.get(spot)
         return entry.stale_ttl if entry is not None else None
 
     def pending(self) -> list[Any]:
@@ -206,12 +217,12 @@ class WriteFailureTracker:
         now = time.monotonic() if now is None else now
         with self._lock:
             due = [
-                (k, e, e.generation, self._replay_for(k[0], e))
-                for k, e in self._entries.items()
+                (spot, e, e.generation, self._replay_for(spot[0], e))
+                for spot, e in self._entries.items()
                 if e.due <= now
             ]
         done = 0
-        for entry_key, entry, generation, replay in due:
+        for spot, entry, generation, replay in due:
             try:
                 replay(entry.key, entry.stale_ttl)
             except Exception as error:
@@ -224,9 +235,9 @@ class WriteFailureTracker:
                 continue
             with self._lock:
                 # Only if no newer failure was recorded while this replay was in flight.
-                removed = self._entries.get(entry_key) is entry and entry.generation == generation
+                removed = self._entries.get(spot) is entry and entry.generation == generation
                 if removed:
-                    del self._entries[entry_key]
+                    del self._entries[spot]
                     self._counts["replayed"] += 1
                     done += 1
             if removed:

@@ -313,6 +313,18 @@ impl SplitKeys {
         ((z ^ (z >> 31)) % copies as u64) as usize
     }
 
+    /// The split keys and their number of copies, canonically (sorted), as part of a
+    /// client's placement identity (a delete removes the copies too): empty when nothing is
+    /// split.
+    pub fn identity(&self) -> String {
+        if self.copies <= 1 || self.keys.is_empty() {
+            return String::new();
+        }
+        let mut keys: Vec<String> = self.keys.iter().map(|k| format!("\"{}\"", k.escape_ascii())).collect();
+        keys.sort();
+        format!("; hot keys x{} [{}]", self.copies, keys.join(" "))
+    }
+
     /// How many copies `key` is stored as (1: not split).
     pub fn copies_of(&self, key: &[u8]) -> usize {
         if self.copies > 1 && self.keys.contains(key) {

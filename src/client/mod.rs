@@ -134,6 +134,11 @@ impl<T: Transport> Client<T> {
         }
     }
 
+    /// The keys stored as several copies.
+    pub fn split_keys(&self) -> &hot::SplitKeys {
+        &self.hot.split
+    }
+
     /// Counters of the local hot-key cache, when it is enabled.
     pub fn local_cache_stats(&self) -> Option<hot::LocalStats> {
         self.hot.local.as_ref().map(hot::LocalCache::stats)

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::health::HealthPolicy;
 use crate::protocol::request::SetMode;
 use crate::reply::{Replies, ReplyReader};
-use crate::topology::{test_pool, TopologyConfig};
+use crate::topology::{single_pool_config, test_pool};
 use crate::transport::{run_blocking, Transport};
 use bytes::BytesMut;
 use parking_lot::Mutex;
@@ -60,14 +60,7 @@ impl Transport for Scripted {
 fn split_client(replies: &[Option<&'static str>]) -> Client<Scripted> {
     let pool = test_pool("default", &["a:1", "b:1", "c:1"]);
     let config = ClusterConfig {
-        topology: TopologyConfig {
-            pools: vec![pool],
-            routes: Vec::new(),
-            mirror: None,
-            gutter: None,
-            gutter_ttl: 10,
-            remap_on_failure: false,
-        },
+        topology: single_pool_config(pool),
         health: HealthPolicy {
             failures_to_mark_down: 1000,
             mark_down_period: Duration::from_secs(1),

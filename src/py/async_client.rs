@@ -37,6 +37,16 @@ pub struct AsyncClient {
     inner: Arc<Inner>,
 }
 
+impl Drop for AsyncClient {
+    /// Collected without `close()`: nothing can start a new operation any more. The event
+    /// loops stop watching for results once the running operations are delivered; then the
+    /// core is freed, and its connections close (see `Cluster`'s `Drop`). (After `close()`,
+    /// this finds nothing left to release.)
+    fn drop(&mut self) {
+        self.inner.deliveries.release();
+    }
+}
+
 impl ClientClass for AsyncClient {
     fn from_options(options: Options<'_, '_>) -> PyResult<Self> {
         let built = options.build()?;
@@ -55,6 +65,10 @@ impl ClientClass for AsyncClient {
 
     fn cluster(&self) -> &Cluster {
         self.inner.core.cluster()
+    }
+
+    fn split_keys(&self) -> &crate::client::hot::SplitKeys {
+        self.inner.core.split_keys()
     }
 
     fn local_cache(&self) -> Option<crate::client::hot::LocalStats> {

@@ -37,6 +37,10 @@ impl ClientClass for Client {
         self.core.cluster()
     }
 
+    fn split_keys(&self) -> &crate::client::hot::SplitKeys {
+        self.core.split_keys()
+    }
+
     fn local_cache(&self) -> Option<crate::client::hot::LocalStats> {
         self.core.local_cache_stats()
     }

@@ -32,6 +32,8 @@ pub struct Delivery {
     armed: AtomicBool,
     /// Operations launched and not yet queued here; `close()` waits for zero.
     outstanding: AtomicUsize,
+    /// The client is gone: stop watching the eventfd once everything is delivered.
+    released: AtomicBool,
 }
 
 impl Delivery {
@@ -48,6 +50,7 @@ impl Delivery {
             finished: Mutex::new(Vec::new()),
             armed: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
+            released: AtomicBool::new(false),
         })
     }
 
@@ -64,12 +67,33 @@ impl Delivery {
     pub fn finish(&self, future: Py<PyAny>, resolve: Resolve) {
         self.finished.lock().push(Finished { future, resolve });
         self.outstanding.fetch_sub(1, Ordering::AcqRel);
-        if !self.armed.swap(true, Ordering::AcqRel) {
+        self.wake();
+    }
+
+    /// Have the loop run [`Self::drain`] (unless it is due to already).
+    fn wake(&self) {
+        if !self.armed.swap(true, Ordering::SeqCst) {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a live u64 to our eventfd. A full counter (EAGAIN)
             // cannot happen: it is drained before it could approach u64::MAX.
             unsafe { libc::write(self.wakeup.as_raw_fd(), (&one as *const u64).cast(), 8) };
         }
+    }
+
+    /// The client is gone (any thread): the loop stops watching this delivery once the
+    /// operations still running are delivered.
+    fn release(&self) {
+        self.released.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Whether a released delivery has nothing more to deliver. Checked after a drain: an
+    /// operation finishing meanwhile has queued its result before it stopped counting as
+    /// outstanding, and re-arms the wakeup after, so it is either seen here or drained next.
+    fn spent(&self) -> bool {
+        self.released.load(Ordering::SeqCst)
+            && self.outstanding.load(Ordering::SeqCst) == 0
+            && self.finished.lock().is_empty()
     }
 
     /// Resolve every queued future (the loop's reader callback).
@@ -79,7 +103,7 @@ impl Delivery {
         unsafe { libc::read(self.wakeup.as_raw_fd(), (&mut counter as *mut u64).cast(), 8) };
         // Disarm before taking the queue: a completion racing with this drain re-arms and is
         // picked up by the next callback.
-        self.armed.store(false, Ordering::Release);
+        self.armed.store(false, Ordering::SeqCst);
         let batch = std::mem::take(&mut *self.finished.lock());
         for Finished { future, resolve } in batch {
             let future = future.bind(py);
@@ -107,8 +131,15 @@ pub struct DeliveryDrain(Arc<Delivery>);
 
 #[pymethods]
 impl DeliveryDrain {
-    fn __call__(&self, py: Python<'_>) {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
         self.0.drain(py);
+        if self.0.spent() {
+            // This callback runs on the loop that watches the eventfd, so it may stop watching
+            // it; the loop then drops this callback, and with it the delivery and its eventfd.
+            let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
+            event_loop.call_method1("remove_reader", (self.0.wakeup.as_raw_fd(),))?;
+        }
+        Ok(())
     }
 }
 
@@ -179,6 +210,16 @@ impl Deliveries {
             event_loop.call_method1("remove_reader", (delivery.wakeup.as_raw_fd(),))?;
         }
         Ok(())
+    }
+
+    /// The client is gone: hand every loop's delivery over to the loop (see [`Delivery::release`])
+    /// and forget the loops. Results still queued hold the client's core; once they no longer
+    /// also hang off the core (here), delivering them, or the loop closing, frees it.
+    pub fn release(&self) {
+        let released = std::mem::take(&mut *self.by_loop.lock());
+        for (_, delivery) in &released {
+            delivery.release();
+        }
     }
 
     /// Operations not yet delivered, over every loop.

@@ -17,6 +17,7 @@ pub trait ClientClass: Sized {
     fn cluster(&self) -> &Cluster;
     fn behaviour(&self) -> &Behaviour;
     fn local_cache(&self) -> Option<crate::client::hot::LocalStats>;
+    fn split_keys(&self) -> &crate::client::hot::SplitKeys;
 
     /// Run `op` under `policy`: its result (sync) or an awaitable of it (async).
     fn run<O: Op>(&self, py: Python<'_>, op: O, policy: OnServerError) -> PyResult<Py<PyAny>>;
@@ -495,6 +496,19 @@ macro_rules! client_methods {
             /// The server (`"host:port"`) that holds `key`.
             fn server_for(&self, key: &Bound<'_, PyAny>) -> PyResult<String> {
                 $crate::py::options::server_for(self.cluster(), key)
+            }
+
+            /// What decides which servers keys go to, canonically: equal for two clients that send
+            /// every key to the same servers (for the write-failure tracker).
+            #[getter]
+            fn _placement_identity(&self) -> String {
+                $crate::py::options::placement_identity(self.cluster(), self.split_keys())
+            }
+
+            /// Where `key`'s requests go: `(server, wire key, base64 flag)`. Every spelling of
+            /// one item (str or bytes, a tuple routed by the key itself) gives the same.
+            fn _wire_location<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+                $crate::py::options::wire_location(py, self.cluster(), key)
             }
 
             /// The configured servers, in order.

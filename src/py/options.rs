@@ -8,10 +8,11 @@ use crate::client::HotKeys;
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::health::{HealthPolicy, DEFAULT_FAILURES_TO_MARK_DOWN, DEFAULT_MARK_DOWN_PERIOD};
 use crate::pool::PoolConfig;
+use crate::py::errors::InvalidKey;
 use crate::ring::Hashing;
 use crate::topology::{PoolSpec, TopologyConfig, DEFAULT_POOL};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 use std::time::Duration;
 
 /// Defaults, in seconds / counts. Low, like production memcache clients: a cache that answers
@@ -352,6 +353,24 @@ pub fn server_for(cluster: &Cluster, key: &Bound<'_, PyAny>) -> PyResult<String>
     Ok(cluster
         .server_name(cluster.server_for(key.stored, &key.route))
         .to_string())
+}
+
+/// See the `_placement_identity` getter.
+pub fn placement_identity(cluster: &Cluster, split: &SplitKeys) -> String {
+    cluster.topology().placement_identity() + &split.identity()
+}
+
+/// See the `_wire_location` method.
+pub fn wire_location<'py>(
+    py: Python<'py>,
+    cluster: &Cluster,
+    key: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let key = super::ops::Key::new(key)?;
+    let key = key.key_ref();
+    let server = cluster.server_name(cluster.server_for(key.stored, &key.route));
+    let wire = crate::keys::wire_key(key.stored).map_err(|_| InvalidKey::new_err("keys must not be empty"))?;
+    (&**server, PyBytes::new(py, &wire.token), wire.binary).into_pyobject(py)
 }
 
 /// The configured servers, in order.

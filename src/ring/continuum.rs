@@ -25,6 +25,14 @@ impl<P: Ord + Copy> Continuum<P> {
         self.points.len()
     }
 
+    /// Whether two servers own the same point. Only then does the order of the servers matter:
+    /// the tie goes to the lower index.
+    pub fn has_shared_points(&self) -> bool {
+        self.points
+            .windows(2)
+            .any(|pair| pair[0].0 == pair[1].0 && pair[0].1 != pair[1].1)
+    }
+
     /// Position of the first point `>= hash`, wrapping to 0 (libmemcached, libketama).
     pub fn at_or_after(&self, hash: P) -> usize {
         self.wrap(self.points.partition_point(|(point, _)| *point < hash))
@@ -87,6 +95,8 @@ mod tests {
         assert_eq!(ring.len(), 4);
         assert_eq!((ring.point(1), ring.owner(1)), (20, 0));
         assert_eq!((ring.point(2), ring.owner(2)), (20, 1));
+        assert!(ring.has_shared_points());
+        assert!(!Continuum::new(vec![(10, 0), (20, 1), (20, 1)]).has_shared_points());
     }
 
     #[test]

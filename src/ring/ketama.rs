@@ -105,6 +105,11 @@ impl Ketama {
     pub fn point_count(&self) -> usize {
         self.ring.len()
     }
+
+    /// Whether two servers share a point (see [`Continuum::has_shared_points`]).
+    pub fn has_shared_points(&self) -> bool {
+        self.ring.has_shared_points()
+    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,11 @@ impl LibmemcachedKetama {
         }
     }
 
+    /// Whether two servers share a point (see [`Continuum::has_shared_points`]).
+    pub fn has_shared_points(&self) -> bool {
+        self.ring.has_shared_points()
+    }
+
     /// Index of the server that owns `key`.
     pub fn server_for(&self, key: &[u8]) -> usize {
         self.ring.owner(self.ring.at_or_after(one_at_a_time(key)))

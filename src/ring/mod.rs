@@ -143,6 +143,21 @@ impl Placement {
         self.hashing
     }
 
+    /// Whether every key's server is the same however the servers are listed. Rings and
+    /// rendezvous hashing place by server names; a tie between two servers' ring points goes
+    /// to the one listed first, so a ring with such a tie depends on the order. `modula`,
+    /// `jump` and `python_memcached` place by position in the list.
+    pub fn order_independent(&self) -> bool {
+        match &self.algorithm {
+            Algorithm::Ketama(ring) => !ring.has_shared_points(),
+            Algorithm::LibmemcachedKetama(ring) => !ring.has_shared_points(),
+            Algorithm::Uhashring(ring) => !ring.has_shared_points(),
+            // Equal scores go to the larger name, not the earlier server.
+            Algorithm::Pymemcache(_) => true,
+            Algorithm::Modula(_) | Algorithm::PythonMemcached(_) | Algorithm::Jump(_) => false,
+        }
+    }
+
     /// Index (into `nodes`) of the server that owns the key. With no servers (or no server with
     /// a weight, for the weighted presets) it is 0, which the caller must not index with.
     pub fn server_for(&self, key: &PlacementKey<'_>) -> usize {

@@ -60,6 +60,11 @@ impl Uhashring {
         self.ring.after(md5_u128(python_str(key).as_bytes()))
     }
 
+    /// Whether two servers share a point (see [`Continuum::has_shared_points`]).
+    pub fn has_shared_points(&self) -> bool {
+        self.ring.has_shared_points()
+    }
+
     /// Index of the server that owns `key` (0 on an empty ring).
     pub fn server_for(&self, key: &PlacementKey<'_>) -> usize {
         self.ring.owner(self.position(key))
