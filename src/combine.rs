@@ -32,7 +32,8 @@ enum Outcome {
 }
 
 struct Waiter {
-    /// When the caller arrived: its whole call, queueing included, is bounded by `timeout`.
+    /// When the caller's call began: its whole call, converting, encoding and queueing
+    /// included, is bounded by `timeout`.
     arrived: Instant,
     request: Mutex<Option<(Vec<u8>, Expect)>>,
     outcome: Mutex<Option<Outcome>>,
@@ -82,7 +83,7 @@ impl Combiner {
     /// threads are exchanging at the same time.
     pub fn exchange(&self, pool: &Arc<Pool>, bytes: Vec<u8>, expect: Expect, timeout: Duration) -> Result<Replies> {
         let me = Arc::new(Waiter {
-            arrived: Instant::now(),
+            arrived: crate::call::started().unwrap_or_else(Instant::now),
             request: Mutex::new(Some((bytes, expect))),
             outcome: Mutex::new(None),
             ready: Condvar::new(),
@@ -144,7 +145,7 @@ fn serve(pool: &Arc<Pool>, round: &[Arc<Waiter>], timeout: Duration) {
             round,
             &Error::Timeout {
                 server,
-                phase: TimeoutPhase::Read,
+                phase: TimeoutPhase::BeforeSend,
                 after: timeout,
             },
         );

@@ -16,6 +16,9 @@ pub enum TimeoutPhase {
     Read,
     /// Waiting for a free connection in a full pool.
     Pool,
+    /// The call used its whole timeout before its request was sent (converting, serializing,
+    /// queueing): nothing was sent, and the server is not to blame.
+    BeforeSend,
 }
 
 #[derive(Debug)]
@@ -92,7 +95,13 @@ impl Error {
         // connection is still in step. Everything else leaves it in an unknown state.
         matches!(
             self,
-            Error::ClientErrorReply { .. } | Error::ServerErrorReply { .. } | Error::ValueTooLarge { .. }
+            Error::ClientErrorReply { .. }
+                | Error::ServerErrorReply { .. }
+                | Error::ValueTooLarge { .. }
+                | Error::Timeout {
+                    phase: TimeoutPhase::BeforeSend,
+                    ..
+                }
         )
     }
 }
@@ -127,6 +136,7 @@ impl fmt::Display for Error {
                     TimeoutPhase::Connect => "connecting to",
                     TimeoutPhase::Read => "waiting for a reply from",
                     TimeoutPhase::Pool => "waiting for a free connection to",
+                    TimeoutPhase::BeforeSend => "preparing (nothing was sent to)",
                 };
                 write!(f, "timed out after {:.3}s {what} {server}", after.as_secs_f64())
             }

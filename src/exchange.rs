@@ -98,6 +98,19 @@ impl<'a> Job<'a> {
 /// Run `jobs` until each has its replies or an error, or `deadline` passes. Errors are per job:
 /// one failing server does not stop the others.
 pub fn run(jobs: &mut [Job<'_>], deadline: Instant, timeout: Duration) {
+    if Instant::now() >= deadline {
+        // The call spent its time before anything was sent: send nothing, so the caller's
+        // timeout never leaves a write that may or may not have happened.
+        for job in jobs.iter_mut() {
+            let server = job.conn.server.to_string();
+            job.fail(Error::Timeout {
+                server,
+                phase: TimeoutPhase::BeforeSend,
+                after: timeout,
+            });
+        }
+        return;
+    }
     for job in jobs.iter_mut() {
         if let Err(e) = job.write() {
             job.fail(e);

@@ -111,7 +111,7 @@ pub struct HealthSnapshot {
 pub fn counts_as_failure(error: &Error) -> bool {
     match error {
         Error::Timeout {
-            phase: TimeoutPhase::Pool,
+            phase: TimeoutPhase::Pool | TimeoutPhase::BeforeSend,
             ..
         } => false,
         Error::Connect { .. } | Error::ConnectionLost { .. } | Error::Timeout { .. } => true,

@@ -14,10 +14,12 @@
 //! - [`fork`]: fork detection, so a child never uses its parent's sockets.
 //! - [`combine`]: threads calling one server at once share a round trip (blocking client).
 //! - [`cluster`]: pools + placement + parallel exchange with several servers.
+//! - [`call`]: when the running call began (its timeout covers the whole call).
 //! - [`client`]: the operations (get, set, cas, get_many ...) on bytes and flags.
 //! - [`error`]: the core error type and its predicates.
 //! - `py`: the Python classes, serialization and exception mapping.
 
+pub mod call;
 pub mod client;
 pub mod cluster;
 pub mod combine;

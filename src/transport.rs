@@ -58,16 +58,39 @@ impl Transport for Multiplexed {
     fn exchange(&self, batches: Vec<Batch>) -> impl Future<Output = Vec<Result<Replies>>> + Send {
         // The drivers enforce pool_timeout and timeout themselves; the longest patience of the
         // servers involved is the backstop for a batch stuck behind a connection that cannot
-        // make progress.
+        // make progress. Within a call, the caller waits no longer than `timeout` from the
+        // call's start (converting and encoding included); a reply that comes later is read
+        // and discarded by the driver, so the connection stays in step.
         let backstop = batches
             .iter()
             .map(|b| self.0.patience(b.server))
             .max()
             .unwrap_or_default();
+        let (wait, started) = match crate::call::started() {
+            Some(started) => {
+                let timeout = batches
+                    .iter()
+                    .map(|b| self.0.timeout_of(b.server))
+                    .max()
+                    .unwrap_or_default();
+                (timeout, started)
+            }
+            None => (backstop, std::time::Instant::now()),
+        };
+        let out_of_time = started + wait <= std::time::Instant::now();
         // Submitted at once, so every server works on its batch while we wait for the first.
         let submitted: Vec<Result<_>> = batches
             .into_iter()
             .map(|batch| {
+                if out_of_time {
+                    // The call spent its time before anything was sent: send nothing, so the
+                    // caller's timeout never leaves a write that may or may not have happened.
+                    return Err(Error::Timeout {
+                        server: self.0.server_name(batch.server).to_string(),
+                        phase: TimeoutPhase::BeforeSend,
+                        after: wait,
+                    });
+                }
                 let admitted = Admitted::new(&self.0, batch.server)?;
                 let pool = self.0.multiplexed(batch.server)?;
                 Ok((admitted, pool.submit(batch.bytes, batch.expect)))
@@ -75,14 +98,14 @@ impl Transport for Multiplexed {
             .collect();
         let cluster = &self.0;
         async move {
-            let deadline = tokio::time::Instant::now() + backstop;
+            let deadline = tokio::time::Instant::from_std(started) + wait;
             let mut results = Vec::with_capacity(submitted.len());
             for batch in submitted {
                 results.push(match batch {
                     Err(e) => Err(e),
                     Ok((admitted, reply)) => {
                         let name = cluster.server_name(admitted.server);
-                        let result = await_reply(reply, deadline, name, backstop).await;
+                        let result = await_reply(reply, deadline, name, wait).await;
                         admitted.record(&result);
                         result
                     }
@@ -130,7 +153,7 @@ async fn await_reply(
     reply: oneshot::Receiver<Result<Replies>>,
     deadline: tokio::time::Instant,
     server: &str,
-    backstop: Duration,
+    waited: Duration,
 ) -> Result<Replies> {
     match tokio::time::timeout_at(deadline, reply).await {
         Ok(Ok(result)) => result,
@@ -141,7 +164,7 @@ async fn await_reply(
         Err(_) => Err(Error::Timeout {
             server: server.to_owned(),
             phase: TimeoutPhase::Read,
-            after: backstop,
+            after: waited,
         }),
     }
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -106,11 +106,11 @@ def test_a_reply_behind_never_returns_another_keys_value(
         direct.set(key, value)
     client = _client(make_client, lagging)
     served = errors = 0
-    reads = (
+    reads: list[Callable[[str], object]] = [
         lambda key: client.get(key),
         lambda key: client.meta_get(key, "v O77").value,
         lambda key: client.get_many([key, "key0"]).get(key),
-    )
+    ]
     # Consecutive requests are for different keys, so a reply one behind is another key's.
     for _ in range(6):
         for read in reads:

@@ -3,6 +3,7 @@ parameter: TTLs memcached would wrap, booleans passed as numbers, keys with no U
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -94,13 +95,14 @@ def test_client_options_refuse_booleans_and_wrapping_ttls(make_client: Any, serv
     "key", ["\ud800", "user:\udcff", ("\ud800", "k"), ("route", "\udfff")], ids=repr
 )
 def test_a_key_with_a_lone_surrogate_is_an_invalid_key(client: Any, key: object) -> None:
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: client.get(key),
         lambda: client.set(key, "v"),
         lambda: client.delete(key),
         lambda: client.get_many([key]),
         lambda: client.set_many({key: "v"}),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(memlease.InvalidKey, match="surrogate"):
             call()
 
@@ -111,3 +113,55 @@ def test_a_lone_surrogate_key_is_refused_before_any_request(client: Any) -> None
         client.get_many(["k", "\ud800"])
     assert client.get("k") == "v"
     assert client.get_many(["k"]) == {"k": "v"}
+
+
+class SlowSerde:
+    """Serializes like `serde="raw"` but takes `delay` seconds per value: time the call spends
+    before anything reaches the server."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def serialize(self, key: object, value: bytes) -> tuple[bytes, int]:
+        time.sleep(self.delay)
+        return value, 0
+
+    def deserialize(self, key: object, data: bytes, flags: int) -> bytes:
+        return data
+
+
+def test_the_timeout_covers_the_whole_call(server: Any, make_client: Any) -> None:
+    # Serializing takes longer than the whole timeout: the call times out, and it sends
+    # nothing rather than a write whose outcome the caller cannot know.
+    direct = make_client(server.address, serde="raw")
+    slow = make_client(server.address, serde=SlowSerde(0.2), timeout=0.15)
+    calls: list[Callable[[], object]] = [
+        lambda: slow.set("slow:1", b"v"),
+        lambda: slow.set_many({"slow:2": b"v", "slow:3": b"v"}),
+    ]
+    for call in calls:
+        with pytest.raises(memlease.ReadTimeout):
+            call()
+    assert direct.get_many(["slow:1", "slow:2", "slow:3"]) == {}
+    # Time left after serializing is time the server gets.
+    fast_enough = make_client(server.address, serde=SlowSerde(0.01), timeout=0.5)
+    assert fast_enough.set("slow:4", b"v")
+    assert direct.get("slow:4") == b"v"
+
+
+def test_a_huge_get_many_against_a_frozen_server_keeps_to_its_timeout(
+    own_server: Any, make_client: Any
+) -> None:
+    keys = [f"key:{i}" for i in range(100_000)]
+    client = make_client(own_server.address, timeout=0.25, failures_to_mark_down=1000)
+    client.set("key:1", "v")
+    own_server.freeze()
+    try:
+        started = time.monotonic()
+        with pytest.raises(memlease.ReadTimeout):
+            client.get_many(keys)
+        # Before the fix the deadline started after encoding: +0.1-0.25 s. What is left is
+        # building the per-key outcome after the deadline; the bound is loose for noisy CI.
+        assert time.monotonic() - started < 0.25 + 0.5
+    finally:
+        own_server.thaw()

@@ -140,9 +140,12 @@ impl<T: Transport> Client<T> {
         let wire_keys: Vec<WireKey<'_>> = keys.iter().map(|k| wire(k.stored)).collect::<Result<_>>()?;
         let topology = self.cluster().topology();
         let mut plan = Vec::with_capacity(keys.len());
+        // Placement hashes the key (MD5 for ketama): done once, kept for the fallback round.
+        let mut primaries = Vec::with_capacity(keys.len());
         let mut flags = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             let server = key.primary(topology);
+            primaries.push(server);
             plan.push(Send {
                 key: i,
                 server,
@@ -179,7 +182,7 @@ impl<T: Transport> Client<T> {
                 }
                 flags.clear();
                 flags_for(i, &mut flags);
-                let primary = keys[i].primary(topology);
+                let primary = primaries[i];
                 let is_read = !mutates(command, &flags);
                 let down = |server: usize| self.cluster().is_down(server);
                 if let Some((server, gutter_cap)) = topology.fallback(primary, &keys[i].route, is_read, &down) {

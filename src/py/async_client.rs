@@ -18,7 +18,7 @@ use crate::runtime;
 use crate::transport::Multiplexed;
 use pyo3::prelude::*;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often `close()` checks whether every operation has been delivered.
 const CLOSE_POLL: Duration = Duration::from_millis(2);
@@ -80,7 +80,7 @@ impl ClientClass for AsyncClient {
     }
 
     /// Run `op` on the runtime; the returned future is resolved by the running loop.
-    fn run<O: Op>(&self, py: Python<'_>, op: O, policy: OnServerError) -> PyResult<Py<PyAny>> {
+    fn run<O: Op>(&self, py: Python<'_>, started: Instant, op: O, policy: OnServerError) -> PyResult<Py<PyAny>> {
         let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
         let delivery = self.inner.deliveries.for_loop(&event_loop)?;
         let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
@@ -88,7 +88,7 @@ impl ClientClass for AsyncClient {
         let inner = Arc::clone(&self.inner);
         delivery.launched();
         runtime::spawn(async move {
-            let output = op.run(&inner.core).await;
+            let output = crate::call::scope(started, op.run(&inner.core)).await;
             let finish = Box::new(move |py: Python<'_>| {
                 fire_events(py, inner.core.cluster(), &inner.behaviour);
                 conclude(py, op, output, policy, &inner.serde)

@@ -6,10 +6,12 @@ use super::methods::{client_methods, conclude, fire_events, ClientClass};
 use super::ops::Op;
 use super::options::{Behaviour, OnServerError, Options};
 use super::serde::Serde;
+use crate::call;
 use crate::client::Client as Core;
 use crate::cluster::Cluster;
 use crate::transport::{run_blocking, Blocking};
 use pyo3::prelude::*;
+use std::time::Instant;
 
 /// A memcached client for one or more servers. Thread-safe: share one per process.
 #[pyclass(frozen, subclass, module = "memlease._core", name = "Client")]
@@ -49,8 +51,8 @@ impl ClientClass for Client {
         &self.behaviour
     }
 
-    fn run<O: Op>(&self, py: Python<'_>, op: O, policy: OnServerError) -> PyResult<Py<PyAny>> {
-        let output = py.detach(|| run_blocking(op.run(&self.core)));
+    fn run<O: Op>(&self, py: Python<'_>, started: Instant, op: O, policy: OnServerError) -> PyResult<Py<PyAny>> {
+        let output = py.detach(|| call::blocking(started, || run_blocking(op.run(&self.core))));
         fire_events(py, self.core.cluster(), &self.behaviour);
         conclude(py, op, output, policy, &self.serde)
     }

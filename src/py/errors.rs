@@ -37,7 +37,7 @@ impl From<Error> for PyErr {
                 ..
             } => ConnectTimeout::new_err(message),
             Error::Timeout {
-                phase: TimeoutPhase::Read,
+                phase: TimeoutPhase::Read | TimeoutPhase::BeforeSend,
                 ..
             } => ReadTimeout::new_err(message),
             Error::Timeout {

@@ -9,6 +9,7 @@ use super::serde::Serde;
 use crate::cluster::Cluster;
 use crate::error::Result;
 use pyo3::prelude::*;
+use std::time::Instant;
 
 /// What the shared methods need from a client class.
 pub trait ClientClass: Sized {
@@ -19,16 +20,24 @@ pub trait ClientClass: Sized {
     fn local_cache(&self) -> Option<crate::client::hot::LocalStats>;
     fn split_keys(&self) -> &crate::client::hot::SplitKeys;
 
-    /// Run `op` under `policy`: its result (sync) or an awaitable of it (async).
-    fn run<O: Op>(&self, py: Python<'_>, op: O, policy: OnServerError) -> PyResult<Py<PyAny>>;
+    /// Run `op` under `policy`: its result (sync) or an awaitable of it (async). The call
+    /// began at `started` (before its arguments were converted): its timeout counts from there.
+    fn run<O: Op>(&self, py: Python<'_>, started: Instant, op: O, policy: OnServerError) -> PyResult<Py<PyAny>>;
 
-    /// Run `op` under the client's `on_server_error`.
-    fn execute<O: Op>(&self, py: Python<'_>, op: O) -> PyResult<Py<PyAny>> {
-        self.execute_with(py, op, None)
+    /// Run `op` under the client's `on_server_error`. Callers pass `Instant::now()` before
+    /// building `op` (arguments are evaluated left to right), so converting them counts too.
+    fn execute<O: Op>(&self, py: Python<'_>, started: Instant, op: O) -> PyResult<Py<PyAny>> {
+        self.execute_with(py, started, op, None)
     }
 
     /// Run `op`, with a per-call `on_server_error` override.
-    fn execute_with<O: Op>(&self, py: Python<'_>, mut op: O, on_server_error: Option<&str>) -> PyResult<Py<PyAny>> {
+    fn execute_with<O: Op>(
+        &self,
+        py: Python<'_>,
+        started: Instant,
+        mut op: O,
+        on_server_error: Option<&str>,
+    ) -> PyResult<Py<PyAny>> {
         let policy = match on_server_error {
             Some(value) => OnServerError::parse(value)?,
             None => self.behaviour().on_server_error,
@@ -36,7 +45,7 @@ pub trait ClientClass: Sized {
         if policy == OnServerError::Miss {
             op.tolerate();
         }
-        self.run(py, op, policy)
+        self.run(py, started, op, policy)
     }
 }
 
@@ -184,8 +193,9 @@ macro_rules! client_methods {
                 default: Option<Py<PyAny>>,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let op = $crate::py::ops::Get::new(key, default)?;
-                self.execute_with(py, op, on_server_error)
+                self.execute_with(py, started, op, on_server_error)
             }
 
             /// `(value, cas)` for `key`, or `(default, cas_default)` on a miss.
@@ -198,8 +208,9 @@ macro_rules! client_methods {
                 cas_default: Option<Py<PyAny>>,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let op = $crate::py::ops::Get::with_cas(key, default, cas_default)?;
-                self.execute_with(py, op, on_server_error)
+                self.execute_with(py, started, op, on_server_error)
             }
 
             /// Store unconditionally. True when stored.
@@ -215,8 +226,9 @@ macro_rules! client_methods {
                 ttl: $crate::py::convert::Ttl,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Set, key, value, ttl.0, None)?;
-                self.execute_with(py, op, on_server_error)
+                self.execute_with(py, started, op, on_server_error)
             }
 
             /// Store only if `key` is absent.
@@ -232,8 +244,9 @@ macro_rules! client_methods {
                 ttl: $crate::py::convert::Ttl,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Add, key, value, ttl.0, None)?;
-                self.execute_with(py, op, on_server_error)
+                self.execute_with(py, started, op, on_server_error)
             }
 
             /// Store only if `key` exists.
@@ -249,8 +262,9 @@ macro_rules! client_methods {
                 ttl: $crate::py::convert::Ttl,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Replace, key, value, ttl.0, None)?;
-                self.execute_with(py, op, on_server_error)
+                self.execute_with(py, started, op, on_server_error)
             }
 
             /// Append to an existing value (the serialized forms are concatenated; the TTL is kept).
@@ -262,8 +276,9 @@ macro_rules! client_methods {
                 value: &Bound<'_, PyAny>,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Append, key, value, 0, None)?;
-                self.execute_with(py, op, on_server_error)
+                self.execute_with(py, started, op, on_server_error)
             }
 
             /// Prepend to an existing value.
@@ -275,8 +290,9 @@ macro_rules! client_methods {
                 value: &Bound<'_, PyAny>,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Prepend, key, value, 0, None)?;
-                self.execute_with(py, op, on_server_error)
+                self.execute_with(py, started, op, on_server_error)
             }
 
             /// Store only if the item's CAS is still `cas`: True if stored, False if the item
@@ -294,15 +310,16 @@ macro_rules! client_methods {
                 ttl: $crate::py::convert::Ttl,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Set, key, value, ttl.0, Some(cas.0))?
                     .missing_is_none();
-                self.execute_with(py, op, on_server_error)
+                self.execute_with(py, started, op, on_server_error)
             }
 
             /// Delete `key`. True if it existed.
             #[pyo3(signature = (key, *, on_server_error = None))]
             fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>, on_server_error: Option<&str>) -> PyResult<Py<PyAny>> {
-                self.execute_with(py, $crate::py::ops::Delete::new(key)?, on_server_error)
+                self.execute_with(py, std::time::Instant::now(), $crate::py::ops::Delete::new(key)?, on_server_error)
             }
 
             /// Set a new TTL. True if the key existed.
@@ -314,7 +331,7 @@ macro_rules! client_methods {
                 ttl: $crate::py::convert::Ttl,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
-                self.execute_with(py, $crate::py::ops::Touch::new(key, ttl.0)?, on_server_error)
+                self.execute_with(py, std::time::Instant::now(), $crate::py::ops::Touch::new(key, ttl.0)?, on_server_error)
             }
 
             /// Add `delta`; returns the new value, or None if the key is missing and `initial` is None.
@@ -332,9 +349,10 @@ macro_rules! client_methods {
                 ttl: $crate::py::convert::Ttl,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let mode = $crate::protocol::request::ArithmeticMode::Increment;
                 let op = $crate::py::ops::Arithmetic::new(key, mode, delta.0, initial.map(|i| i.0), ttl.0)?;
-                self.execute_with(py, op, on_server_error)
+                self.execute_with(py, started, op, on_server_error)
             }
 
             /// Subtract `delta` (never below 0); same contract as `incr`.
@@ -351,16 +369,17 @@ macro_rules! client_methods {
                 ttl: $crate::py::convert::Ttl,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let mode = $crate::protocol::request::ArithmeticMode::Decrement;
                 let op = $crate::py::ops::Arithmetic::new(key, mode, delta.0, initial.map(|i| i.0), ttl.0)?;
-                self.execute_with(py, op, on_server_error)
+                self.execute_with(py, started, op, on_server_error)
             }
 
             /// `{key: value}` for the keys found; one pipelined batch per server, all in parallel.
             /// With `on_server_error="miss"`, keys of unreachable servers are simply not found.
             #[pyo3(signature = (keys, *, on_server_error = None))]
             fn get_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, on_server_error: Option<&str>) -> PyResult<Py<PyAny>> {
-                self.execute_with(py, $crate::py::ops::GetMany::new(keys)?, on_server_error)
+                self.execute_with(py, std::time::Instant::now(), $crate::py::ops::GetMany::new(keys)?, on_server_error)
             }
 
             /// Store every item of `mapping`; returns the keys that were not stored.
@@ -375,26 +394,27 @@ macro_rules! client_methods {
                 ttl: $crate::py::convert::Ttl,
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let op = $crate::py::ops::SetMany::new(self.serde(), mapping, ttl.0)?;
-                self.execute_with(py, op, on_server_error)
+                self.execute_with(py, started, op, on_server_error)
             }
 
             /// Delete many keys in one batch per server; returns how many existed.
             #[pyo3(signature = (keys, *, on_server_error = None))]
             fn delete_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, on_server_error: Option<&str>) -> PyResult<Py<PyAny>> {
-                self.execute_with(py, $crate::py::ops::DeleteMany::new(keys)?, on_server_error)
+                self.execute_with(py, std::time::Instant::now(), $crate::py::ops::DeleteMany::new(keys)?, on_server_error)
             }
 
             /// `delete_many` that carries on past unreachable servers and says which keys it
             /// could not delete: `(deleted, [keys])`. For the write-failure tracking wrapper.
             fn _delete_many_reporting(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-                self.execute_with(py, $crate::py::ops::DeleteMany::reporting(keys)?, Some("miss"))
+                self.execute_with(py, std::time::Instant::now(), $crate::py::ops::DeleteMany::reporting(keys)?, Some("miss"))
             }
 
             /// Invalidate every item on every server (after `delay` seconds).
             #[pyo3(signature = (delay = $crate::py::convert::Delay(0)), text_signature = "($self, delay=0)")]
             fn flush_all(&self, py: Python<'_>, delay: $crate::py::convert::Delay) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::FlushAll(delay.0))
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::FlushAll(delay.0))
             }
 
             /// `{server: {stat: value}}`; numbers are converted to int / float. Arguments are the
@@ -402,43 +422,43 @@ macro_rules! client_methods {
             /// (whose `ITEM key [size b; expiry s]` lines come back as `{key: "[size b; expiry s]"}`).
             #[pyo3(signature = (*args))]
             fn stats(&self, py: Python<'_>, args: Vec<String>) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Stats::new(args)?)
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::Stats::new(args)?)
             }
 
             /// Send a one-line classic command (e.g. `"cache_memlimit 64"`) to every server:
             /// `{server: reply line}`. For the pymemcache compatibility layer; error replies raise.
             fn _text_command(&self, py: Python<'_>, line: String) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::TextCommand::new(line)?)
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::TextCommand::new(line)?)
             }
 
             /// `{server: version string}`.
             fn version(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Version)
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::Version)
             }
 
             /// `mg` with any flags (`"v c t N30"`); returns every return flag.
             #[pyo3(signature = (key, flags = ""))]
             fn meta_get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, flags: &str) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Meta::new($crate::protocol::request::Command::Get, key, flags)?)
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::Meta::new($crate::protocol::request::Command::Get, key, flags)?)
             }
 
             /// `ms` with any flags (`"T60 C123 I"`); the value is serialized and its client flags sent
             /// unless `flags` sets `F` itself.
             #[pyo3(signature = (key, value, flags = ""))]
             fn meta_set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, flags: &str) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Meta::set(self.serde(), key, value, flags)?)
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::Meta::set(self.serde(), key, value, flags)?)
             }
 
             /// `md` with any flags (`"I T30"` marks stale instead of deleting).
             #[pyo3(signature = (key, flags = ""))]
             fn meta_delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>, flags: &str) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Meta::new($crate::protocol::request::Command::Delete, key, flags)?)
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::Meta::new($crate::protocol::request::Command::Delete, key, flags)?)
             }
 
             /// `ma` with any flags (`"N0 J10 D3 MD v"`); with `v` the value is the new number.
             #[pyo3(signature = (key, flags = ""))]
             fn meta_arithmetic(&self, py: Python<'_>, key: &Bound<'_, PyAny>, flags: &str) -> PyResult<Py<PyAny>> {
-                self.execute(py, $crate::py::ops::Meta::new($crate::protocol::request::Command::Arithmetic, key, flags)?)
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::Meta::new($crate::protocol::request::Command::Arithmetic, key, flags)?)
             }
 
             /// Read `key` for a lease-managed caller (`mg k v f c t [N<lease_ttl>] [R<recache_ttl>]`):
@@ -452,8 +472,9 @@ macro_rules! client_methods {
                 lease_ttl: Option<$crate::py::convert::LeaseTtl>,
                 recache_ttl: Option<$crate::py::convert::RecacheTtl>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let op = $crate::py::lease::LeaseGet::new(key, lease_ttl.map(|t| t.0), recache_ttl.map(|t| t.0))?;
-                self.execute_with(py, op, Some("raise"))
+                self.execute_with(py, started, op, Some("raise"))
             }
 
             /// Store `value` only if the item's CAS is still `cas` (the one `lease_get` returned):
@@ -472,9 +493,10 @@ macro_rules! client_methods {
                 ttl: $crate::py::convert::Ttl,
                 compute_time: Option<f64>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let compute_time = $crate::py::convert::compute_time(compute_time)?;
                 let op = $crate::py::lease::fill(self.serde(), key, value, cas.map(|c| c.0), ttl.0, compute_time)?;
-                self.execute_with(py, op, Some("raise"))
+                self.execute_with(py, started, op, Some("raise"))
             }
 
             /// Delete `key`, or with `stale_ttl` mark it stale for that long (readers get the old
@@ -489,8 +511,9 @@ macro_rules! client_methods {
                 stale_ttl: Option<$crate::py::convert::StaleTtl>,
                 cas: Option<$crate::py::convert::Cas>,
             ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
                 let op = $crate::py::lease::Invalidate::new(key, stale_ttl.map(|t| t.0), cas.map(|c| c.0))?;
-                self.execute_with(py, op, Some("raise"))
+                self.execute_with(py, started, op, Some("raise"))
             }
 
             /// The server (`"host:port"`) that holds `key`.
