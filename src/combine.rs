@@ -32,9 +32,13 @@ enum Outcome {
 }
 
 struct Waiter {
-    /// When the caller's call began: its whole call, converting, encoding and queueing
-    /// included, is bounded by `timeout`.
+    /// When the caller reached the combiner: its wait here, queueing included, is bounded by
+    /// `timeout`.
     arrived: Instant,
+    /// When its call began (before converting and encoding): a caller that leads a round of
+    /// its own is bounded by `timeout` from there. A round shared with others keeps their
+    /// deadlines: one slow caller must not make the others' calls fail.
+    started: Instant,
     request: Mutex<Option<(Vec<u8>, Expect)>>,
     outcome: Mutex<Option<Outcome>>,
     ready: Condvar,
@@ -82,8 +86,19 @@ impl Combiner {
     /// Exchange one batch with the server of `pool`, sharing the round trip with whichever
     /// threads are exchanging at the same time.
     pub fn exchange(&self, pool: &Arc<Pool>, bytes: Vec<u8>, expect: Expect, timeout: Duration) -> Result<Replies> {
+        let arrived = Instant::now();
+        let started = crate::call::started().unwrap_or(arrived);
+        if arrived.duration_since(started) >= timeout {
+            // Out of time before anything was sent: refused alone, never in a shared round.
+            return Err(Error::Timeout {
+                server: pool.name().to_string(),
+                phase: TimeoutPhase::BeforeSend,
+                after: timeout,
+            });
+        }
         let me = Arc::new(Waiter {
-            arrived: crate::call::started().unwrap_or_else(Instant::now),
+            arrived,
+            started,
             request: Mutex::new(Some((bytes, expect))),
             outcome: Mutex::new(None),
             ready: Condvar::new(),
@@ -138,7 +153,10 @@ impl Drop for Handoff<'_> {
 /// waiter its own. The round must end by the deadline of its earliest caller, so no caller
 /// waits longer than `timeout` in all, however long it queued behind a hung round.
 fn serve(pool: &Arc<Pool>, round: &[Arc<Waiter>], timeout: Duration) {
-    let deadline = round.iter().map(|w| w.arrived).min().expect("a round has a caller") + timeout;
+    let mut deadline = round.iter().map(|w| w.arrived).min().expect("a round has a caller") + timeout;
+    if let [alone] = round {
+        deadline = deadline.min(alone.started + timeout);
+    }
     if Instant::now() >= deadline {
         let server = pool.name().to_string();
         return fail(

@@ -3,6 +3,7 @@ parameter: TTLs memcached would wrap, booleans passed as numbers, keys with no U
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -165,3 +166,50 @@ def test_a_huge_get_many_against_a_frozen_server_keeps_to_its_timeout(
         assert time.monotonic() - started < 0.25 + 0.5
     finally:
         own_server.thaw()
+
+
+def test_a_call_out_of_time_does_not_fail_other_threads_calls(server: Any) -> None:
+    # Threads beyond max_connections share rounds; a caller that spent its whole timeout
+    # serializing is refused alone, never failing the round it would have joined.
+    client = memlease.Client(server.address, serde=SlowSerde(0.3), max_connections=1, timeout=0.25)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                client.get("b")
+            except memlease.MemcacheError as error:
+                failures.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(6)]
+    for thread in readers:
+        thread.start()
+    try:
+        for _ in range(5):
+            with pytest.raises(memlease.ReadTimeout):
+                client.set("a", b"slow")
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join()
+        client.close()
+    assert failures == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.meta_get("a", "v O\ud800"),
+        lambda c: c.meta_set("a", "v", "T\udcff"),
+        lambda c: c.meta_delete("a", "\ud800"),
+        lambda c: c.meta_arithmetic("a", "\ud800"),
+        lambda c: c.stats("\ud800"),
+        lambda c: c.meta_get("a", 5),
+    ],
+)
+def test_flags_and_command_words_without_utf8_form_are_invalid(
+    client: Any, call: Callable[[Any], object]
+) -> None:
+    with pytest.raises(memlease.InvalidArgument):
+        call(client)

@@ -173,6 +173,25 @@ numeric_argument!(
     "a non-negative int"
 );
 
+/// A text argument sent as is (meta flags, stats words): a str with no UTF-8 form (a lone
+/// surrogate) or another type is an `InvalidArgument`, not a `UnicodeEncodeError`.
+#[derive(Debug, Clone, Default)]
+pub struct Text(pub String);
+
+impl FromPyObject<'_, '_> for Text {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        let text = obj
+            .cast::<PyString>()
+            .map_err(|_| invalid_argument("expected a str of meta flags or command words"))?;
+        let utf8 = text
+            .to_str()
+            .map_err(|_| invalid_argument("flags and command words must be encodable as UTF-8 (no lone surrogates)"))?;
+        Ok(Text(utf8.to_owned()))
+    }
+}
+
 /// A TTL that must be positive: 0 would mean "never expires".
 const POSITIVE_TTL: std::ops::RangeInclusive<i64> = 1..=i32::MAX as i64;
 

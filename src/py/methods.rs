@@ -421,7 +421,8 @@ macro_rules! client_methods {
             /// command's words: `stats("settings")`, `stats("slabs")`, `stats("cachedump", "1", "1")`
             /// (whose `ITEM key [size b; expiry s]` lines come back as `{key: "[size b; expiry s]"}`).
             #[pyo3(signature = (*args))]
-            fn stats(&self, py: Python<'_>, args: Vec<String>) -> PyResult<Py<PyAny>> {
+            fn stats(&self, py: Python<'_>, args: Vec<$crate::py::convert::Text>) -> PyResult<Py<PyAny>> {
+                let args = args.into_iter().map(|word| word.0).collect();
                 self.execute(py, std::time::Instant::now(), $crate::py::ops::Stats::new(args)?)
             }
 
@@ -437,28 +438,28 @@ macro_rules! client_methods {
             }
 
             /// `mg` with any flags (`"v c t N30"`); returns every return flag.
-            #[pyo3(signature = (key, flags = ""))]
-            fn meta_get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, flags: &str) -> PyResult<Py<PyAny>> {
-                self.execute(py, std::time::Instant::now(), $crate::py::ops::Meta::new($crate::protocol::request::Command::Get, key, flags)?)
+            #[pyo3(signature = (key, flags = $crate::py::convert::Text::default()), text_signature = "($self, key, flags='')")]
+            fn meta_get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, flags: $crate::py::convert::Text) -> PyResult<Py<PyAny>> {
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::Meta::new($crate::protocol::request::Command::Get, key, &flags.0)?)
             }
 
             /// `ms` with any flags (`"T60 C123 I"`); the value is serialized and its client flags sent
             /// unless `flags` sets `F` itself.
-            #[pyo3(signature = (key, value, flags = ""))]
-            fn meta_set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, flags: &str) -> PyResult<Py<PyAny>> {
-                self.execute(py, std::time::Instant::now(), $crate::py::ops::Meta::set(self.serde(), key, value, flags)?)
+            #[pyo3(signature = (key, value, flags = $crate::py::convert::Text::default()), text_signature = "($self, key, value, flags='')")]
+            fn meta_set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, flags: $crate::py::convert::Text) -> PyResult<Py<PyAny>> {
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::Meta::set(self.serde(), key, value, &flags.0)?)
             }
 
             /// `md` with any flags (`"I T30"` marks stale instead of deleting).
-            #[pyo3(signature = (key, flags = ""))]
-            fn meta_delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>, flags: &str) -> PyResult<Py<PyAny>> {
-                self.execute(py, std::time::Instant::now(), $crate::py::ops::Meta::new($crate::protocol::request::Command::Delete, key, flags)?)
+            #[pyo3(signature = (key, flags = $crate::py::convert::Text::default()), text_signature = "($self, key, flags='')")]
+            fn meta_delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>, flags: $crate::py::convert::Text) -> PyResult<Py<PyAny>> {
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::Meta::new($crate::protocol::request::Command::Delete, key, &flags.0)?)
             }
 
             /// `ma` with any flags (`"N0 J10 D3 MD v"`); with `v` the value is the new number.
-            #[pyo3(signature = (key, flags = ""))]
-            fn meta_arithmetic(&self, py: Python<'_>, key: &Bound<'_, PyAny>, flags: &str) -> PyResult<Py<PyAny>> {
-                self.execute(py, std::time::Instant::now(), $crate::py::ops::Meta::new($crate::protocol::request::Command::Arithmetic, key, flags)?)
+            #[pyo3(signature = (key, flags = $crate::py::convert::Text::default()), text_signature = "($self, key, flags='')")]
+            fn meta_arithmetic(&self, py: Python<'_>, key: &Bound<'_, PyAny>, flags: $crate::py::convert::Text) -> PyResult<Py<PyAny>> {
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::Meta::new($crate::protocol::request::Command::Arithmetic, key, &flags.0)?)
             }
 
             /// Read `key` for a lease-managed caller (`mg k v f c t [N<lease_ttl>] [R<recache_ttl>]`):

@@ -104,6 +104,11 @@ def integer(value: Any, name: str) -> int:
     return value
 
 
+def cas_bytes(cas: Any) -> Any:
+    """A CAS token as pymemcache returns it: the server's digits as ``bytes``."""
+    return str(cas).encode("ascii") if isinstance(cas, int) else cas
+
+
 def cas_token(cas: Any, encoding: str) -> int:
     """A CAS token given as an int, or as digits in ``str`` / ``bytes``."""
     if isinstance(cas, (int, str)) and not isinstance(cas, bool):

@@ -314,10 +314,8 @@ class _Base:
         """``(value, cas)``, or ``(default, cas_default)`` if the key is missing."""
         wire = self.check_key(key)
         misses = (default, cas_default)
-        result: tuple[Any, Any] = self._read(
-            misses, lambda: self._core.gets(wire, default, cas_default)
-        )
-        return result
+        value, cas = self._read(misses, lambda: self._core.gets(wire, default, cas_default))
+        return value, (cas if cas is cas_default else convert.cas_bytes(cas))
 
     def gets_many(self, keys: Iterable[Any]) -> dict[Any, tuple[Any, Any]]:
         """``{key: (value, cas)}`` of the keys found."""
@@ -329,7 +327,7 @@ class _Base:
             for wire, key in originals.items():
                 value, cas = self._core.gets(wire, missing)
                 if value is not missing:
-                    found[key] = (value, cas)
+                    found[key] = (value, convert.cas_bytes(cas))
             return found
 
         result: dict[Any, tuple[Any, Any]] = self._read({}, read_all)
