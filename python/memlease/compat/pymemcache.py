@@ -47,6 +47,10 @@ Deliberate differences from pymemcache 4.0:
   by one line (``end_tokens="\\r\\n"``).
 * A serde's ``deserialize`` receives the key as sent (bytes, with ``key_prefix``), where
   pymemcache passes the caller's key.
+* A key that is neither ``str`` nor ``bytes`` (``get(5)``, ``get(None)``) raises
+  ``MemcacheIllegalInputError`` (pymemcache: ``TypeError``); ``key in client`` is a ``get``
+  (pymemcache defines no ``__contains__``); a serde's own exception reaches the caller as
+  ``MemcacheClientError`` (a ``memlease.SerializationError``) with the original as its cause.
 """
 
 from __future__ import annotations
