@@ -102,6 +102,8 @@ pub enum Expect {
     Stats,
     /// One single-line classic reply (`OK`, `VERSION ...`).
     Line,
+    /// A classic reply ending at these bytes (a raw command's caller names its end).
+    Segment(Bytes),
 }
 
 /// One meta reply and the request it answers (its position in the batch); `None` for an
@@ -171,11 +173,11 @@ impl ReplyReader {
                     }
                     self.place(reply).map_err(unexpected)?;
                 }
-                Expect::Stats | Expect::Line => {
-                    let parsed = if matches!(self.expect, Expect::Stats) {
-                        text::parse_stats(buf)
-                    } else {
-                        text::parse_line(buf)
+                Expect::Stats | Expect::Line | Expect::Segment(_) => {
+                    let parsed = match &self.expect {
+                        Expect::Stats => text::parse_stats(buf),
+                        Expect::Segment(end) => text::parse_segment(buf, end),
+                        _ => text::parse_line(buf),
                     };
                     let Some((reply, used)) = parsed.map_err(|e| unexpected(e.0))? else {
                         return Ok(());
@@ -233,7 +235,7 @@ impl ReplyReader {
                     None => return Err(mismatch(&reply, None)),
                 }
             }
-            Expect::Stats | Expect::Line => unreachable!("text replies are not placed"),
+            Expect::Stats | Expect::Line | Expect::Segment(_) => unreachable!("text replies are not placed"),
         };
         if let Some(p) = request {
             self.next = p + 1;

@@ -9,8 +9,6 @@ key's value, and a connection that saw a reply that does not fit is retired, so 
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,69 +16,7 @@ import pytest
 
 import memlease
 from memlease.testing import MemcachedServer
-
-
-def _read_reply(stream: Any) -> bytes | None:
-    """One meta reply off a buffered upstream socket file, `None` at end of stream."""
-    line = stream.readline()
-    if not line:
-        return None
-    if line.startswith(b"VA "):
-        size = int(line.split()[1])
-        line += stream.read(size + 2)
-    return bytes(line)
-
-
-class LaggingProxy:
-    """Forwards requests to `upstream`; replies go back one behind (after the first)."""
-
-    def __init__(self, upstream: MemcachedServer) -> None:
-        self.upstream = ("127.0.0.1", upstream.port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
-        self.connections = 0
-        self._sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            server = socket.create_connection(self.upstream)
-            self._sockets += [client, server]
-            threading.Thread(target=self._forward, args=(client, server), daemon=True).start()
-            threading.Thread(target=self._lag, args=(server, client), daemon=True).start()
-
-    @staticmethod
-    def _forward(client: socket.socket, server: socket.socket) -> None:
-        try:
-            while data := client.recv(65536):
-                server.sendall(data)
-        except OSError:
-            pass
-        finally:
-            server.close()
-
-    @staticmethod
-    def _lag(server: socket.socket, client: socket.socket) -> None:
-        stream = server.makefile("rb")
-        previous: bytes | None = None
-        try:
-            while (reply := _read_reply(stream)) is not None:
-                client.sendall(reply if previous is None else previous)
-                previous = reply
-        except OSError:
-            pass
-        finally:
-            client.close()
-
-    def close(self) -> None:
-        self.listener.close()
-        for sock in self._sockets:
-            sock.close()
+from tests.proxies import LaggingProxy
 
 
 @pytest.fixture

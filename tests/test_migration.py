@@ -16,7 +16,7 @@ import memlease
 from memlease.migration import AsyncMigratingClient, MigratingClient, Phase, Schedule
 from memlease.testing import MemcachedServer
 from tests.conftest import EventLoopThread
-from tests.write_failing_proxy import WriteFailingProxy
+from tests.proxies import WriteFailingProxy
 
 Clusters = tuple[list[MemcachedServer], list[MemcachedServer]]
 

@@ -1,4 +1,5 @@
-//! Commands sent to every server: `stats`, `version`, `flush_all`.
+//! Commands sent to every server: `stats`, `version`, `flush_all`, and one-line classic
+//! commands (the pymemcache layer's `cache_memlimit`, `raw_command` ...).
 
 use super::Client;
 use crate::cluster::Batch;
@@ -6,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::protocol::text::{self, TextReply};
 use crate::reply::Expect;
 use crate::transport::Transport;
+use bytes::Bytes;
 
 /// One result per server, by server name, in configuration order.
 pub type PerServer<T> = Vec<(String, Result<T>)>;
@@ -14,8 +16,14 @@ pub type PerServer<T> = Vec<(String, Result<T>)>;
 pub type StatLines = Vec<(String, String)>;
 
 impl<T: Transport> Client<T> {
-    /// Send a classic command to every server in parallel.
-    async fn broadcast(&self, encode: impl Fn(&mut Vec<u8>), expect: Expect) -> PerServer<TextReply> {
+    /// Send a classic command to every server in parallel; `pick` takes what each reply should
+    /// be (anything else is an `UnexpectedReply`, an error line a `ServerErrorReply`).
+    async fn broadcast<R>(
+        &self,
+        encode: impl Fn(&mut Vec<u8>),
+        expect: Expect,
+        pick: impl Fn(TextReply) -> std::result::Result<R, TextReply>,
+    ) -> PerServer<R> {
         let mut bytes = Vec::new();
         encode(&mut bytes);
         let batches = (0..self.cluster().server_count())
@@ -32,15 +40,15 @@ impl<T: Transport> Client<T> {
             .enumerate()
             .map(|(server, result)| {
                 let name = self.cluster().server_name(server).to_string();
-                let reply = result.and_then(|r| match r.text {
-                    Some(TextReply::Failure(message)) => Err(Error::ServerErrorReply {
+                let reply = result.and_then(|r| match r.text.map(&pick) {
+                    Some(Ok(reply)) => Ok(reply),
+                    Some(Err(TextReply::Failure(message))) => Err(Error::ServerErrorReply {
                         server: name.clone(),
                         message,
                     }),
-                    Some(reply) => Ok(reply),
-                    None => Err(Error::UnexpectedReply {
+                    other => Err(Error::UnexpectedReply {
                         server: name.clone(),
-                        detail: "no reply".into(),
+                        detail: format!("{:?}", other.and_then(|r| r.err())),
                     }),
                 });
                 (name, reply)
@@ -50,61 +58,42 @@ impl<T: Transport> Client<T> {
 
     /// `stats [group]` from every server.
     pub async fn stats(&self, group: Option<&str>) -> PerServer<StatLines> {
-        self.broadcast(|buf| text::encode_stats(group, buf), Expect::Stats)
-            .await
-            .into_iter()
-            .map(|(name, reply)| {
-                let stats = reply.and_then(|r| match r {
-                    TextReply::Stats(stats) => Ok(stats),
-                    other => Err(Error::UnexpectedReply {
-                        server: name.clone(),
-                        detail: format!("{other:?}"),
-                    }),
-                });
-                (name, stats)
-            })
-            .collect()
+        self.broadcast(
+            |buf| text::encode_stats(group, buf),
+            Expect::Stats,
+            |reply| match reply {
+                TextReply::Stats(stats) => Ok(stats),
+                other => Err(other),
+            },
+        )
+        .await
     }
 
     /// `version` from every server.
     pub async fn version(&self) -> PerServer<String> {
-        self.broadcast(text::encode_version, Expect::Line)
-            .await
-            .into_iter()
-            .map(|(name, reply)| {
-                let version = reply.and_then(|r| match r {
-                    TextReply::Line(line) if line.starts_with("VERSION ") => Ok(line["VERSION ".len()..].to_owned()),
-                    other => Err(Error::UnexpectedReply {
-                        server: name.clone(),
-                        detail: format!("{other:?}"),
-                    }),
-                });
-                (name, version)
-            })
-            .collect()
+        self.broadcast(text::encode_version, Expect::Line, |reply| match reply {
+            TextReply::Line(line) if line.starts_with("VERSION ") => Ok(line["VERSION ".len()..].to_owned()),
+            other => Err(other),
+        })
+        .await
     }
 
-    /// A one-line classic command (`cache_memlimit 64`, `verbosity 1`) on every server: each
-    /// server's one-line reply. `line` must already be validated (printable, no CR/LF).
-    pub async fn text_command(&self, line: &str) -> PerServer<String> {
+    /// A classic command (`cache_memlimit 64`, `stats detail dump`) on every server: each
+    /// server's reply up to `end` (exclusive), or its one-line reply without `end`. `line`
+    /// must already be validated (printable, no CR/LF). Bytes after `end` mean the reply was
+    /// longer than the caller said: the connection is out of step and is retired.
+    pub async fn text_command(&self, line: &str, end: Option<Bytes>) -> PerServer<Vec<u8>> {
         let encode = |buf: &mut Vec<u8>| {
             buf.extend_from_slice(line.as_bytes());
             buf.extend_from_slice(b"\r\n");
         };
-        self.broadcast(encode, Expect::Line)
-            .await
-            .into_iter()
-            .map(|(name, reply)| {
-                let line = reply.and_then(|r| match r {
-                    TextReply::Line(line) => Ok(line),
-                    other => Err(Error::UnexpectedReply {
-                        server: name.clone(),
-                        detail: format!("{other:?}"),
-                    }),
-                });
-                (name, line)
-            })
-            .collect()
+        let expect = end.map_or(Expect::Line, Expect::Segment);
+        self.broadcast(encode, expect, |reply| match reply {
+            TextReply::Line(line) => Ok(line.into_bytes()),
+            TextReply::Segment(bytes) => Ok(bytes),
+            other => Err(other),
+        })
+        .await
     }
 
     /// `flush_all [delay]` on every server.
@@ -112,19 +101,14 @@ impl<T: Transport> Client<T> {
         if let Some(local) = &self.hot.local {
             local.clear();
         }
-        self.broadcast(|buf| text::encode_flush_all(delay, buf), Expect::Line)
-            .await
-            .into_iter()
-            .map(|(name, reply)| {
-                let ok = reply.and_then(|r| match r {
-                    TextReply::Line(line) if line == "OK" => Ok(()),
-                    other => Err(Error::UnexpectedReply {
-                        server: name.clone(),
-                        detail: format!("{other:?}"),
-                    }),
-                });
-                (name, ok)
-            })
-            .collect()
+        self.broadcast(
+            |buf| text::encode_flush_all(delay, buf),
+            Expect::Line,
+            |reply| match reply {
+                TextReply::Line(line) if line == "OK" => Ok(()),
+                other => Err(other),
+            },
+        )
+        .await
     }
 }

@@ -39,6 +39,8 @@ pub enum TextReply {
     Line(String),
     /// `ERROR`, `CLIENT_ERROR ...` or `SERVER_ERROR ...`.
     Failure(String),
+    /// The bytes of a reply before the end its caller named (see [`parse_segment`]).
+    Segment(Vec<u8>),
 }
 
 fn is_failure(line: &[u8]) -> bool {
@@ -57,6 +59,24 @@ pub fn parse_line(input: &[u8]) -> Result<Option<(TextReply, usize)>, ProtocolEr
         TextReply::Line(text)
     };
     Ok(Some((reply, end + 2)))
+}
+
+/// Parse a reply that ends at `end`, as a raw command's caller says (`stats detail dump` ends at
+/// `END\r\n`): the bytes before `end`. An error line first is the reply, so an unknown command
+/// fails at once instead of waiting for an `end` that never comes.
+pub fn parse_segment(input: &[u8], end: &[u8]) -> Result<Option<(TextReply, usize)>, ProtocolError> {
+    let first_line = memchr::memmem::find(input, b"\r\n");
+    if let Some(line_end) = first_line.filter(|&at| is_failure(&input[..at])) {
+        let message = String::from_utf8_lossy(&input[..line_end]).into_owned();
+        return Ok(Some((TextReply::Failure(message), line_end + 2)));
+    }
+    match memchr::memmem::find(input, end) {
+        Some(at) => Ok(Some((TextReply::Segment(input[..at].to_vec()), at + end.len()))),
+        None if input.len() > MAX_STATS_LEN => Err(ProtocolError(format!(
+            "reply longer than {MAX_STATS_LEN} bytes without its end"
+        ))),
+        None => Ok(None),
+    }
 }
 
 /// Parse a `stats` reply: `STAT <name> <value>` lines ended by `END`.
@@ -101,39 +121,55 @@ pub fn parse_stats(input: &[u8]) -> Result<Option<(TextReply, usize)>, ProtocolE
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_cachedump_items() {
-        let wire = b"ITEM k1 [5 b; 0 s]\r\nITEM k2 [1 b; 1700000000 s]\r\nEND\r\n";
+    /// Every prefix of `wire` is incomplete; the whole is `expected`, all of it consumed.
+    fn parses_whole_only(
+        wire: &[u8],
+        parse: impl Fn(&[u8]) -> Result<Option<(TextReply, usize)>, ProtocolError>,
+        expected: TextReply,
+    ) {
         for cut in 0..wire.len() {
-            assert_eq!(parse_stats(&wire[..cut]).unwrap(), None);
+            assert_eq!(parse(&wire[..cut]).unwrap(), None, "cut at {cut}");
         }
-        let (reply, used) = parse_stats(wire).unwrap().unwrap();
-        assert_eq!(used, wire.len());
-        assert_eq!(
-            reply,
-            TextReply::Stats(vec![
-                ("k1".into(), "[5 b; 0 s]".into()),
-                ("k2".into(), "[1 b; 1700000000 s]".into()),
-            ])
+        assert_eq!(parse(wire).unwrap(), Some((expected, wire.len())));
+    }
+
+    #[test]
+    fn parses_stats_blocks_and_cachedump_items() {
+        let pairs = |items: &[(&str, &str)]| items.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        parses_whole_only(
+            b"ITEM k1 [5 b; 0 s]\r\nITEM k2 [1 b; 1700000000 s]\r\nEND\r\n",
+            parse_stats,
+            TextReply::Stats(pairs(&[("k1", "[5 b; 0 s]"), ("k2", "[1 b; 1700000000 s]")])),
+        );
+        parses_whole_only(
+            b"STAT pid 42\r\nSTAT version 1.6.18\r\nSTAT rusage_user 0.1\r\nEND\r\n",
+            parse_stats,
+            TextReply::Stats(pairs(&[("pid", "42"), ("version", "1.6.18"), ("rusage_user", "0.1")])),
         );
     }
 
     #[test]
-    fn parses_stats_blocks() {
-        let wire = b"STAT pid 42\r\nSTAT version 1.6.18\r\nSTAT rusage_user 0.1\r\nEND\r\n";
-        for cut in 0..wire.len() {
-            assert_eq!(parse_stats(&wire[..cut]).unwrap(), None);
-        }
-        let (reply, used) = parse_stats(wire).unwrap().unwrap();
-        assert_eq!(used, wire.len());
-        assert_eq!(
-            reply,
-            TextReply::Stats(vec![
-                ("pid".into(), "42".into()),
-                ("version".into(), "1.6.18".into()),
-                ("rusage_user".into(), "0.1".into()),
-            ])
+    fn parses_segments_up_to_their_end() {
+        let end = |input: &[u8]| parse_segment(input, b"END\r\n");
+        parses_whole_only(
+            b"STAT a 1\r\nEND\r\n",
+            end,
+            TextReply::Segment(b"STAT a 1\r\n".to_vec()),
         );
+        // An error line is the reply, at once; bytes after the end are left for the caller.
+        assert_eq!(
+            end(b"ERROR\r\nmore").unwrap(),
+            Some((TextReply::Failure("ERROR".into()), 7))
+        );
+        assert_eq!(
+            end(b"x\r\nEND\r\ny").unwrap(),
+            Some((TextReply::Segment(b"x\r\n".to_vec()), 8))
+        );
+        assert!(end(&vec![b'a'; MAX_STATS_LEN + 1]).is_err());
+    }
+
+    #[test]
+    fn error_lines_end_a_stats_reply() {
         let (reply, _) = parse_stats(b"CLIENT_ERROR bad command line format\r\n")
             .unwrap()
             .unwrap();

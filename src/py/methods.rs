@@ -426,10 +426,12 @@ macro_rules! client_methods {
                 self.execute(py, std::time::Instant::now(), $crate::py::ops::Stats::new(args)?)
             }
 
-            /// Send a one-line classic command (e.g. `"cache_memlimit 64"`) to every server:
-            /// `{server: reply line}`. For the pymemcache compatibility layer; error replies raise.
-            fn _text_command(&self, py: Python<'_>, line: String) -> PyResult<Py<PyAny>> {
-                self.execute(py, std::time::Instant::now(), $crate::py::ops::TextCommand::new(line)?)
+            /// Send a classic command (e.g. `"cache_memlimit 64"`) to every server: `{server: reply
+            /// bytes}`, its one line, or with `end` everything before `end`. For the pymemcache
+            /// compatibility layer; error replies raise.
+            #[pyo3(signature = (line, end = None))]
+            fn _text_command(&self, py: Python<'_>, line: String, end: Option<Vec<u8>>) -> PyResult<Py<PyAny>> {
+                self.execute(py, std::time::Instant::now(), $crate::py::ops::TextCommand::new(line, end)?)
             }
 
             /// `{server: version string}`.

@@ -15,8 +15,9 @@ use crate::protocol::request::{ArithmeticMode, Command, Flag, SetMode};
 use crate::protocol::response::Response;
 use crate::ring::PlacementKey;
 use crate::transport::Transport;
+use bytes::Bytes;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use pyo3::BoundObject;
 use std::future::Future;
 
@@ -566,11 +567,18 @@ impl Op for Stats {
     }
 }
 
-/// `_text_command(line)`: a one-line classic command on every server, `{server: reply line}`.
-pub struct TextCommand(String);
+/// `_text_command(line, end=None)`: a classic command on every server, `{server: reply bytes}`
+/// (its one line, or everything before `end`).
+pub struct TextCommand {
+    line: String,
+    end: Option<Bytes>,
+}
 
 impl TextCommand {
-    pub fn new(line: String) -> PyResult<Self> {
+    pub fn new(line: String, end: Option<Vec<u8>>) -> PyResult<Self> {
+        if end.as_ref().is_some_and(|end| end.is_empty()) {
+            return Err(invalid_argument("end_tokens must not be empty"));
+        }
         let words_ok = line
             .split(' ')
             .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_graphic()));
@@ -579,21 +587,24 @@ impl TextCommand {
                 "a text command is printable words separated by single spaces",
             ));
         }
-        Ok(TextCommand(line))
+        Ok(TextCommand {
+            line,
+            end: end.map(Bytes::from),
+        })
     }
 }
 
 impl Op for TextCommand {
-    type Output = PerServer<String>;
+    type Output = PerServer<Vec<u8>>;
 
     async fn run<T: Transport>(&self, core: &Core<T>) -> Result<Self::Output> {
-        Ok(core.text_command(&self.0).await)
+        Ok(core.text_command(&self.line, self.end.clone()).await)
     }
 
     fn finish(self, py: Python<'_>, output: Self::Output, _: &Serde) -> PyResult<Py<PyAny>> {
         let result = PyDict::new(py);
-        for (server, line) in by_server(output)? {
-            result.set_item(server, line)?;
+        for (server, reply) in by_server(output)? {
+            result.set_item(server, PyBytes::new(py, &reply))?;
         }
         Ok(result.into_any().unbind())
     }

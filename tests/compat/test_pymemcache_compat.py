@@ -3,6 +3,8 @@ suite does not exercise, HashClient's server list, and sharing data with pymemca
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterator
 
 import pymemcache.client.base
@@ -189,3 +191,29 @@ def test_tls_is_refused(server: MemcachedServer) -> None:
 
     with pytest.raises(compat.MemcacheClientError):
         compat.Client((server.host, server.port), tls_context=ssl.create_default_context())
+
+
+def test_raw_command_reads_up_to_its_end_tokens(client: compat.Client) -> None:
+    stats = client.raw_command("stats", "END\r\n")
+    assert stats.startswith(b"STAT pid ") and stats.endswith(b"\r\n")
+    client.set(b"raw", b"value")
+    assert client.raw_command(b"mg raw v", b"\r\nvalue\r\n") == b"VA 5"
+    # An unknown command fails at once instead of waiting for an end that never comes.
+    with pytest.raises(compat.MemcacheUnknownCommandError):
+        client.raw_command("no_such_command", "END\r\n")
+    # A reply that goes on past the end named is refused (when its rest is already read) and
+    # its connection retired: the next command reads its own reply, never this one's rest.
+    with contextlib.suppress(compat.MemcacheError):
+        assert client.raw_command("stats", "\r\n").startswith(b"STAT pid ")
+    assert client.raw_command("version").startswith(b"VERSION ")
+    with pytest.raises(compat.MemcacheIllegalInputError):
+        client.raw_command("version", b"")
+
+
+def test_raw_command_whose_end_never_comes_times_out(server: MemcachedServer) -> None:
+    with compat.Client((server.host, server.port), timeout=0.2) as c:
+        started = time.monotonic()
+        with pytest.raises(compat.MemcacheUnexpectedCloseError):
+            c.raw_command("version", "no such end")
+        assert time.monotonic() - started < 1.0
+        assert c.raw_command("version").startswith(b"VERSION ")

@@ -43,8 +43,9 @@ Deliberate differences from pymemcache 4.0:
   ``hashing="pymemcache"``); another ``hasher`` is refused. A server that fails
   ``retry_attempts`` times in a row is skipped for ``dead_timeout`` seconds, its keys going to
   the other servers; ``retry_timeout`` is not used.
-* ``gets_many`` costs one round trip per key; ``raw_command`` supports only commands answered
-  by one line (``end_tokens="\\r\\n"``).
+* ``gets_many`` costs one round trip per key. ``raw_command`` sends one line (no data block);
+  a reply that goes on past ``end_tokens`` raises (pymemcache returns the first part and
+  leaves the rest unread on its socket).
 * A serde's ``deserialize`` receives the key as sent (bytes, with ``key_prefix``), where
   pymemcache passes the caller's key.
 * A key that is neither ``str`` nor ``bytes`` (``get(5)``, ``get(None)``) raises
@@ -414,9 +415,9 @@ class _OneServer(_Base):
     def server(self) -> Any:
         return self.servers[0]
 
-    def _admin(self, line: str) -> str:
+    def _admin(self, line: str, end: bytes | None = None) -> bytes:
         with translated():
-            (reply,) = self._core._text_command(line).values()
+            (reply,) = self._core._text_command(line, end).values()
         return reply
 
     def stats(self, *args: str) -> dict[bytes, Any]:
@@ -437,12 +438,13 @@ class _OneServer(_Base):
         return version.encode()
 
     def raw_command(self, command: str | bytes, end_tokens: str | bytes = "\r\n") -> bytes:
-        """Send `command` and return its one-line reply (other `end_tokens` are not
-        supported)."""
-        if end_tokens not in ("\r\n", b"\r\n"):
-            raise NotImplementedError("memlease's raw_command reads one-line replies only")
+        """Send `command` (one line) and return its reply up to `end_tokens`, which is removed.
+        An error line (``ERROR``, ``CLIENT_ERROR ...``) raises at once; a reply that goes on
+        past `end_tokens` raises too, and its connection is closed rather than left out of
+        step."""
         text = command.decode(self.encoding) if isinstance(command, bytes) else command
-        return self._admin(text).encode()
+        end = end_tokens.encode(self.encoding) if isinstance(end_tokens, str) else end_tokens
+        return self._admin(text, end)
 
     def shutdown(self, graceful: bool = False) -> None:
         """Ask the server to shut down (it must run with ``--enable-shutdown``)."""
