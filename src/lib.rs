@@ -7,6 +7,7 @@
 //! - [`ring`]: key placement presets, each compatible with the client it names.
 //! - [`topology`]: pools, routes, mirror / gutter / max-TTL, fallback decisions (no I/O).
 //! - [`health`]: mark-down and probing of failing servers.
+//! - [`ledger`]: deletes servers owe and stand-ins that may hold copies (process-wide).
 //! - [`connection`]: one non-blocking socket with its buffers.
 //! - [`reply`]: collect one batch's replies off a byte stream (shared by both I/O paths).
 //! - [`exchange`]: drive one or many connections through `poll(2)` under one deadline.
@@ -29,6 +30,7 @@ pub mod exchange;
 pub mod fork;
 pub mod health;
 pub mod keys;
+pub mod ledger;
 pub mod mux;
 pub mod pool;
 pub mod protocol;

@@ -9,7 +9,11 @@
 //!   capped at `gutter_ttl`, so the data it serves ages out quickly (Facebook's gutter).
 //! - A pool's `max_ttl` clamps every TTL written to it (an ephemeral pool).
 //! - With `remap_on_failure`, an unreachable server's keys move to the next live server of the
-//!   same pool (the placement preset's own failover) instead.
+//!   same pool (the placement preset's own failover) instead, every TTL capped at `remap_ttl`.
+//!
+//! Gutter and remapped servers are *stand-ins*: they hold copies of a primary's keys only while
+//! it is unreachable, and only for their capped TTL (see `ledger` for how later writes clear
+//! them). The mirror is not: it takes every write.
 //!
 //! Servers are numbered across all pools; every other part of the client speaks those numbers.
 
@@ -47,6 +51,25 @@ pub struct TopologyConfig {
     pub gutter: Option<String>,
     pub gutter_ttl: i64,
     pub remap_on_failure: bool,
+    /// TTL cap of the copies a remapped server takes for an unreachable one.
+    pub remap_ttl: i64,
+}
+
+/// Where a request goes when its server is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fallback {
+    pub server: usize,
+    pub kind: FallbackKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackKind {
+    /// The next live server of the pool (`remap_on_failure`).
+    Remap,
+    /// The mirror pool's server for the key (reads only).
+    Mirror,
+    /// The gutter pool's server for the key.
+    Gutter,
 }
 
 /// One server, numbered across all pools.
@@ -78,6 +101,7 @@ pub struct Topology {
     gutter: Option<usize>,
     gutter_ttl: i64,
     remap_on_failure: bool,
+    remap_ttl: i64,
 }
 
 /// The identity placement presets see for a server.
@@ -167,6 +191,9 @@ impl Topology {
         if gutter.is_some() && config.gutter_ttl <= 0 {
             return invalid("gutter_ttl must be a positive number of seconds".into());
         }
+        if config.remap_on_failure && config.remap_ttl <= 0 {
+            return invalid("remap_ttl must be a positive number of seconds".into());
+        }
         Ok(Topology {
             servers,
             pools,
@@ -175,6 +202,7 @@ impl Topology {
             gutter,
             gutter_ttl: config.gutter_ttl,
             remap_on_failure: config.remap_on_failure,
+            remap_ttl: config.remap_ttl,
         })
     }
 
@@ -290,31 +318,85 @@ impl Topology {
         (self.servers[primary].pool == 0).then(|| self.server_in(mirror, route))
     }
 
-    /// Where a request goes when `primary` is unreachable, and the TTL cap that applies there.
-    /// `down` says which servers are marked down (for `remap_on_failure`).
+    /// Where a request goes when `primary` is unreachable. `down` says which servers are
+    /// marked down (for `remap_on_failure`).
     pub fn fallback(
         &self,
         primary: usize,
         route: &PlacementKey<'_>,
         is_read: bool,
         down: &dyn Fn(usize) -> bool,
-    ) -> Option<(usize, Option<i64>)> {
+    ) -> Option<Fallback> {
         let pool_index = self.servers[primary].pool;
         let pool = &self.pools[pool_index];
         if self.remap_on_failure && pool.members.len() > 1 {
             let members = &pool.members;
             let unavailable = |i: usize| members[i] == primary || down(members[i]);
             if let Some(i) = pool.placement.server_for_live(route, &unavailable) {
-                return Some((members[i], None));
+                let server = members[i];
+                return Some(Fallback {
+                    server,
+                    kind: FallbackKind::Remap,
+                });
             }
         }
         if is_read {
-            if let Some(mirror) = self.mirror_for(primary, route) {
-                return Some((mirror, None));
+            if let Some(server) = self.mirror_for(primary, route) {
+                return Some(Fallback {
+                    server,
+                    kind: FallbackKind::Mirror,
+                });
             }
         }
         let gutter = self.gutter.filter(|g| *g != pool_index)?;
-        Some((self.server_in(gutter, route), Some(self.gutter_ttl)))
+        let server = self.server_in(gutter, route);
+        Some(Fallback {
+            server,
+            kind: FallbackKind::Gutter,
+        })
+    }
+
+    /// The TTL cap of what a fallback server is sent: its pool's `max_ttl`, and for a stand-in
+    /// its `gutter_ttl` / `remap_ttl`, whichever is smaller.
+    pub fn ttl_cap(&self, fallback: Fallback) -> Option<i64> {
+        let pool_cap = self.pool_of_server(fallback.server).max_ttl;
+        let stand_in_cap = match fallback.kind {
+            FallbackKind::Remap => Some(self.remap_ttl),
+            FallbackKind::Gutter => Some(self.gutter_ttl),
+            FallbackKind::Mirror => None,
+        };
+        match (pool_cap, stand_in_cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Every server that may stand in for `primary` for this key, whatever else is down: its
+    /// gutter server, and under `remap_on_failure` each other server of the pool in the order
+    /// the placement fails over to them.
+    pub fn stand_ins(&self, primary: usize, route: &PlacementKey<'_>) -> Vec<usize> {
+        let pool_index = self.servers[primary].pool;
+        let pool = &self.pools[pool_index];
+        let mut found = Vec::new();
+        if self.remap_on_failure && pool.members.len() > 1 {
+            let members = &pool.members;
+            loop {
+                let taken = |i: usize| members[i] == primary || found.contains(&members[i]);
+                match pool.placement.server_for_live(route, &taken) {
+                    Some(i) if !taken(i) => found.push(members[i]),
+                    _ => break,
+                }
+            }
+        }
+        if let Some(gutter) = self.gutter.filter(|g| *g != pool_index) {
+            found.push(self.server_in(gutter, route));
+        }
+        found
+    }
+
+    /// The server of that name, if this topology has it.
+    pub fn server_named(&self, name: &str) -> Option<usize> {
+        self.servers.iter().position(|s| &*s.name == name)
     }
 }
 
@@ -367,6 +449,7 @@ pub(crate) fn single_pool_config(pool: PoolSpec) -> TopologyConfig {
         gutter: None,
         gutter_ttl: 10,
         remap_on_failure: false,
+        remap_ttl: 10,
     }
 }
 
@@ -397,6 +480,7 @@ mod tests {
             gutter: gutter.map(String::from),
             gutter_ttl: 10,
             remap_on_failure: false,
+            remap_ttl: 10,
         })
     }
 
@@ -467,8 +551,18 @@ mod tests {
         let k = key(b"user:1");
         let primary = t.primary(b"user:1", &k);
         let none_down = |_: usize| false;
-        assert_eq!(t.fallback(primary, &k, true, &none_down), Some((2, None)));
-        assert_eq!(t.fallback(primary, &k, false, &none_down), Some((3, Some(10))));
+        let mirror = Fallback {
+            server: 2,
+            kind: FallbackKind::Mirror,
+        };
+        let gutter = Fallback {
+            server: 3,
+            kind: FallbackKind::Gutter,
+        };
+        assert_eq!(t.fallback(primary, &k, true, &none_down), Some(mirror));
+        assert_eq!(t.fallback(primary, &k, false, &none_down), Some(gutter));
+        assert_eq!((t.ttl_cap(mirror), t.ttl_cap(gutter)), (None, Some(10)));
+        assert_eq!(t.stand_ins(primary, &k), vec![3], "the mirror is no stand-in");
         assert_eq!(t.mirror_for(primary, &k), Some(2));
     }
 

@@ -16,12 +16,15 @@
 use super::hot::SplitCopy;
 use super::{check, wire, Client, Slot};
 use crate::cluster::Batch;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::keys::WireKey;
-use crate::protocol::request::{encode_noop, Command, Flag, Request};
+use crate::ledger::{self, Debt, Forget, WireName};
+use crate::protocol::request::{encode_noop, Command, Flag, Request, SetMode};
+use crate::protocol::response::Code;
+use crate::protocol::text::{self, TextReply};
 use crate::reply::{Answer, Awaited, Expect, Opaque, Replies};
 use crate::ring::PlacementKey;
-use crate::topology::{clamp_ttl, Topology};
+use crate::topology::{clamp_ttl, FallbackKind, Topology};
 use crate::transport::Transport;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
@@ -82,22 +85,100 @@ pub enum BatchMode {
     Loud,
 }
 
+/// Who may decide a conditional request (add, replace, append, prepend, CAS, counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decider {
+    /// The key's own server only: a stand-in lacks its data, so it would answer for an item it
+    /// does not have (a second lock taken, a counter restarted).
+    Primary,
+    /// Whichever server answers: a lease fill, whose CAS comes from the server that answered
+    /// the lease read, stand-in or not.
+    AnyServer,
+}
+
+/// One dispatch: the command, how its replies come back, and the caller's policies.
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub mode: BatchMode,
+    pub command: Command,
+    /// Count an unreachable server's keys as unavailable instead of failing the call.
+    pub tolerant: bool,
+    pub decider: Decider,
+}
+
+impl Call {
+    pub fn new(mode: BatchMode, command: Command, tolerant: bool) -> Self {
+        Call {
+            mode,
+            command,
+            tolerant,
+            decider: Decider::Primary,
+        }
+    }
+}
+
+/// What a request in a round is there for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The caller's request for the key, to its server or a fallback.
+    Request,
+    /// The mirror's copy of a write.
+    MirrorCopy,
+    /// `md` of the key on a server that may hold a copy the write leaves stale: a stand-in
+    /// while its window is open, or the mirror for a write it cannot copy.
+    Clear,
+}
+
 /// One request to send: which key (by index) to which server, with which TTL cap.
 #[derive(Debug, Clone, Copy)]
 struct Send {
     key: usize,
     server: usize,
     ttl_cap: Option<i64>,
-    /// A mirror copy: its outcome only feeds the server's health.
-    copy: bool,
+    role: Role,
+    /// If the server may have missed this request, it owes a delete of the key.
+    forget_if_missed: bool,
 }
 
-/// Whether a request changes data (and so must reach the mirror too).
-fn mutates(command: Command, flags: &[Flag]) -> bool {
-    match command {
-        Command::Set | Command::Delete | Command::Arithmetic => true,
-        Command::Get => flags.iter().any(|f| matches!(f, Flag::Ttl(_))),
-        Command::Noop | Command::Debug => false,
+/// What a request does to the item it names.
+#[derive(Debug, Clone, Copy)]
+struct Effect {
+    /// Changes data (value or TTL), and so goes to the mirror too.
+    mutates: bool,
+    /// Changes the value: copies elsewhere become stale.
+    changes_value: bool,
+    /// Its outcome depends on what the server holds.
+    conditional: bool,
+    /// Leaves an item behind on the server (a value, a TTL, a lease placeholder).
+    writes_item: bool,
+}
+
+impl Effect {
+    fn of(command: Command, flags: &[Flag]) -> Self {
+        let has = |wanted: fn(&Flag) -> bool| flags.iter().any(wanted);
+        let compare_cas = has(|f| matches!(f, Flag::CompareCas(_)));
+        let mutates = match command {
+            Command::Set | Command::Delete | Command::Arithmetic => true,
+            Command::Get => has(|f| matches!(f, Flag::Ttl(_))),
+            Command::Noop | Command::Debug => false,
+        };
+        let conditional = match command {
+            Command::Set => compare_cas || has(|f| matches!(f, Flag::SetMode(m) if *m != SetMode::Set)),
+            Command::Delete => compare_cas,
+            Command::Arithmetic => true,
+            _ => false,
+        };
+        Effect {
+            mutates,
+            changes_value: matches!(command, Command::Set | Command::Delete | Command::Arithmetic),
+            conditional,
+            writes_item: mutates || has(|f| matches!(f, Flag::Vivify(_))),
+        }
+    }
+
+    /// An unconditional store or delete: a server that missed it must not serve the old value.
+    fn forget_if_missed(&self, command: Command) -> bool {
+        matches!(command, Command::Set | Command::Delete) && !self.conditional
     }
 }
 
@@ -126,19 +207,46 @@ fn cap_ttls(command: Command, flags: &mut Vec<Flag>, cap: i64) {
     }
 }
 
+/// The stand-ins with open windows per primary, asked of the ledger once per dispatch.
+#[derive(Default)]
+struct OpenWindows(Vec<(usize, Vec<usize>)>);
+
+impl OpenWindows {
+    fn of(&mut self, topology: &Topology, primary: usize) -> &[usize] {
+        if let Some(at) = self.0.iter().position(|(p, _)| *p == primary) {
+            return &self.0[at].1;
+        }
+        let servers = ledger::ledger()
+            .stand_ins_of(topology.server_name(primary))
+            .iter()
+            .filter_map(|name| topology.server_named(name))
+            .collect();
+        self.0.push((primary, servers));
+        &self.0.last().expect("just pushed").1
+    }
+}
+
+fn wire_name(key: &WireKey<'_>) -> WireName {
+    WireName {
+        token: Bytes::copy_from_slice(&key.token),
+        binary: key.binary,
+    }
+}
+
 impl<T: Transport> Client<T> {
     /// Send one request per key (see the module docs). Returns, per key, what became of it.
     pub(super) async fn dispatch(
         &self,
-        mode: BatchMode,
-        command: Command,
+        call: Call,
         keys: &[KeyRef<'_>],
         flags_for: impl Fn(usize, &mut Vec<Flag>),
         values: Option<&[&[u8]]>,
-        tolerant: bool,
     ) -> Result<Vec<Slot>> {
+        let command = call.command;
         let wire_keys: Vec<WireKey<'_>> = keys.iter().map(|k| wire(k.stored)).collect::<Result<_>>()?;
         let topology = self.cluster().topology();
+        // Open stand-in windows, known only when the ledger records anything at all.
+        let mut windows = (!ledger::ledger().is_quiet()).then(OpenWindows::default);
         let mut plan = Vec::with_capacity(keys.len());
         // Placement hashes the key (MD5 for ketama): done once, kept for the fallback round.
         let mut primaries = Vec::with_capacity(keys.len());
@@ -146,29 +254,42 @@ impl<T: Transport> Client<T> {
         for (i, key) in keys.iter().enumerate() {
             let server = key.primary(topology);
             primaries.push(server);
+            flags.clear();
+            flags_for(i, &mut flags);
+            let effect = Effect::of(command, &flags);
             plan.push(Send {
                 key: i,
                 server,
                 ttl_cap: topology.pool_of_server(server).max_ttl,
-                copy: false,
+                role: Role::Request,
+                forget_if_missed: effect.forget_if_missed(command),
             });
-            flags.clear();
-            flags_for(i, &mut flags);
-            if mutates(command, &flags) {
+            if effect.mutates {
                 if let Some(mirror) = topology.mirror_for(server, &key.route) {
+                    // The mirror may not hold what the primary holds: a conditional write or a
+                    // counter decided there could diverge, so its copy is dropped instead.
+                    let role = if effect.conditional {
+                        Role::Clear
+                    } else {
+                        Role::MirrorCopy
+                    };
                     plan.push(Send {
                         key: i,
                         server: mirror,
                         ttl_cap: topology.pool_of_server(mirror).max_ttl,
-                        copy: true,
+                        role,
+                        forget_if_missed: effect.changes_value,
                     });
                 }
             }
+            if let (Some(windows), true) = (windows.as_mut(), effect.changes_value) {
+                clear_stand_ins(&mut plan, topology, windows, i, server, &key.route, None);
+            }
         }
-        let first = self.send(mode, command, &wire_keys, &plan, &flags_for, values).await?;
+        let first = self.send(call, &wire_keys, &plan, &flags_for, values).await?;
         let mut out: Vec<Option<Result<Slot>>> = vec![None; keys.len()];
         for (sent, result) in plan.iter().zip(first) {
-            if !sent.copy {
+            if sent.role == Role::Request {
                 out[sent.key] = Some(result);
             }
         }
@@ -176,38 +297,55 @@ impl<T: Transport> Client<T> {
         // Second round: the keys whose server was unreachable, to their fallback.
         let mut retry = Vec::new();
         for (i, result) in out.iter().enumerate() {
-            if let Some(Err(error)) = result {
-                if !error.is_connection_lost() {
-                    continue;
-                }
-                flags.clear();
-                flags_for(i, &mut flags);
-                let primary = primaries[i];
-                let is_read = !mutates(command, &flags);
-                let down = |server: usize| self.cluster().is_down(server);
-                if let Some((server, gutter_cap)) = topology.fallback(primary, &keys[i].route, is_read, &down) {
-                    let pool_cap = topology.pool_of_server(server).max_ttl;
-                    let ttl_cap = match (pool_cap, gutter_cap) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    retry.push(Send {
-                        key: i,
-                        server,
-                        ttl_cap,
-                        copy: false,
-                    });
-                }
+            let Some(Err(error)) = result else { continue };
+            if !error.is_connection_lost() {
+                continue;
+            }
+            flags.clear();
+            flags_for(i, &mut flags);
+            let effect = Effect::of(command, &flags);
+            if effect.conditional && call.decider == Decider::Primary {
+                continue; // fails as its server's failure: no stand-in decides it
+            }
+            let primary = primaries[i];
+            let down = |server: usize| self.cluster().is_down(server);
+            let Some(fallback) = topology.fallback(primary, &keys[i].route, !effect.mutates, &down) else {
+                continue;
+            };
+            let stands_in = fallback.kind != FallbackKind::Mirror;
+            if stands_in && effect.writes_item {
+                // Recorded before the copy can exist, so a write racing it clears it.
+                let cap = topology.ttl_cap(fallback).expect("stand-ins cap TTLs");
+                let ledger = ledger::ledger();
+                ledger.open_window(
+                    topology.server_name(primary),
+                    topology.server_name(fallback.server),
+                    cap,
+                );
+                windows.get_or_insert_with(OpenWindows::default).0.clear();
+            }
+            retry.push(Send {
+                key: i,
+                server: fallback.server,
+                ttl_cap: topology.ttl_cap(fallback),
+                role: Role::Request,
+                forget_if_missed: effect.forget_if_missed(command),
+            });
+            if let (Some(windows), true) = (windows.as_mut(), effect.changes_value) {
+                let route = &keys[i].route;
+                clear_stand_ins(&mut retry, topology, windows, i, primary, route, Some(fallback.server));
             }
         }
         if !retry.is_empty() {
-            let second = self.send(mode, command, &wire_keys, &retry, &flags_for, values).await?;
+            let second = self.send(call, &wire_keys, &retry, &flags_for, values).await?;
             // A delete on the fallback clears what the fallback holds, but the primary keeps
-            // its old value for when it returns: the caller must learn that the delete did not
-            // reach it (the write-failure tracker replays invalidations until it does).
+            // its old value until it is paid the delete it now owes: the caller must learn
+            // that the delete did not reach it (the write-failure tracker replays it too).
             if command != Command::Delete {
                 for (sent, result) in retry.iter().zip(second) {
-                    out[sent.key] = Some(result);
+                    if sent.role == Role::Request {
+                        out[sent.key] = Some(result);
+                    }
                 }
             }
         }
@@ -215,29 +353,57 @@ impl<T: Transport> Client<T> {
         out.into_iter()
             .map(|slot| match slot.expect("every key was sent") {
                 Ok(slot) => Ok(slot),
-                Err(e) if tolerant && e.is_connection_lost() => Ok(Slot::Unavailable),
+                Err(e) if call.tolerant && e.is_connection_lost() => Ok(Slot::Unavailable),
                 Err(e) => Err(e),
             })
             .collect()
     }
 
     /// One round: group `plan` by server, exchange, match replies. One result per plan entry;
-    /// a server that could not be reached fails its entries with its error.
+    /// a server that could not be reached fails its entries with its error. Each server's
+    /// group starts with the deletes it owes for the keys it is asked about (see `ledger`);
+    /// an entry the server may have missed leaves such a delete owed.
     async fn send(
         &self,
-        mode: BatchMode,
-        command: Command,
+        call: Call,
         wire_keys: &[WireKey<'_>],
         plan: &[Send],
         flags_for: &impl Fn(usize, &mut Vec<Flag>),
         values: Option<&[&[u8]]>,
     ) -> Result<Vec<Result<Slot>>> {
+        let Call { mode, command, .. } = call;
+        let ledger = ledger::ledger();
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
         for (entry, sent) in plan.iter().enumerate() {
             match groups.iter_mut().find(|(server, _)| *server == sent.server) {
                 Some((_, members)) => members.push(entry),
                 None => groups.push((sent.server, vec![entry])),
             }
+        }
+        let mut out: Vec<Result<Slot>> = vec![Ok(Slot::Quiet); plan.len()];
+        let mut debts = Vec::new();
+        if !ledger.is_quiet() {
+            for (server, members) in &mut groups {
+                match self.pay_owed_flush(*server).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        for &entry in members.iter() {
+                            out[entry] = Err(e.clone());
+                        }
+                        members.clear();
+                    }
+                }
+            }
+            groups.retain(|(_, members)| !members.is_empty());
+            for (server, members) in &groups {
+                let name = self.cluster().server_name(*server);
+                let keys = members
+                    .iter()
+                    .map(|&e| (&*wire_keys[plan[e].key].token, wire_keys[plan[e].key].binary));
+                debts.push(ledger.debts_among(name, keys));
+            }
+        } else {
+            debts.resize_with(groups.len(), Vec::new);
         }
         // Tags are unique to this client. A request that carries the caller's own opaque (raw
         // meta calls) keeps it; either way the reply must echo the request's token (checked as
@@ -246,16 +412,48 @@ impl<T: Transport> Client<T> {
         let mut own_opaque = vec![false; plan.len()];
         let mut key_added = vec![false; plan.len()];
         let mut flags = Vec::with_capacity(8);
-        for (server, members) in &groups {
-            let base = self.tags.fetch_add(members.len() as u64, Ordering::Relaxed);
+        for ((server, members), owed) in groups.iter().zip(&debts) {
+            let owed: &Vec<Debt> = owed;
+            let base = self
+                .tags
+                .fetch_add((owed.len() + members.len()) as u64, Ordering::Relaxed);
             let mut bytes = Vec::with_capacity(members.len() * 48);
-            let mut awaited = Vec::with_capacity(members.len());
+            let mut awaited = Vec::with_capacity(owed.len() + members.len());
+            for (position, debt) in owed.iter().enumerate() {
+                let tag = base + position as u64;
+                flags.clear();
+                flags.push(Flag::OpaqueNumber(tag));
+                if mode == BatchMode::Quiet {
+                    flags.push(Flag::Quiet);
+                }
+                if debt.key.binary {
+                    flags.push(Flag::Base64Key);
+                }
+                if let Forget::MarkStale { ttl } = debt.forget {
+                    flags.push(Flag::Invalidate);
+                    flags.extend(ttl.map(Flag::Ttl));
+                }
+                awaited.push(Awaited {
+                    command: Command::Delete,
+                    value: false,
+                    opaque: Opaque::Number(tag),
+                    key: None,
+                });
+                Request::new(Command::Delete, &debt.key.token, &flags).encode(&mut bytes);
+            }
             for (position, &entry) in members.iter().enumerate() {
                 let sent = plan[entry];
+                let request_command = if sent.role == Role::Clear {
+                    Command::Delete
+                } else {
+                    command
+                };
                 flags.clear();
-                flags_for(sent.key, &mut flags);
+                if sent.role != Role::Clear {
+                    flags_for(sent.key, &mut flags);
+                }
                 if let Some(cap) = sent.ttl_cap {
-                    cap_ttls(command, &mut flags, cap);
+                    cap_ttls(request_command, &mut flags, cap);
                 }
                 if mode == BatchMode::Quiet {
                     flags.push(Flag::Quiet);
@@ -276,13 +474,13 @@ impl<T: Transport> Client<T> {
                         (Opaque::Token(token), Some(key))
                     }
                     None => {
-                        let tag = base + position as u64;
+                        let tag = base + (owed.len() + position) as u64;
                         flags.push(Flag::OpaqueNumber(tag));
                         (Opaque::Number(tag), None)
                     }
                 };
                 awaited.push(Awaited {
-                    command,
+                    command: request_command,
                     value: flags.contains(&Flag::ReturnValue),
                     opaque,
                     key,
@@ -290,8 +488,8 @@ impl<T: Transport> Client<T> {
                 if wire_keys[sent.key].binary {
                     flags.push(Flag::Base64Key);
                 }
-                let mut request = Request::new(command, &wire_keys[sent.key].token, &flags);
-                if let Some(values) = values {
+                let mut request = Request::new(request_command, &wire_keys[sent.key].token, &flags);
+                if let (Some(values), Role::Request | Role::MirrorCopy) = (values, sent.role) {
                     request = request.with_value(values[sent.key]);
                 }
                 request.encode(&mut bytes);
@@ -310,17 +508,23 @@ impl<T: Transport> Client<T> {
             });
         }
         let results = self.transport.exchange(batches).await;
-        let mut out: Vec<Result<Slot>> = vec![Ok(Slot::Quiet); plan.len()];
-        for ((server, members), result) in groups.iter().zip(results) {
+        for (((server, members), owed), result) in groups.iter().zip(&debts).zip(results) {
+            let name = self.cluster().server_name(*server);
             match result {
                 Ok(Replies { meta, .. }) => {
+                    // In a quiet batch, a delete that reached its server sends no reply.
+                    let mut paid = vec![mode == BatchMode::Quiet; owed.len()];
                     for Answer { request, mut reply } in meta {
                         // The reader placed the reply; `None` is an error reply of a quiet
                         // batch, which names no request and so fails the call.
                         let Some(position) = request else {
-                            return Err(check(self.cluster().server_name(*server), reply).unwrap_err());
+                            return Err(check(name, reply).unwrap_err());
                         };
-                        let entry = members[position];
+                        if position < owed.len() {
+                            paid[position] = matches!(reply.code, Code::Stored | Code::NotFound);
+                            continue;
+                        }
+                        let entry = members[position - owed.len()];
                         if !own_opaque[entry] {
                             // The tag is ours, not the caller's business.
                             reply.flags.opaque = None;
@@ -331,6 +535,11 @@ impl<T: Transport> Client<T> {
                         }
                         out[entry] = Ok(Slot::Reply(*server, reply));
                     }
+                    for (debt, paid) in owed.iter().zip(paid) {
+                        if paid {
+                            ledger.paid(name, debt);
+                        }
+                    }
                 }
                 Err(e) => {
                     for &entry in members {
@@ -339,6 +548,90 @@ impl<T: Transport> Client<T> {
                 }
             }
         }
+        for (sent, result) in plan.iter().zip(&out) {
+            if sent.forget_if_missed && missed(sent.role, result) {
+                flags.clear();
+                if sent.role != Role::Clear {
+                    flags_for(sent.key, &mut flags);
+                }
+                let name = self.cluster().server_name(sent.server);
+                ledger.owe(name, wire_name(&wire_keys[sent.key]), forget(command, &flags));
+            }
+        }
         Ok(out)
+    }
+
+    /// Before anything else is read from `server`, the `flush_all` it owes (it missed more
+    /// writes than the ledger keeps).
+    async fn pay_owed_flush(&self, server: usize) -> Result<()> {
+        let ledger = ledger::ledger();
+        let name = self.cluster().server_name(server);
+        let Some(generation) = ledger.owed_flush(name) else {
+            return Ok(());
+        };
+        let mut bytes = Vec::new();
+        text::encode_flush_all(0, &mut bytes);
+        let replies = self.exchange_one(server, bytes, Expect::Line).await?;
+        match replies.text {
+            Some(TextReply::Line(line)) if line == "OK" => {
+                ledger.flushed(name, generation);
+                Ok(())
+            }
+            _ => Err(Error::UnexpectedReply {
+                server: name.to_string(),
+                detail: "flush_all was not answered OK".into(),
+            }),
+        }
+    }
+}
+
+/// What a server that missed a request must do with its key: a missed stale mark is owed as
+/// a stale mark, anything else as a delete.
+fn forget(command: Command, flags: &[Flag]) -> Forget {
+    if command == Command::Delete && flags.contains(&Flag::Invalidate) {
+        let ttl = flags.iter().find_map(|f| match f {
+            Flag::Ttl(ttl) => Some(*ttl),
+            _ => None,
+        });
+        return Forget::MarkStale { ttl };
+    }
+    Forget::Delete
+}
+
+/// Whether a server may have missed a write: it was unreachable, or (a mirror copy, a clear)
+/// it answered without taking it.
+fn missed(role: Role, result: &Result<Slot>) -> bool {
+    match result {
+        Err(e) => e.is_connection_lost(),
+        Ok(Slot::Reply(_, reply)) => role != Role::Request && !matches!(reply.code, Code::Stored | Code::NotFound),
+        Ok(_) => false,
+    }
+}
+
+/// A write to a key of `primary` also deletes the key on every stand-in that may hold an older
+/// copy of it (its window is open), except `except` (where the write itself goes).
+fn clear_stand_ins(
+    plan: &mut Vec<Send>,
+    topology: &Topology,
+    windows: &mut OpenWindows,
+    key: usize,
+    primary: usize,
+    route: &PlacementKey<'_>,
+    except: Option<usize>,
+) {
+    let open = windows.of(topology, primary);
+    if open.is_empty() {
+        return;
+    }
+    for server in topology.stand_ins(primary, route) {
+        if open.contains(&server) && Some(server) != except {
+            plan.push(Send {
+                key,
+                server,
+                ttl_cap: None,
+                role: Role::Clear,
+                forget_if_missed: true,
+            });
+        }
     }
 }

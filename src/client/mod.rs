@@ -16,7 +16,7 @@ pub use admin::{PerServer, StatLines};
 pub use dispatch::KeyRef;
 pub use multi::StoreItem;
 
-use dispatch::BatchMode;
+use dispatch::{BatchMode, Call, Decider};
 
 use crate::cluster::{Batch, Cluster};
 use crate::error::{Error, Result};
@@ -35,6 +35,24 @@ pub struct Item {
     pub data: Bytes,
     pub client_flags: u32,
     pub cas: Option<u64>,
+}
+
+/// The CAS token a store is conditional on, and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cas {
+    /// A token the caller read (`gets`): only the key's own server can judge it.
+    Caller(u64),
+    /// A lease's token (a fill): judged by whichever server answers the store, as the lease
+    /// came from whichever server answered the read (the key's own, or its stand-in).
+    Lease(u64),
+}
+
+impl Cas {
+    pub fn token(self) -> u64 {
+        match self {
+            Cas::Caller(token) | Cas::Lease(token) => token,
+        }
+    }
 }
 
 /// How a store request ended.
@@ -203,15 +221,30 @@ impl<T: Transport> Client<T> {
         flags: &[Flag],
         value: Option<&[u8]>,
     ) -> Result<Response> {
+        self.request_decided_by(key, command, flags, value, Decider::Primary)
+            .await
+    }
+
+    /// [`Client::request`], saying which servers may decide it if it is conditional.
+    async fn request_decided_by(
+        &self,
+        key: KeyRef<'_>,
+        command: Command,
+        flags: &[Flag],
+        value: Option<&[u8]>,
+        decider: Decider,
+    ) -> Result<Response> {
         let values = value.map(|v| [v]);
+        let call = Call {
+            decider,
+            ..Call::new(BatchMode::Loud, command, false)
+        };
         let slots = self
             .dispatch(
-                BatchMode::Loud,
-                command,
+                call,
                 std::slice::from_ref(&key),
                 |_, f| f.extend_from_slice(flags),
                 values.as_ref().map(|v| &v[..]),
-                false,
             )
             .await?;
         match slots.into_iter().next() {
@@ -292,8 +325,13 @@ impl<T: Transport> Client<T> {
         data: &[u8],
         client_flags: u32,
         ttl: i64,
-        cas: Option<u64>,
+        cas: Option<Cas>,
     ) -> Result<StoreOutcome> {
+        let decider = match cas {
+            Some(Cas::Lease(_)) => Decider::AnyServer,
+            _ => Decider::Primary,
+        };
+        let cas = cas.map(Cas::token);
         let server = self.cluster().server_for(key.stored, &key.route);
         let _local = self.writing(key);
         self.refuse_if_known_too_large(server, mode, key, data.len(), cas)
@@ -304,7 +342,10 @@ impl<T: Transport> Client<T> {
             flags.push(Flag::ReturnCas);
         }
         let mut stored_cas = None;
-        let outcome = match self.request(key, Command::Set, &flags, Some(data)).await {
+        let outcome = match self
+            .request_decided_by(key, Command::Set, &flags, Some(data), decider)
+            .await
+        {
             Ok(reply) => match reply.code {
                 Code::Stored => {
                     stored_cas = reply.flags.cas;

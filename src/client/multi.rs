@@ -1,7 +1,7 @@
 //! Multi-key operations: one pipelined batch per server, all servers in parallel (see
 //! [`super::dispatch`]).
 
-use super::dispatch::{BatchMode, KeyRef};
+use super::dispatch::{BatchMode, Call, KeyRef};
 use super::{check, hot, lease, store_flags, unexpected, Client, Item, Slot, TOO_LARGE};
 use crate::error::{Error, Result};
 use crate::protocol::request::{Command, Flag, SetMode};
@@ -50,7 +50,12 @@ impl<T: Transport> Client<T> {
             }
         };
         let replies = self
-            .dispatch(BatchMode::Quiet, Command::Get, &targets, flags, None, tolerant)
+            .dispatch(
+                Call::new(BatchMode::Quiet, Command::Get, tolerant),
+                &targets,
+                flags,
+                None,
+            )
             .await?;
         // One ticket per wanted key when the local cache is on, none otherwise.
         let mut tickets = tickets.into_iter();
@@ -114,12 +119,23 @@ impl<T: Transport> Client<T> {
             flags.extend(store_flags(SetMode::Set, items[order[n]].client_flags, ttl, None))
         };
         let replies = self
-            .dispatch(BatchMode::Loud, Command::Set, &keys, flags, Some(&values), tolerant)
+            .dispatch(
+                Call::new(BatchMode::Loud, Command::Set, tolerant),
+                &keys,
+                flags,
+                Some(&values),
+            )
             .await?;
         let mut stored = vec![false; items.len()];
+        // A split key is stored when it and every copy are: a copy left behind would answer
+        // reads with the value this one replaces (its server now owes a delete of it).
+        let mut copy_missed = vec![false; items.len()];
         for (n, (slot, &i)) in replies.into_iter().zip(&order).enumerate() {
-            let Slot::Reply(server, reply) = slot else { continue };
             let is_copy = n >= sendable.len();
+            let Slot::Reply(server, reply) = slot else {
+                copy_missed[i] |= is_copy;
+                continue;
+            };
             if reply.code == Code::ServerError && reply.message.as_deref() == Some(TOO_LARGE) {
                 if !is_copy {
                     too_large.push(i);
@@ -129,6 +145,7 @@ impl<T: Transport> Client<T> {
             let name = self.cluster().server_name(server);
             let reply = check(name, reply)?;
             if is_copy {
+                copy_missed[i] |= reply.code != Code::Stored;
                 continue;
             }
             stored[i] = match reply.code {
@@ -141,6 +158,9 @@ impl<T: Transport> Client<T> {
                     })
                 }
             };
+        }
+        for (stored, missed) in stored.iter_mut().zip(copy_missed) {
+            *stored &= !missed;
         }
         let mut first_error = None;
         for i in too_large {
@@ -178,14 +198,23 @@ impl<T: Transport> Client<T> {
             .chain(copies.iter().map(|(i, copy)| keys[*i].copy(copy)))
             .collect();
         let replies = self
-            .dispatch(BatchMode::Quiet, Command::Delete, &targets, |_, _| {}, None, tolerant)
+            .dispatch(
+                Call::new(BatchMode::Quiet, Command::Delete, tolerant),
+                &targets,
+                |_, _| {},
+                None,
+            )
             .await?;
-        let mut deleted = 0;
+        let mut deleted = vec![false; keys.len()];
         let mut unavailable = Vec::new();
         for (n, slot) in replies.into_iter().enumerate() {
             let counted = n < keys.len();
             match slot {
-                Slot::Quiet => deleted += usize::from(counted),
+                Slot::Quiet => {
+                    if counted {
+                        deleted[n] = true;
+                    }
+                }
                 Slot::Unavailable => {
                     unavailable.push(if counted { n } else { copies[n - keys.len()].0 });
                 }
@@ -205,6 +234,10 @@ impl<T: Transport> Client<T> {
         }
         unavailable.sort_unstable();
         unavailable.dedup();
-        Ok((deleted, unavailable))
+        // A split key one of whose copies was not reached is not deleted (like `delete`).
+        for &i in &unavailable {
+            deleted[i] = false;
+        }
+        Ok((deleted.iter().filter(|&&d| d).count(), unavailable))
     }
 }

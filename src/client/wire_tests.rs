@@ -1,7 +1,7 @@
 //! Exact wire sequences of the client's multi-step operations, against a scripted transport
 //! (the interleavings they guard against cannot be produced on demand with a real server).
 
-use super::{Client, HotKeys, KeyRef};
+use super::{Cas, Client, HotKeys, KeyRef};
 use crate::client::hot::SplitKeys;
 use crate::cluster::{Batch, Cluster, ClusterConfig};
 use crate::error::{Error, Result};
@@ -79,7 +79,7 @@ fn split_client(replies: &[Option<&'static str>]) -> Client<Scripted> {
 }
 
 fn cas_fill(client: &Client<Scripted>) -> Result<super::StoreOutcome> {
-    run_blocking(client.store(SetMode::Set, KeyRef::plain(b"hot"), b"v", 0, 60, Some(5)))
+    run_blocking(client.store(SetMode::Set, KeyRef::plain(b"hot"), b"v", 0, 60, Some(Cas::Caller(5))))
 }
 
 fn sent(client: &Client<Scripted>) -> Vec<String> {

@@ -130,6 +130,13 @@ numeric_argument!(
     POSITIVE_TTL
 );
 numeric_argument!(
+    /// The TTL cap of values written to a remapped server for an unreachable one.
+    RemapTtl(i64),
+    "remap_ttl",
+    "an int number of seconds in 1..2**31",
+    POSITIVE_TTL
+);
+numeric_argument!(
     /// The TTL cap of a pool.
     MaxTtl(i64),
     "max_ttl",

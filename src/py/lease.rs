@@ -192,7 +192,7 @@ pub fn fill(
         Some(ms) => with_compute_time(&payload, client_flags, ms),
         None => (payload, client_flags),
     };
-    Ok(Store::serialized(SetMode::Set, key, payload, client_flags, ttl, cas))
+    Ok(Store::serialized(SetMode::Set, key, payload, client_flags, ttl, cas).lease_fill())
 }
 
 /// `invalidate`: see [`crate::client::Client::invalidate`].

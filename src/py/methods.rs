@@ -108,6 +108,7 @@ macro_rules! client_methods {
                     failures_to_mark_down = $crate::py::convert::Count($crate::py::options::DEFAULT_FAILURES),
                     mark_down_period = $crate::py::convert::Seconds($crate::py::options::DEFAULT_MARK_DOWN_SECONDS),
                     remap_on_failure = false,
+                    remap_ttl = $crate::py::convert::RemapTtl($crate::py::options::DEFAULT_REMAP_TTL),
                     on_server_error = "raise",
                     on_event = None,
                     gutter = None,
@@ -123,7 +124,7 @@ macro_rules! client_methods {
                     local_cache_admission = $crate::py::options::DEFAULT_LOCAL_CACHE_ADMISSION,
                     local_cache_hot_window = $crate::py::convert::Count($crate::py::options::DEFAULT_LOCAL_CACHE_HOT_WINDOW),
                 ),
-                text_signature = "(servers=None, *, connect_timeout=0.25, timeout=0.25, max_connections=16, pool_timeout=0.25, serde=None, pickle=True, compress_threshold=16384, hashing='ketama', failures_to_mark_down=1, mark_down_period=3.0, remap_on_failure=False, on_server_error='raise', on_event=None, gutter=None, gutter_ttl=10, mirror=None, pools=None, routes=None, max_ttl=None, hot_keys=None, hot_key_copies=3, local_cache_size=0, local_cache_ttl=1.0, local_cache_admission=0.1, local_cache_hot_window=1)"
+                text_signature = "(servers=None, *, connect_timeout=0.25, timeout=0.25, max_connections=16, pool_timeout=0.25, serde=None, pickle=True, compress_threshold=16384, hashing='ketama', failures_to_mark_down=1, mark_down_period=3.0, remap_on_failure=False, remap_ttl=10, on_server_error='raise', on_event=None, gutter=None, gutter_ttl=10, mirror=None, pools=None, routes=None, max_ttl=None, hot_keys=None, hot_key_copies=3, local_cache_size=0, local_cache_ttl=1.0, local_cache_admission=0.1, local_cache_hot_window=1)"
             )]
             #[allow(clippy::too_many_arguments)]
             fn new(
@@ -139,6 +140,7 @@ macro_rules! client_methods {
                 failures_to_mark_down: $crate::py::convert::Count,
                 mark_down_period: $crate::py::convert::Seconds,
                 remap_on_failure: bool,
+                remap_ttl: $crate::py::convert::RemapTtl,
                 on_server_error: &str,
                 on_event: Option<&Bound<'_, PyAny>>,
                 gutter: Option<&Bound<'_, PyAny>>,
@@ -167,6 +169,7 @@ macro_rules! client_methods {
                     failures_to_mark_down,
                     mark_down_period,
                     remap_on_failure,
+                    remap_ttl,
                     on_server_error,
                     on_event,
                     gutter,

@@ -8,7 +8,7 @@ use super::convert::{key_parts, KeyParts};
 use super::errors::invalid_argument;
 use super::result::MetaResult;
 use super::serde::{Payload, Serde};
-use crate::client::{Client as Core, Item, KeyRef, PerServer, StatLines, StoreItem, StoreOutcome};
+use crate::client::{Cas, Client as Core, Item, KeyRef, PerServer, StatLines, StoreItem, StoreOutcome};
 use crate::error::Result;
 use crate::protocol::flags::parse_flags;
 use crate::protocol::request::{ArithmeticMode, Command, Flag, SetMode};
@@ -169,7 +169,7 @@ pub struct Store {
     payload: Payload,
     client_flags: u32,
     ttl: i64,
-    cas: Option<u64>,
+    cas: Option<Cas>,
     /// The `cas` method's contract: None (not False) when the key is gone.
     missing_is_none: bool,
 }
@@ -203,8 +203,17 @@ impl Store {
             payload,
             client_flags,
             ttl,
-            cas,
+            cas: cas.map(Cas::Caller),
             missing_is_none: false,
+        }
+    }
+
+    /// A lease fill: its CAS is the lease's, so whichever server answered the lease read may
+    /// judge it (see [`Cas::Lease`]).
+    pub fn lease_fill(self) -> Self {
+        Store {
+            cas: self.cas.map(|cas| Cas::Lease(cas.token())),
+            ..self
         }
     }
 

@@ -1,6 +1,6 @@
 //! The constructor options both clients take, with their documented defaults.
 
-use super::convert::{key_bytes, servers, timeout, Count, GutterTtl, MaxTtl, Seconds};
+use super::convert::{key_bytes, servers, timeout, Count, GutterTtl, MaxTtl, RemapTtl, Seconds};
 use super::errors::invalid_argument;
 use super::serde::Serde;
 use crate::client::hot::{LocalCache, LocalCacheConfig, SplitKeys};
@@ -25,6 +25,7 @@ pub const DEFAULT_FAILURES: usize = DEFAULT_FAILURES_TO_MARK_DOWN as usize;
 pub const DEFAULT_MARK_DOWN_SECONDS: f64 = DEFAULT_MARK_DOWN_PERIOD.as_secs_f64();
 /// TTL cap of everything written to the gutter pool, in seconds.
 pub const DEFAULT_GUTTER_TTL: i64 = 10;
+pub const DEFAULT_REMAP_TTL: i64 = 10;
 /// Hot keys: copies of each split key; the local cache (off by default: it trades
 /// read-your-own-writes across processes for load on the hottest keys).
 pub const DEFAULT_HOT_KEY_COPIES: usize = 3;
@@ -82,6 +83,7 @@ pub struct Options<'a, 'py> {
     pub failures_to_mark_down: Count,
     pub mark_down_period: Seconds,
     pub remap_on_failure: bool,
+    pub remap_ttl: RemapTtl,
     pub on_server_error: &'a str,
     pub on_event: Option<&'a Bound<'py, PyAny>>,
     pub gutter: Option<&'a Bound<'py, PyAny>>,
@@ -342,6 +344,7 @@ impl Options<'_, '_> {
             gutter: gutter_name,
             gutter_ttl: self.gutter_ttl.0,
             remap_on_failure: self.remap_on_failure,
+            remap_ttl: self.remap_ttl.0,
         })
     }
 }
