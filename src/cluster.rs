@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::exchange::{self, Job};
 use crate::fork;
 use crate::health::{Admission, HealthEvent, HealthPolicy, HealthSnapshot, ServerHealth};
+use crate::ledger::{self, Ledger};
 use crate::mux::{MuxConfig, MuxPool};
 use crate::pool::{Pool, PooledConnection};
 use crate::reply::{Expect, Replies};
@@ -50,6 +51,8 @@ struct Pools {
 
 pub struct Cluster {
     topology: Topology,
+    /// What servers owe (process-wide: every client reads the same servers).
+    ledger: &'static Ledger,
     health_policy: HealthPolicy,
     pools: ArcSwap<Pools>,
     closed: AtomicBool,
@@ -62,6 +65,7 @@ impl Cluster {
         let pools = Self::build_pools(&topology);
         Ok(Cluster {
             topology,
+            ledger: ledger::ledger(),
             health_policy: config.health,
             pools: ArcSwap::from_pointee(pools),
             closed: AtomicBool::new(false),
@@ -115,6 +119,18 @@ impl Cluster {
 
     pub fn topology(&self) -> &Topology {
         &self.topology
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        self.ledger
+    }
+
+    /// This cluster with a ledger of its own (tests that run side by side with servers of the
+    /// same names).
+    #[cfg(test)]
+    pub fn with_private_ledger(mut self) -> Self {
+        self.ledger = Box::leak(Box::new(Ledger::new(ledger::MAX_OWED)));
+        self
     }
 
     pub fn server_count(&self) -> usize {

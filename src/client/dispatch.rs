@@ -18,7 +18,7 @@ use super::{check, wire, Client, Slot};
 use crate::cluster::Batch;
 use crate::error::{Error, Result};
 use crate::keys::WireKey;
-use crate::ledger::{self, Debt, Forget, WireName};
+use crate::ledger::{Debt, Forget, Ledger, WireName};
 use crate::protocol::request::{encode_noop, Command, Flag, Request, SetMode};
 use crate::protocol::response::Code;
 use crate::protocol::text::{self, TextReply};
@@ -212,11 +212,11 @@ fn cap_ttls(command: Command, flags: &mut Vec<Flag>, cap: i64) {
 struct OpenWindows(Vec<(usize, Vec<usize>)>);
 
 impl OpenWindows {
-    fn of(&mut self, topology: &Topology, primary: usize) -> &[usize] {
+    fn of(&mut self, ledger: &Ledger, topology: &Topology, primary: usize) -> &[usize] {
         if let Some(at) = self.0.iter().position(|(p, _)| *p == primary) {
             return &self.0[at].1;
         }
-        let servers = ledger::ledger()
+        let servers = ledger
             .stand_ins_of(topology.server_name(primary))
             .iter()
             .filter_map(|name| topology.server_named(name))
@@ -246,7 +246,7 @@ impl<T: Transport> Client<T> {
         let wire_keys: Vec<WireKey<'_>> = keys.iter().map(|k| wire(k.stored)).collect::<Result<_>>()?;
         let topology = self.cluster().topology();
         // Open stand-in windows, known only when the ledger records anything at all.
-        let mut windows = (!ledger::ledger().is_quiet()).then(OpenWindows::default);
+        let mut windows = (!self.cluster().ledger().is_quiet()).then(OpenWindows::default);
         let mut plan = Vec::with_capacity(keys.len());
         // Placement hashes the key (MD5 for ketama): done once, kept for the fallback round.
         let mut primaries = Vec::with_capacity(keys.len());
@@ -283,7 +283,16 @@ impl<T: Transport> Client<T> {
                 }
             }
             if let (Some(windows), true) = (windows.as_mut(), effect.changes_value) {
-                clear_stand_ins(&mut plan, topology, windows, i, server, &key.route, None);
+                clear_stand_ins(
+                    &mut plan,
+                    self.cluster().ledger(),
+                    topology,
+                    windows,
+                    i,
+                    server,
+                    &key.route,
+                    None,
+                );
             }
         }
         let first = self.send(call, &wire_keys, &plan, &flags_for, values).await?;
@@ -316,7 +325,7 @@ impl<T: Transport> Client<T> {
             if stands_in && effect.writes_item {
                 // Recorded before the copy can exist, so a write racing it clears it.
                 let cap = topology.ttl_cap(fallback).expect("stand-ins cap TTLs");
-                let ledger = ledger::ledger();
+                let ledger = self.cluster().ledger();
                 ledger.open_window(
                     topology.server_name(primary),
                     topology.server_name(fallback.server),
@@ -333,7 +342,16 @@ impl<T: Transport> Client<T> {
             });
             if let (Some(windows), true) = (windows.as_mut(), effect.changes_value) {
                 let route = &keys[i].route;
-                clear_stand_ins(&mut retry, topology, windows, i, primary, route, Some(fallback.server));
+                clear_stand_ins(
+                    &mut retry,
+                    self.cluster().ledger(),
+                    topology,
+                    windows,
+                    i,
+                    primary,
+                    route,
+                    Some(fallback.server),
+                );
             }
         }
         if !retry.is_empty() {
@@ -372,7 +390,7 @@ impl<T: Transport> Client<T> {
         values: Option<&[&[u8]]>,
     ) -> Result<Vec<Result<Slot>>> {
         let Call { mode, command, .. } = call;
-        let ledger = ledger::ledger();
+        let ledger = self.cluster().ledger();
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
         for (entry, sent) in plan.iter().enumerate() {
             match groups.iter_mut().find(|(server, _)| *server == sent.server) {
@@ -564,7 +582,7 @@ impl<T: Transport> Client<T> {
     /// Before anything else is read from `server`, the `flush_all` it owes (it missed more
     /// writes than the ledger keeps).
     async fn pay_owed_flush(&self, server: usize) -> Result<()> {
-        let ledger = ledger::ledger();
+        let ledger = self.cluster().ledger();
         let name = self.cluster().server_name(server);
         let Some(generation) = ledger.owed_flush(name) else {
             return Ok(());
@@ -612,6 +630,7 @@ fn missed(role: Role, result: &Result<Slot>) -> bool {
 /// copy of it (its window is open), except `except` (where the write itself goes).
 fn clear_stand_ins(
     plan: &mut Vec<Send>,
+    ledger: &Ledger,
     topology: &Topology,
     windows: &mut OpenWindows,
     key: usize,
@@ -619,7 +638,7 @@ fn clear_stand_ins(
     route: &PlacementKey<'_>,
     except: Option<usize>,
 ) {
-    let open = windows.of(topology, primary);
+    let open = windows.of(ledger, topology, primary);
     if open.is_empty() {
         return;
     }

@@ -188,7 +188,9 @@ impl<T: Transport> Client<T> {
         (pick > 0).then(|| self.copies_of(key).swap_remove(pick - 1))
     }
 
-    /// Apply a write to the extra copies of a split key (after the key itself took it).
+    /// Apply a write to the extra copies of a split key (after the key itself took it). Every
+    /// copy is written even if one fails (a copy left out would keep answering with the value
+    /// replaced; one that failed owes a delete); the first error is returned.
     async fn write_copies(
         &self,
         key: KeyRef<'_>,
@@ -196,10 +198,13 @@ impl<T: Transport> Client<T> {
         flags: &[Flag],
         value: Option<&[u8]>,
     ) -> Result<()> {
+        let mut first_error = None;
         for copy in self.copies_of(key) {
-            self.request(key.copy(&copy), command, flags, value).await?;
+            if let Err(error) = self.request(key.copy(&copy), command, flags, value).await {
+                first_error.get_or_insert(error);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     pub fn cluster(&self) -> &Cluster {

@@ -33,23 +33,29 @@ impl Transport for Scripted {
             .into_iter()
             .map(|batch| {
                 let request = String::from_utf8_lossy(&batch.bytes);
-                let line = request.lines().next().unwrap_or_default();
-                // The opaque tag is the client's bookkeeping: recorded without, echoed back.
-                let (tags, words): (Vec<&str>, Vec<&str>) = line.split(' ').partition(|w| w.starts_with('O'));
-                self.sent.lock().push(words.join(" "));
-                let Some(reply) = self.replies.lock().pop_front().expect("a reply is scripted") else {
-                    return Err(Error::ConnectionLost {
-                        server: "scripted".into(),
-                        detail: "scripted failure".into(),
-                    });
-                };
-                let reply = match tags.first() {
-                    Some(tag) => format!("{} {tag}\r\n", reply.trim_end()),
-                    None => reply.to_owned(),
-                };
+                let mut replies = String::new();
+                let mut lines = request.lines();
+                while let Some(line) = lines.next() {
+                    if line.starts_with("ms ") {
+                        lines.next(); // the value
+                    }
+                    // The opaque tag is the client's bookkeeping: recorded without, echoed back.
+                    let (tags, words): (Vec<&str>, Vec<&str>) = line.split(' ').partition(|w| w.starts_with('O'));
+                    self.sent.lock().push(words.join(" "));
+                    let Some(reply) = self.replies.lock().pop_front().expect("a reply is scripted") else {
+                        return Err(Error::ConnectionLost {
+                            server: "scripted".into(),
+                            detail: "scripted failure".into(),
+                        });
+                    };
+                    replies += &match tags.first() {
+                        Some(tag) => format!("{} {tag}\r\n", reply.trim_end()),
+                        None => reply.to_owned(),
+                    };
+                }
                 let mut reader = ReplyReader::new(batch.expect);
-                reader.feed(&mut BytesMut::from(reply.as_str()), "scripted")?;
-                assert!(reader.is_done(), "scripted reply {reply:?} is incomplete");
+                reader.feed(&mut BytesMut::from(replies.as_str()), "scripted")?;
+                assert!(reader.is_done(), "scripted replies {replies:?} are incomplete");
                 Ok(reader.into_replies())
             })
             .collect();
@@ -67,7 +73,8 @@ fn split_client(replies: &[Option<&'static str>]) -> Client<Scripted> {
         },
     };
     let transport = Scripted {
-        cluster: Cluster::new(config).unwrap(),
+        // A ledger of its own: tests run in parallel, and servers of one name in each.
+        cluster: Cluster::new(config).unwrap().with_private_ledger(),
         replies: Mutex::new(replies.iter().copied().collect()),
         sent: Mutex::new(Vec::new()),
     };
@@ -123,12 +130,22 @@ fn copies_of_an_unchanged_cas_fill_stay() {
 
 #[test]
 fn a_failed_copy_write_after_a_cas_fill_drops_every_copy() {
-    let client = split_client(&[Some("HD c6\r\n"), None, Some("HD\r\n"), Some("HD\r\n")]);
+    let replies = [
+        Some("HD c6\r\n"),
+        None,
+        Some("HD\r\n"),
+        Some("HD\r\n"),
+        Some("HD\r\n"),
+        Some("HD\r\n"),
+    ];
+    let client = split_client(&replies);
     assert!(matches!(cas_fill(&client), Err(Error::ConnectionLost { .. })));
     assert_eq!(
         sent(&client)[1..],
         [
             "ms hot:memlease-copy-1 1 T60",
+            "ms hot:memlease-copy-2 1 T60", // every copy is written, even after one failed
+            "md hot:memlease-copy-1",       // the delete its server owes for the write it missed
             "md hot:memlease-copy-1",
             "md hot:memlease-copy-2"
         ]
