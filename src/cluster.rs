@@ -125,11 +125,11 @@ impl Cluster {
         self.ledger
     }
 
-    /// This cluster with a ledger of its own (tests that run side by side with servers of the
-    /// same names).
+    /// This cluster with a ledger of its own, keeping up to `max_owed` debts per server (tests
+    /// that run side by side with servers of the same names).
     #[cfg(test)]
-    pub fn with_private_ledger(mut self) -> Self {
-        self.ledger = Box::leak(Box::new(Ledger::new(ledger::MAX_OWED)));
+    pub fn with_private_ledger(mut self, max_owed: usize) -> Self {
+        self.ledger = Box::leak(Box::new(Ledger::new(max_owed)));
         self
     }
 

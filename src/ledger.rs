@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 /// outage with heavy writes would otherwise grow without end).
 pub const MAX_OWED: usize = 100_000;
 
+/// Debts of other keys a request to the server carries besides its own keys'.
+pub const DRAIN: usize = 16;
+
 /// memcached's clock ticks in seconds and lags by up to one: a copy written with TTL `cap`
 /// may live that long past it.
 const CLOCK_SLACK: Duration = Duration::from_secs(2);
@@ -187,7 +190,9 @@ impl Ledger {
         });
     }
 
-    /// The deletes `server` owes among `keys` (wire token, base64 flag): at most one per key.
+    /// The deletes `server` owes among `keys` (wire token, base64 flag), at most one per key,
+    /// then up to [`DRAIN`] of its other debts: paid along with other traffic, they do not wait
+    /// for their key to be asked for (nor pile up to a flush while the server is busy).
     pub fn debts_among<'k>(&self, server: &Arc<str>, keys: impl Iterator<Item = (&'k [u8], bool)>) -> Vec<Debt> {
         self.with_state(|state| {
             let Some(owed) = state.owed.get(server).filter(|o| !o.keys.is_empty()) else {
@@ -209,6 +214,19 @@ impl Ledger {
                     }
                 }
             }
+            let others = owed
+                .keys
+                .iter()
+                .filter(|(key, _)| !debts.iter().any(|d| &d.key == *key));
+            let drained: Vec<Debt> = others
+                .take(DRAIN)
+                .map(|(key, &(generation, forget))| Debt {
+                    key: key.clone(),
+                    forget,
+                    generation,
+                })
+                .collect();
+            debts.extend(drained);
             debts
         })
     }
@@ -284,6 +302,12 @@ mod tests {
         let keys = [&b"x"[..], b"k", b"k"];
         let debts = ledger.debts_among(&server, keys.iter().map(|k| (*k, false)));
         assert_eq!(debts.len(), 1, "one delete per key");
+        let other = ledger.debts_among(&server, std::iter::once((&b"y"[..], false)));
+        assert_eq!(
+            other.len(),
+            1,
+            "a request about other keys drains the server's debts too"
+        );
         assert_eq!(debts[0].key, name("k"));
         assert_eq!(debts[0].forget, Forget::Delete, "a delete covers stale marks");
         ledger.owe(&server, name("k"), Forget::Delete); // a newer miss while the delete is in flight

@@ -207,22 +207,63 @@ fn cap_ttls(command: Command, flags: &mut Vec<Flag>, cap: i64) {
     }
 }
 
-/// The stand-ins with open windows per primary, asked of the ledger once per dispatch.
-#[derive(Default)]
-struct OpenWindows(Vec<(usize, Vec<usize>)>);
+/// The stand-ins with open windows per primary (asked of the ledger once per primary and
+/// dispatch), and the clears they call for.
+struct OpenWindows<'a> {
+    ledger: &'a Ledger,
+    topology: &'a Topology,
+    known: Vec<(usize, Vec<usize>)>,
+}
 
-impl OpenWindows {
-    fn of(&mut self, ledger: &Ledger, topology: &Topology, primary: usize) -> &[usize] {
-        if let Some(at) = self.0.iter().position(|(p, _)| *p == primary) {
-            return &self.0[at].1;
+impl<'a> OpenWindows<'a> {
+    fn new(ledger: &'a Ledger, topology: &'a Topology) -> Self {
+        OpenWindows {
+            ledger,
+            topology,
+            known: Vec::new(),
         }
-        let servers = ledger
-            .stand_ins_of(topology.server_name(primary))
+    }
+
+    fn of(&mut self, primary: usize) -> &[usize] {
+        if let Some(at) = self.known.iter().position(|(p, _)| *p == primary) {
+            return &self.known[at].1;
+        }
+        let servers = self
+            .ledger
+            .stand_ins_of(self.topology.server_name(primary))
             .iter()
-            .filter_map(|name| topology.server_named(name))
+            .filter_map(|name| self.topology.server_named(name))
             .collect();
-        self.0.push((primary, servers));
-        &self.0.last().expect("just pushed").1
+        self.known.push((primary, servers));
+        &self.known.last().expect("just pushed").1
+    }
+
+    /// A write to `key` of `primary` also deletes the key on every stand-in that may hold an
+    /// older copy of it, except `except` (where the write itself goes).
+    fn clear(
+        &mut self,
+        plan: &mut Vec<Send>,
+        key: usize,
+        primary: usize,
+        route: &PlacementKey<'_>,
+        except: Option<usize>,
+    ) {
+        let topology = self.topology;
+        let open = self.of(primary);
+        if open.is_empty() {
+            return;
+        }
+        for server in topology.stand_ins(primary, route) {
+            if open.contains(&server) && Some(server) != except {
+                plan.push(Send {
+                    key,
+                    server,
+                    ttl_cap: None,
+                    role: Role::Clear,
+                    forget_if_missed: true,
+                });
+            }
+        }
     }
 }
 
@@ -246,7 +287,8 @@ impl<T: Transport> Client<T> {
         let wire_keys: Vec<WireKey<'_>> = keys.iter().map(|k| wire(k.stored)).collect::<Result<_>>()?;
         let topology = self.cluster().topology();
         // Open stand-in windows, known only when the ledger records anything at all.
-        let mut windows = (!self.cluster().ledger().is_quiet()).then(OpenWindows::default);
+        let ledger = self.cluster().ledger();
+        let mut windows = (!ledger.is_quiet()).then(|| OpenWindows::new(ledger, topology));
         let mut plan = Vec::with_capacity(keys.len());
         // Placement hashes the key (MD5 for ketama): done once, kept for the fallback round.
         let mut primaries = Vec::with_capacity(keys.len());
@@ -283,16 +325,7 @@ impl<T: Transport> Client<T> {
                 }
             }
             if let (Some(windows), true) = (windows.as_mut(), effect.changes_value) {
-                clear_stand_ins(
-                    &mut plan,
-                    self.cluster().ledger(),
-                    topology,
-                    windows,
-                    i,
-                    server,
-                    &key.route,
-                    None,
-                );
+                windows.clear(&mut plan, i, server, &key.route, None);
             }
         }
         let first = self.send(call, &wire_keys, &plan, &flags_for, values).await?;
@@ -325,13 +358,15 @@ impl<T: Transport> Client<T> {
             if stands_in && effect.writes_item {
                 // Recorded before the copy can exist, so a write racing it clears it.
                 let cap = topology.ttl_cap(fallback).expect("stand-ins cap TTLs");
-                let ledger = self.cluster().ledger();
                 ledger.open_window(
                     topology.server_name(primary),
                     topology.server_name(fallback.server),
                     cap,
                 );
-                windows.get_or_insert_with(OpenWindows::default).0.clear();
+                windows
+                    .get_or_insert_with(|| OpenWindows::new(ledger, topology))
+                    .known
+                    .clear();
             }
             retry.push(Send {
                 key: i,
@@ -341,17 +376,7 @@ impl<T: Transport> Client<T> {
                 forget_if_missed: effect.forget_if_missed(command),
             });
             if let (Some(windows), true) = (windows.as_mut(), effect.changes_value) {
-                let route = &keys[i].route;
-                clear_stand_ins(
-                    &mut retry,
-                    self.cluster().ledger(),
-                    topology,
-                    windows,
-                    i,
-                    primary,
-                    route,
-                    Some(fallback.server),
-                );
+                windows.clear(&mut retry, i, primary, &keys[i].route, Some(fallback.server));
             }
         }
         if !retry.is_empty() {
@@ -623,34 +648,5 @@ fn missed(role: Role, result: &Result<Slot>) -> bool {
         Err(e) => e.is_connection_lost(),
         Ok(Slot::Reply(_, reply)) => role != Role::Request && !matches!(reply.code, Code::Stored | Code::NotFound),
         Ok(_) => false,
-    }
-}
-
-/// A write to a key of `primary` also deletes the key on every stand-in that may hold an older
-/// copy of it (its window is open), except `except` (where the write itself goes).
-fn clear_stand_ins(
-    plan: &mut Vec<Send>,
-    ledger: &Ledger,
-    topology: &Topology,
-    windows: &mut OpenWindows,
-    key: usize,
-    primary: usize,
-    route: &PlacementKey<'_>,
-    except: Option<usize>,
-) {
-    let open = windows.of(ledger, topology, primary);
-    if open.is_empty() {
-        return;
-    }
-    for server in topology.stand_ins(primary, route) {
-        if open.contains(&server) && Some(server) != except {
-            plan.push(Send {
-                key,
-                server,
-                ttl_cap: None,
-                role: Role::Clear,
-                forget_if_missed: true,
-            });
-        }
     }
 }

@@ -64,7 +64,11 @@ impl Transport for Scripted {
 }
 
 fn split_client(replies: &[Option<&'static str>]) -> Client<Scripted> {
-    let pool = test_pool("default", &["a:1", "b:1", "c:1"]);
+    scripted_client(&["a:1", "b:1", "c:1"], replies, crate::ledger::MAX_OWED)
+}
+
+fn scripted_client(servers: &[&str], replies: &[Option<&'static str>], max_owed: usize) -> Client<Scripted> {
+    let pool = test_pool("default", servers);
     let config = ClusterConfig {
         topology: single_pool_config(pool),
         health: HealthPolicy {
@@ -74,7 +78,7 @@ fn split_client(replies: &[Option<&'static str>]) -> Client<Scripted> {
     };
     let transport = Scripted {
         // A ledger of its own: tests run in parallel, and servers of one name in each.
-        cluster: Cluster::new(config).unwrap().with_private_ledger(),
+        cluster: Cluster::new(config).unwrap().with_private_ledger(max_owed),
         replies: Mutex::new(replies.iter().copied().collect()),
         sent: Mutex::new(Vec::new()),
     };
@@ -150,4 +154,19 @@ fn a_failed_copy_write_after_a_cas_fill_drops_every_copy() {
             "md hot:memlease-copy-2"
         ]
     );
+}
+
+#[test]
+fn a_server_that_missed_more_writes_than_are_kept_is_flushed_before_it_is_read() {
+    let client = scripted_client(&["a:1"], &[None, None, Some("OK\r\n"), Some("EN\r\n")], 1);
+    let set = |key: &'static [u8]| run_blocking(client.store(SetMode::Set, KeyRef::plain(key), b"v", 0, 0, None));
+    assert!(set(b"k1").is_err() && set(b"k2").is_err());
+    let read = run_blocking(client.get(KeyRef::plain(b"k3"), false));
+    assert!(matches!(read, Ok(None)), "{read:?}");
+    // The second set carries the first one's owed delete (the scripted failure stops there).
+    assert_eq!(sent(&client), ["ms k1 1", "md k1", "flush_all", "mg k3 v f"]);
+    // Paid: the next read goes alone.
+    client.transport.replies.lock().push_back(Some("EN\r\n"));
+    run_blocking(client.get(KeyRef::plain(b"k1"), false)).unwrap();
+    assert_eq!(sent(&client).last().map(String::as_str), Some("mg k1 v f"));
 }
