@@ -140,7 +140,7 @@ def local_client(server: MemcachedServer, make_client: Any) -> Any:
     return c
 
 
-def warm(client: Any, key: str) -> None:
+def warm(client: Any, key: str | tuple[str, str]) -> None:
     """Read `key` until the server calls it hot (fetched before, accessed just now)."""
     for _ in range(3):
         client.get(key)
@@ -245,3 +245,78 @@ def test_local_cache_options_are_checked(server: MemcachedServer, make_client: A
     with pytest.raises(memlease.InvalidArgument):
         make_client(server.address, local_cache_size=-1)
     assert make_client(server.address).local_cache_stats() is None
+
+
+def tenants_on(client: Any, same_server: bool) -> tuple[tuple[str, str], tuple[str, str]]:
+    """Two `(tenant, "settings")` keys: one stored key, routed to different servers (or, with
+    `same_server`, to one server, where they name the same item)."""
+    first = ("tenant:0", "settings")
+    for i in range(1, 200):
+        other = (f"tenant:{i}", "settings")
+        if (client.server_for(other) == client.server_for(first)) == same_server:
+            return first, other
+    raise AssertionError("no such pair of routing keys")
+
+
+@pytest.fixture
+def local_cluster_client(cluster: list[MemcachedServer], make_client: Any) -> Any:
+    c = make_client(
+        [s.address for s in cluster],
+        local_cache_size=8,
+        local_cache_ttl=30,
+        local_cache_admission=1.0,
+    )
+    c.flush_all()
+    return c
+
+
+def test_routing_keys_sharing_a_stored_key_have_their_own_local_copies(
+    local_cluster_client: Any,
+) -> None:
+    c = local_cluster_client
+    one, two = tenants_on(c, same_server=False)
+    assert c.set(one, "one's") and c.set(two, "two's")
+    warm(c, one)
+    assert c.get(two) == "two's", "served the other tenant's local copy"
+    warm(c, two)
+    assert c.local_cache_stats()["size"] == 2, "each tenant's key is cached on its own"
+    for _ in range(3):
+        assert c.get(one) == "one's"
+        assert c.get(two) == "two's"
+        assert c.get_many([one, two]) == {one: "one's", two: "two's"}
+    # A write through one tenant's key leaves the other's value (another item) as it was.
+    assert c.set(one, "one's new")
+    assert c.get(two) == "two's"
+    assert c.get(one) == "one's new"
+
+
+def test_a_write_drops_the_local_copy_of_every_spelling_of_the_item(
+    local_cluster_client: Any,
+) -> None:
+    # Routed to one server, both keys name one memcached item: a write through either is
+    # read back through both at once (this client reads its own writes).
+    c = local_cluster_client
+    one, two = tenants_on(c, same_server=True)
+    assert c.set(one, "v1")
+    warm(c, one)
+    warm(c, two)
+    assert c.get(two) == "v1"
+    assert c.set(one, "v2")
+    assert c.get(two) == "v2"
+    assert c.get_many([one, two]) == {one: "v2", two: "v2"}
+
+
+def test_get_many_naming_a_key_twice_never_serves_an_expired_copy(
+    local_client: Any, server: MemcachedServer
+) -> None:
+    local_client.set("k", "v1")
+    warm(local_client, "k")
+    with memlease.Client(server.address) as other:
+        other.set("k", "v2")
+    time.sleep(0.5)  # past local_cache_ttl: the local copy has expired
+    before = local_client.local_cache_stats()
+    assert local_client.get_many(["k", "k"]) == {"k": "v2"}
+    after = local_client.local_cache_stats()
+    lookups = {name: after[name] - before[name] for name in ("hits", "misses", "refreshes")}
+    assert lookups == {"hits": 0, "misses": 0, "refreshes": 1}, "one lookup for the key twice"
+    assert local_client.get("k") == "v2"

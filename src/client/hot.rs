@@ -11,7 +11,14 @@
 //!   read that overlapped one of them is not admitted (so this client reads its own writes);
 //!   other clients' writes are seen within `ttl`. Bounded: the oldest entries are evicted
 //!   beyond `capacity`.
+//!
+//!   An entry is for a key's whole identity, its stored key and what placement hashes (the
+//!   routing key, and whether it is bytes): `("tenant:1", "settings")` and
+//!   `("tenant:2", "settings")` may be different items on different servers. A write drops
+//!   every entry of its stored key though, and overlapping reads of any of them: keys routed
+//!   to one server name one item there.
 
+use super::dispatch::KeyRef;
 use super::Item;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -44,7 +51,7 @@ pub enum Local<'a> {
 /// failed or was cancelled), it lets the next caller refresh the key.
 pub struct Ticket<'a> {
     cache: &'a LocalCache,
-    key: &'a [u8],
+    key: KeyRef<'a>,
     /// When the read began, in the cache's count of local writes.
     since: u64,
     refresher: bool,
@@ -72,29 +79,127 @@ impl Drop for Ticket<'_> {
 /// starts and again when it ends (however it ends), and reads overlapping it are not kept.
 pub struct LocalWrite<'a> {
     cache: &'a LocalCache,
-    key: &'a [u8],
+    key: KeyRef<'a>,
 }
 
 impl Drop for LocalWrite<'_> {
     fn drop(&mut self) {
-        self.cache.forget(self.key);
+        self.cache.forget(self.key.stored);
     }
 }
 
-/// Slots remembering the latest local write per key hash, so an overlapping read is refused.
+/// A key's whole identity as the local cache tells keys apart: stored key, routing key, and
+/// whether that is bytes.
+pub fn identity<'a>(key: &KeyRef<'a>) -> (&'a [u8], &'a [u8], bool) {
+    (key.stored, key.route.bytes, key.route.is_bytes)
+}
+
+/// Slots remembering the latest local write per stored-key hash, so an overlapping read is
+/// refused (whatever its routing key: keys routed to one server name one item).
 const WRITE_SLOTS: usize = 1024;
 
+/// What placement hashes for a key, beside its stored key. `bytes` is `None` when that is the
+/// stored key itself (every key without a routing key): nothing more to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Route {
+    bytes: Option<Box<[u8]>>,
+    is_bytes: bool,
+}
+
+impl Route {
+    fn of(key: &KeyRef<'_>) -> Self {
+        Route {
+            bytes: (key.route.bytes != key.stored).then(|| key.route.bytes.into()),
+            is_bytes: key.route.is_bytes,
+        }
+    }
+
+    /// Whether `key` (of this entry's stored key) is routed this way.
+    fn is_of(&self, key: &KeyRef<'_>) -> bool {
+        self.is_bytes == key.route.is_bytes && self.bytes.as_deref().unwrap_or(key.stored) == key.route.bytes
+    }
+}
+
 struct Entry {
+    route: Route,
     item: Item,
     expires: Instant,
     refreshing: bool,
 }
 
+/// The entries of one stored key, one per route: nearly always one, held inline.
+struct Routes {
+    first: Entry,
+    more: Vec<Entry>,
+}
+
+impl Routes {
+    fn find(&mut self, is: impl Fn(&Route) -> bool) -> Option<&mut Entry> {
+        std::iter::once(&mut self.first)
+            .chain(self.more.iter_mut())
+            .find(|entry| is(&entry.route))
+    }
+}
+
 #[derive(Default)]
 struct Store {
-    entries: HashMap<Vec<u8>, Entry>,
-    /// Insertion order, for eviction; may name keys already removed.
-    order: VecDeque<Vec<u8>>,
+    entries: HashMap<Vec<u8>, Routes>,
+    /// Entries held, over all routes.
+    len: usize,
+    /// Insertion order, for eviction; may name entries already removed.
+    order: VecDeque<(Vec<u8>, Route)>,
+}
+
+impl Store {
+    fn get(&mut self, key: &KeyRef<'_>) -> Option<&mut Entry> {
+        self.entries.get_mut(key.stored)?.find(|route| route.is_of(key))
+    }
+
+    /// Add an entry for a key that has none.
+    fn add(&mut self, stored: &[u8], entry: Entry) {
+        self.order.push_back((stored.to_vec(), entry.route.clone()));
+        self.len += 1;
+        match self.entries.get_mut(stored) {
+            Some(routes) => routes.more.push(entry),
+            None => {
+                self.entries.insert(
+                    stored.to_vec(),
+                    Routes {
+                        first: entry,
+                        more: Vec::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Drop the entry of `stored` whose route `is`; whether there was one.
+    fn remove(&mut self, stored: &[u8], is: impl Fn(&Route) -> bool) -> bool {
+        let Some(routes) = self.entries.get_mut(stored) else {
+            return false;
+        };
+        if is(&routes.first.route) {
+            match routes.more.pop() {
+                Some(last) => routes.first = last,
+                None => {
+                    self.entries.remove(stored);
+                }
+            }
+        } else if let Some(at) = routes.more.iter().position(|entry| is(&entry.route)) {
+            routes.more.swap_remove(at);
+        } else {
+            return false;
+        }
+        self.len -= 1;
+        true
+    }
+
+    /// Drop every entry of `stored`.
+    fn remove_all(&mut self, stored: &[u8]) {
+        if let Some(routes) = self.entries.remove(stored) {
+            self.len -= 1 + routes.more.len();
+        }
+    }
 }
 
 /// Counters of the local cache.
@@ -153,7 +258,7 @@ impl LocalCache {
     }
 
     /// Look a key up (see [`Local`]).
-    pub fn lookup<'a>(&'a self, key: &'a [u8]) -> Local<'a> {
+    pub fn lookup<'a>(&'a self, key: KeyRef<'a>) -> Local<'a> {
         let mut ticket = Ticket {
             cache: self,
             key,
@@ -161,7 +266,7 @@ impl LocalCache {
             refresher: false,
         };
         let mut store = self.store.lock();
-        let Some(entry) = store.entries.get_mut(key) else {
+        let Some(entry) = store.get(&key) else {
             self.misses.fetch_add(1, Ordering::Relaxed);
             return Local::Miss(ticket);
         };
@@ -179,14 +284,21 @@ impl LocalCache {
         Local::Miss(ticket)
     }
 
-    fn offer(&self, key: &[u8], since: u64, read: Option<&Item>, hit_before: Option<bool>, last_access: Option<u64>) {
+    fn offer(
+        &self,
+        key: KeyRef<'_>,
+        since: u64,
+        read: Option<&Item>,
+        hit_before: Option<bool>,
+        last_access: Option<u64>,
+    ) {
         let mut store = self.store.lock();
-        let refreshing = store.entries.get(key).is_some_and(|e| e.refreshing);
-        let overlapped = self.written[slot_of(key)].load(Ordering::SeqCst) > since;
+        let refreshing = store.get(&key).is_some_and(|e| e.refreshing);
+        let overlapped = self.written[slot_of(key.stored)].load(Ordering::SeqCst) > since;
         let item = read.filter(|_| !overlapped);
         let Some(item) = item else {
             if refreshing {
-                store.entries.remove(key);
+                store.remove(key.stored, |route| route.is_of(&key));
             }
             return;
         };
@@ -196,36 +308,42 @@ impl LocalCache {
             return;
         }
         let expires = Instant::now() + self.config.ttl;
+        if let Some(entry) = store.get(&key) {
+            entry.item = item.clone();
+            entry.expires = expires;
+            entry.refreshing = false;
+            return;
+        }
         let fresh = Entry {
+            route: Route::of(&key),
             item: item.clone(),
             expires,
             refreshing: false,
         };
-        if store.entries.insert(key.to_vec(), fresh).is_none() {
-            self.admissions.fetch_add(1, Ordering::Relaxed);
-            store.order.push_back(key.to_vec());
-            self.evict(&mut store);
-        }
+        store.add(key.stored, fresh);
+        self.admissions.fetch_add(1, Ordering::Relaxed);
+        self.evict(&mut store);
     }
 
     /// A refresh failed: let the next caller try.
-    fn abandon(&self, key: &[u8]) {
-        if let Some(entry) = self.store.lock().entries.get_mut(key) {
+    fn abandon(&self, key: KeyRef<'_>) {
+        if let Some(entry) = self.store.lock().get(&key) {
             entry.refreshing = false;
         }
     }
 
     /// This client is about to write `key` (see [`LocalWrite`]).
-    pub fn write<'a>(&'a self, key: &'a [u8]) -> LocalWrite<'a> {
-        self.forget(key);
+    pub fn write<'a>(&'a self, key: KeyRef<'a>) -> LocalWrite<'a> {
+        self.forget(key.stored);
         LocalWrite { cache: self, key }
     }
 
-    /// The key's local copy is stale, and so is anything a read in flight brings back.
-    fn forget(&self, key: &[u8]) {
+    /// The local copies of the stored key (under any route) are stale, and so is anything a
+    /// read in flight brings back.
+    fn forget(&self, stored: &[u8]) {
         let write = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
-        self.written[slot_of(key)].fetch_max(write, Ordering::SeqCst);
-        self.store.lock().entries.remove(key);
+        self.written[slot_of(stored)].fetch_max(write, Ordering::SeqCst);
+        self.store.lock().remove_all(stored);
     }
 
     /// Everything is stale (a flush): drop all entries and refuse reads in flight.
@@ -234,22 +352,26 @@ impl LocalCache {
         for slot in self.written.iter() {
             slot.fetch_max(write, Ordering::SeqCst);
         }
-        let mut store = self.store.lock();
-        store.entries.clear();
-        store.order.clear();
+        *self.store.lock() = Store::default();
     }
 
     fn evict(&self, store: &mut Store) {
-        while store.entries.len() > self.config.capacity {
-            let Some(oldest) = store.order.pop_front() else { break };
-            if store.entries.remove(&oldest).is_some() {
+        while store.len > self.config.capacity {
+            let Some((stored, route)) = store.order.pop_front() else {
+                break;
+            };
+            if store.remove(&stored, |r| *r == route) {
                 self.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
-        // Keep the order queue from growing with keys already gone.
+        // Keep the order queue from growing with entries already gone.
         if store.order.len() > 2 * self.config.capacity.max(16) {
-            let entries = &store.entries;
-            store.order.retain(|k| entries.contains_key(k));
+            let entries = &mut store.entries;
+            store.order.retain(|(stored, route)| {
+                entries
+                    .get_mut(stored)
+                    .is_some_and(|routes| routes.find(|r| r == route).is_some())
+            });
         }
     }
 
@@ -274,7 +396,7 @@ impl LocalCache {
     }
 
     pub fn len(&self) -> usize {
-        self.store.lock().entries.len()
+        self.store.lock().len
     }
 
     pub fn is_empty(&self) -> bool {
@@ -355,6 +477,7 @@ pub fn copy_key(key: &[u8], index: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ring::PlacementKey;
     use bytes::Bytes;
 
     fn item(value: &'static [u8]) -> Item {
@@ -367,7 +490,7 @@ mod tests {
 
     /// Read `key` locally and, on a miss, bring `value` back as if from memcached.
     fn read_through(c: &LocalCache, key: &[u8], value: &'static [u8], hot: bool) {
-        if let Local::Miss(ticket) = c.lookup(key) {
+        if let Local::Miss(ticket) = c.lookup(KeyRef::plain(key)) {
             ticket.offer(Some(&item(value)), Some(hot), Some(0));
         }
     }
@@ -389,14 +512,14 @@ mod tests {
     fn admits_only_keys_the_server_calls_hot() {
         let c = cache(10, 1000);
         for (key, hit_before, last_access) in [(&b"cold"[..], false, 0), (b"stale", true, 60), (b"hot", true, 1)] {
-            let Local::Miss(ticket) = c.lookup(key) else {
+            let Local::Miss(ticket) = c.lookup(KeyRef::plain(key)) else {
                 panic!("empty cache")
             };
             ticket.offer(Some(&item(b"v")), Some(hit_before), Some(last_access));
         }
-        assert!(is_miss(c.lookup(b"cold")));
-        assert!(is_miss(c.lookup(b"stale")));
-        assert!(matches!(c.lookup(b"hot"), Local::Hit(_)));
+        assert!(is_miss(c.lookup(KeyRef::plain(b"cold"))));
+        assert!(is_miss(c.lookup(KeyRef::plain(b"stale"))));
+        assert!(matches!(c.lookup(KeyRef::plain(b"hot")), Local::Hit(_)));
         assert_eq!(c.stats().admissions, 1);
     }
 
@@ -405,12 +528,12 @@ mod tests {
         let c = cache(10, 20);
         read_through(&c, b"k", b"v1", true);
         std::thread::sleep(Duration::from_millis(30));
-        let Local::Miss(ticket) = c.lookup(b"k") else {
+        let Local::Miss(ticket) = c.lookup(KeyRef::plain(b"k")) else {
             panic!("this caller refreshes")
         };
-        assert!(matches!(c.lookup(b"k"), Local::Refreshing(_))); // the others are served meanwhile
+        assert!(matches!(c.lookup(KeyRef::plain(b"k")), Local::Refreshing(_))); // the others are served meanwhile
         ticket.offer(Some(&item(b"v2")), None, None);
-        let Local::Hit(refreshed) = c.lookup(b"k") else {
+        let Local::Hit(refreshed) = c.lookup(KeyRef::plain(b"k")) else {
             panic!("refreshed copy expected")
         };
         assert_eq!(refreshed.data.as_ref(), b"v2");
@@ -423,33 +546,33 @@ mod tests {
             read_through(&c, key, b"v", true);
         }
         assert_eq!(c.len(), 2);
-        assert!(is_miss(c.lookup(b"a")));
-        drop(c.write(b"c"));
-        assert!(is_miss(c.lookup(b"c")));
+        assert!(is_miss(c.lookup(KeyRef::plain(b"a"))));
+        drop(c.write(KeyRef::plain(b"c")));
+        assert!(is_miss(c.lookup(KeyRef::plain(b"c"))));
         assert_eq!(c.stats().evictions, 1);
     }
 
     #[test]
     fn a_read_overlapping_a_local_write_is_not_kept() {
         let c = cache(10, 1000);
-        let Local::Miss(ticket) = c.lookup(b"k") else {
+        let Local::Miss(ticket) = c.lookup(KeyRef::plain(b"k")) else {
             panic!("empty cache")
         };
-        let write = c.write(b"k"); // a write of k starts while the read is in flight
+        let write = c.write(KeyRef::plain(b"k")); // a write of k starts while the read is in flight
         ticket.offer(Some(&item(b"old")), Some(true), Some(0));
-        assert!(is_miss(c.lookup(b"k")));
+        assert!(is_miss(c.lookup(KeyRef::plain(b"k"))));
         drop(write);
         // A read that began during the write and ends after it is not kept either.
-        let write = c.write(b"k");
-        let Local::Miss(ticket) = c.lookup(b"k") else {
+        let write = c.write(KeyRef::plain(b"k"));
+        let Local::Miss(ticket) = c.lookup(KeyRef::plain(b"k")) else {
             panic!("not cached")
         };
         drop(write);
         ticket.offer(Some(&item(b"old")), Some(true), Some(0));
-        assert!(is_miss(c.lookup(b"k")));
+        assert!(is_miss(c.lookup(KeyRef::plain(b"k"))));
         // Reads of other keys are still admitted (unless their hash slot collides).
         read_through(&c, b"other", b"v", true);
-        assert!(matches!(c.lookup(b"other"), Local::Hit(_)));
+        assert!(matches!(c.lookup(KeyRef::plain(b"other")), Local::Hit(_)));
     }
 
     #[test]
@@ -457,11 +580,14 @@ mod tests {
         let c = cache(10, 20);
         read_through(&c, b"k", b"v1", true);
         std::thread::sleep(Duration::from_millis(30));
-        let Local::Miss(ticket) = c.lookup(b"k") else {
+        let Local::Miss(ticket) = c.lookup(KeyRef::plain(b"k")) else {
             panic!("this caller refreshes")
         };
         drop(ticket); // the read failed or its caller was cancelled
-        assert!(is_miss(c.lookup(b"k")), "the next caller must become the refresher");
+        assert!(
+            is_miss(c.lookup(KeyRef::plain(b"k"))),
+            "the next caller must become the refresher"
+        );
     }
 
     #[test]
@@ -471,5 +597,68 @@ mod tests {
         assert_eq!(split.copies_of(b"cold"), 1);
         assert_eq!(copy_key(b"hot", 0), b"hot");
         assert_eq!(copy_key(b"hot", 2), b"hot:memlease-copy-2");
+    }
+
+    fn routed<'a>(route: &'a [u8], stored: &'a [u8]) -> KeyRef<'a> {
+        KeyRef {
+            stored,
+            route: PlacementKey {
+                bytes: route,
+                is_bytes: false,
+            },
+            pinned: None,
+        }
+    }
+
+    fn value_of(local: Local) -> &'static str {
+        match local {
+            Local::Hit(item) if item.data.as_ref() == b"one" => "one",
+            Local::Hit(item) if item.data.as_ref() == b"two" => "two",
+            Local::Hit(_) => "other",
+            Local::Refreshing(_) => "refreshing",
+            Local::Miss(_) => "miss",
+        }
+    }
+
+    #[test]
+    fn each_route_of_a_stored_key_has_its_own_entry() {
+        let c = cache(10, 1000);
+        let (one, two) = (routed(b"tenant:1", b"settings"), routed(b"tenant:2", b"settings"));
+        for (key, value) in [(one, &b"one"[..]), (two, b"two")] {
+            let Local::Miss(ticket) = c.lookup(key) else {
+                panic!("not cached yet")
+            };
+            ticket.offer(Some(&item(value)), Some(true), Some(0));
+        }
+        assert_eq!((value_of(c.lookup(one)), value_of(c.lookup(two))), ("one", "two"));
+        // The key itself, and the same bytes as a bytes key, are other identities again.
+        assert!(is_miss(c.lookup(KeyRef::plain(b"settings"))));
+        let bytes_key = KeyRef {
+            route: PlacementKey {
+                bytes: b"tenant:1",
+                is_bytes: true,
+            },
+            ..one
+        };
+        assert!(is_miss(c.lookup(bytes_key)));
+        assert_eq!(c.len(), 2);
+        // A write drops every route's entry: routed to one server, they name one item.
+        drop(c.write(two));
+        assert_eq!((value_of(c.lookup(one)), value_of(c.lookup(two))), ("miss", "miss"));
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn eviction_counts_every_route() {
+        let c = cache(2, 1000);
+        for route in [&b"a"[..], b"b", b"c"] {
+            if let Local::Miss(ticket) = c.lookup(routed(route, b"k")) {
+                ticket.offer(Some(&item(b"one")), Some(true), Some(0));
+            }
+        }
+        assert_eq!(c.len(), 2);
+        assert!(is_miss(c.lookup(routed(b"a", b"k"))), "the oldest went first");
+        assert_eq!(value_of(c.lookup(routed(b"c", b"k"))), "one");
+        assert_eq!(c.stats().evictions, 1);
     }
 }

@@ -279,7 +279,7 @@ impl<T: Transport> Client<T> {
     /// the local cache is bypassed.
     pub async fn get(&self, key: KeyRef<'_>, with_cas: bool) -> Result<Option<Item>> {
         let local = self.hot.local.as_ref().filter(|_| !with_cas);
-        let ticket = match local.map(|local| local.lookup(key.stored)) {
+        let ticket = match local.map(|local| local.lookup(key)) {
             Some(hot::Local::Hit(item) | hot::Local::Refreshing(item)) => return Ok(Some(item)),
             Some(hot::Local::Miss(ticket)) => Some(ticket),
             None => None,
@@ -312,7 +312,7 @@ impl<T: Transport> Client<T> {
     /// This client is writing `key`: keep the local cache from serving what it had or reads
     /// while the write is in flight. Hold the guard until the write is done.
     fn writing<'a>(&'a self, key: KeyRef<'a>) -> Option<hot::LocalWrite<'a>> {
-        self.hot.local.as_ref().map(|local| local.write(key.stored))
+        self.hot.local.as_ref().map(|local| local.write(key))
     }
 
     /// The name of the key's primary server, for error messages.

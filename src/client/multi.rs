@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::protocol::request::{Command, Flag, SetMode};
 use crate::protocol::response::Code;
 use crate::transport::Transport;
+use std::collections::hash_map::{Entry, HashMap};
 use std::sync::atomic::Ordering;
 
 /// A store request of a batch.
@@ -25,8 +26,24 @@ impl<T: Transport> Client<T> {
         // (position in `keys`, copy key to read instead) of the keys to ask memcached for.
         let mut wanted: Vec<(usize, Option<hot::SplitCopy>)> = Vec::with_capacity(keys.len());
         let mut tickets = Vec::new();
+        // With the local cache, a key named twice is looked up once (a second lookup would find
+        // the first refreshing an expired copy, and serve that copy): its later mentions, as
+        // (position, first position), take the first's answer.
+        let mut first_mention = HashMap::new();
+        let mut repeats = Vec::new();
         for (i, key) in keys.iter().enumerate() {
-            match local.map(|local| local.lookup(key.stored)) {
+            if local.is_some() {
+                match first_mention.entry(hot::identity(key)) {
+                    Entry::Occupied(first) => {
+                        repeats.push((i, *first.get()));
+                        continue;
+                    }
+                    Entry::Vacant(first) => {
+                        first.insert(i);
+                    }
+                }
+            }
+            match local.map(|local| local.lookup(*key)) {
                 Some(hot::Local::Hit(item) | hot::Local::Refreshing(item)) => {
                     found[i] = Some(item);
                     continue;
@@ -84,6 +101,9 @@ impl<T: Transport> Client<T> {
         }
         for (target, win) in wins_to_hand_on {
             self.hand_on_win(target, win).await;
+        }
+        for (i, first) in repeats {
+            found[i] = found[first].clone();
         }
         Ok(found)
     }
