@@ -320,3 +320,19 @@ def test_get_many_naming_a_key_twice_never_serves_an_expired_copy(
     lookups = {name: after[name] - before[name] for name in ("hits", "misses", "refreshes")}
     assert lookups == {"hits": 0, "misses": 0, "refreshes": 1}, "one lookup for the key twice"
     assert local_client.get("k") == "v2"
+
+
+def test_a_hot_key_given_with_a_routing_key_is_not_split(
+    cluster: list[MemcachedServer], make_client: Any
+) -> None:
+    # Copies are named and placed by the stored key: two tenants' copies would be one item.
+    c = make_client([s.address for s in cluster], hot_keys=["settings"], hot_key_copies=3)
+    c.flush_all()
+    one, two = tenants_on(c, same_server=False)
+    assert c.set(one, "one's") and c.set(two, "two's")
+    reads = {c.get(one) for _ in range(60)} | {c.get_many([one])[one] for _ in range(20)}
+    assert reads == {"one's"}, "read another tenant's copy"
+    assert {c.get(two) for _ in range(60)} == {"two's"}
+    assert c.set("settings", "plain")  # the key itself, unrouted, is still split
+    copies = [memlease.Client(s.address).get("settings:memlease-copy-1") for s in cluster]
+    assert "plain" in copies

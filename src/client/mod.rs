@@ -165,7 +165,7 @@ impl<T: Transport> Client<T> {
     /// The extra copies of a split hot key, beside the key itself (none for other keys), each
     /// on a server of its own while the key's pool has enough.
     fn copies_of(&self, key: KeyRef<'_>) -> Vec<hot::SplitCopy> {
-        let copies = self.hot.split.copies_of(key.stored);
+        let copies = self.split_count(key);
         if copies < 2 {
             return Vec::new();
         }
@@ -181,9 +181,19 @@ impl<T: Transport> Client<T> {
             .collect()
     }
 
+    /// How many copies of `key` are kept (1 for a key that is not split). A key given with a
+    /// routing key is never split: copies are named and placed by the stored key, so the
+    /// copies of two routing keys sharing a stored key would be one item.
+    fn split_count(&self, key: KeyRef<'_>) -> usize {
+        if key.route.bytes != key.stored || key.pinned.is_some() {
+            return 1;
+        }
+        self.hot.split.copies_of(key.stored)
+    }
+
     /// Which copy of a split key to read (a random one), or `None` to read the key itself.
     fn read_copy(&self, key: KeyRef<'_>) -> Option<hot::SplitCopy> {
-        let copies = self.hot.split.copies_of(key.stored);
+        let copies = self.split_count(key);
         let pick = (copies > 1).then(|| self.hot.split.pick(copies))?;
         (pick > 0).then(|| self.copies_of(key).swap_remove(pick - 1))
     }
@@ -341,7 +351,7 @@ impl<T: Transport> Client<T> {
         let _local = self.writing(key);
         self.refuse_if_known_too_large(server, mode, key, data.len(), cas)
             .await?;
-        let split = self.hot.split.copies_of(key.stored) > 1;
+        let split = self.split_count(key) > 1;
         let mut flags = store_flags(mode, client_flags, ttl, cas);
         if split && cas.is_some() {
             flags.push(Flag::ReturnCas);
