@@ -38,6 +38,8 @@ pub struct KeyRef<'a> {
     pub route: PlacementKey<'a>,
     /// A server chosen for the key instead of its placement (a split key's copy).
     pub pinned: Option<usize>,
+    /// A split key's extra copy: a replica whose server, should it miss a write, owes a delete.
+    pub split_copy: bool,
 }
 
 impl<'a> KeyRef<'a> {
@@ -51,6 +53,7 @@ impl<'a> KeyRef<'a> {
                 is_bytes: self.route.is_bytes,
             },
             pinned: copy.server,
+            split_copy: true,
         }
     }
 
@@ -69,6 +72,7 @@ impl<'a> KeyRef<'a> {
                 is_bytes: false,
             },
             pinned: None,
+            split_copy: false,
         }
     }
 }
@@ -136,7 +140,11 @@ struct Send {
     server: usize,
     ttl_cap: Option<i64>,
     role: Role,
-    /// If the server may have missed this request, it owes a delete of the key.
+    /// If the server may have missed this request, it owes a delete of the key: it holds a
+    /// replica (the mirror, a split copy) or a stand-in's copy, which must not outlive the
+    /// write. (A key's own server that missed a write is left alone: the caller learns of the
+    /// failure, and a delete sent later could remove what another client wrote since, like a
+    /// lock or a session. Only a write a stand-in took in its place leaves it owing one.)
     forget_if_missed: bool,
 }
 
@@ -176,7 +184,7 @@ impl Effect {
         }
     }
 
-    /// An unconditional store or delete: a server that missed it must not serve the old value.
+    /// An unconditional store or delete: a replica that missed it must not serve the old value.
     fn forget_if_missed(&self, command: Command) -> bool {
         matches!(command, Command::Set | Command::Delete) && !self.conditional
     }
@@ -304,7 +312,7 @@ impl<T: Transport> Client<T> {
                 server,
                 ttl_cap: topology.pool_of_server(server).max_ttl,
                 role: Role::Request,
-                forget_if_missed: effect.forget_if_missed(command),
+                forget_if_missed: key.split_copy && effect.forget_if_missed(command),
             });
             if effect.mutates {
                 if let Some(mirror) = topology.mirror_for(server, &key.route) {
@@ -368,12 +376,17 @@ impl<T: Transport> Client<T> {
                     .known
                     .clear();
             }
+            if stands_in && command == Command::Set && !effect.conditional {
+                // The primary keeps the value this write replaces: it owes a delete, recorded
+                // before the write is acknowledged so no read of it can come in between.
+                ledger.owe(topology.server_name(primary), wire_name(&wire_keys[i]), Forget::Delete);
+            }
             retry.push(Send {
                 key: i,
                 server: fallback.server,
                 ttl_cap: topology.ttl_cap(fallback),
                 role: Role::Request,
-                forget_if_missed: effect.forget_if_missed(command),
+                forget_if_missed: false,
             });
             if let (Some(windows), true) = (windows.as_mut(), effect.changes_value) {
                 windows.clear(&mut retry, i, primary, &keys[i].route, Some(fallback.server));

@@ -607,6 +607,7 @@ mod tests {
                 is_bytes: false,
             },
             pinned: None,
+            split_copy: false,
         }
     }
 

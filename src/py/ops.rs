@@ -82,6 +82,7 @@ impl Key {
                 is_bytes: route_is_bytes,
             },
             pinned: None,
+            split_copy: false,
         }
     }
 
