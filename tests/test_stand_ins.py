@@ -273,6 +273,43 @@ def test_remap_ttl_must_be_positive(make_client: Any, remap_ttl: int) -> None:
         make_client(["127.0.0.1:1", "127.0.0.1:2"], remap_on_failure=True, remap_ttl=remap_ttl)
 
 
+def tenants(client: Any, stored: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """Two routing keys naming the same stored key, placed on different servers."""
+    first = ("tenant:0", stored)
+    for i in range(1, 500):
+        other = (f"tenant:{i}", stored)
+        if client.server_for(other) != client.server_for(first):
+            return first, other
+    raise AssertionError("no two tenants on different servers")
+
+
+def test_a_stand_in_copy_of_a_routed_key_is_not_another_routing_keys_item(
+    fleet: list[MemcachedServer], make_client: Any
+) -> None:
+    """Two tenants store "settings" (and a "lock") on different servers, routed by tenant. One
+    tenant's server dies and its writes are remapped onto the other's server: they must not
+    overwrite the other tenant's item there, and once the first server is back, the clears of
+    the remapped copies must not delete it (nor release the other tenant's lock)."""
+    c = make_client([s.address for s in fleet[:2]], remap_on_failure=True, **FAST)
+    away, home = tenants(c, "settings")
+    victim = next(s for s in fleet if s.address == c.server_for(away))
+    # The tenant whose "lock" lives on the other server holds it.
+    other_lock, home_lock = sorted(
+        tenants(c, "lock"), key=lambda k: c.server_for(k) != victim.address
+    )
+    assert c.set(home, "home's") is True
+    assert c.add(home_lock, "held") is True
+    victim.stop()
+    assert c.set(away, "away's") is True  # remapped onto home's server
+    assert c.get(home) == "home's", "the remapped copy overwrote another tenant's item"
+    victim.restart()
+    let_rejoin()
+    assert c.set(away, "away's, later") is True  # clears the remapped copy, by its own name
+    assert c.add(other_lock, "other") is True
+    assert c.get(home) == "home's", "clearing a remapped copy deleted another tenant's item"
+    assert c.add(home_lock, "second holder") is False, "another tenant's lock was released"
+
+
 # Case 5: a mirror that missed a write serves the value it replaced when the primary fails.
 
 

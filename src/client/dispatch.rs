@@ -146,6 +146,42 @@ struct Send {
     /// failure, and a delete sent later could remove what another client wrote since, like a
     /// lock or a session. Only a write a stand-in took in its place leaves it owing one.)
     forget_if_missed: bool,
+    /// Sent under the key's alias (see [`alias_of`]): a routed key away from its own server.
+    alias: bool,
+}
+
+/// The wire names of a dispatch's keys: each key's own, and for keys given with a routing key
+/// the alias their copies elsewhere go by.
+struct Names<'k> {
+    own: Vec<WireKey<'k>>,
+    /// Empty when no key has a routing key (the common case costs nothing).
+    aliases: Vec<Option<WireKey<'static>>>,
+}
+
+impl Names<'_> {
+    fn of(&self, sent: &Send) -> &WireKey<'_> {
+        match self.aliases.get(sent.key) {
+            Some(Some(alias)) if sent.alias => alias,
+            _ => &self.own[sent.key],
+        }
+    }
+}
+
+/// The name a key given with a routing key goes by on servers other than its own (the mirror,
+/// stand-ins): the stored key alone could name another routing key's item there, as two
+/// routing keys may share a stored key and only their own servers tell them apart.
+fn alias_of(key: &KeyRef<'_>) -> Option<Result<WireKey<'static>>> {
+    if key.route.bytes == key.stored {
+        return None;
+    }
+    let mut name = Vec::with_capacity(key.stored.len() + key.route.bytes.len() + 2);
+    name.extend_from_slice(key.stored);
+    name.extend_from_slice(if key.route.is_bytes { b"\x1fb" } else { b"\x1fs" });
+    name.extend_from_slice(key.route.bytes);
+    Some(wire(&name).map(|w| WireKey {
+        token: std::borrow::Cow::Owned(w.token.into_owned()),
+        binary: w.binary,
+    }))
 }
 
 /// What a request does to the item it names.
@@ -246,8 +282,9 @@ impl<'a> OpenWindows<'a> {
         &self.known.last().expect("just pushed").1
     }
 
-    /// A write to `key` of `primary` also deletes the key on every stand-in that may hold an
-    /// older copy of it, except `except` (where the write itself goes).
+    /// A write to `key` of `primary` also deletes the key (by its `alias` if it has one) on
+    /// every stand-in that may hold an older copy of it, except `except` (where the write
+    /// itself goes).
     fn clear(
         &mut self,
         plan: &mut Vec<Send>,
@@ -255,6 +292,7 @@ impl<'a> OpenWindows<'a> {
         primary: usize,
         route: &PlacementKey<'_>,
         except: Option<usize>,
+        alias: bool,
     ) {
         let topology = self.topology;
         let open = self.of(primary);
@@ -269,6 +307,7 @@ impl<'a> OpenWindows<'a> {
                     ttl_cap: None,
                     role: Role::Clear,
                     forget_if_missed: true,
+                    alias,
                 });
             }
         }
@@ -292,7 +331,14 @@ impl<T: Transport> Client<T> {
         values: Option<&[&[u8]]>,
     ) -> Result<Vec<Slot>> {
         let command = call.command;
-        let wire_keys: Vec<WireKey<'_>> = keys.iter().map(|k| wire(k.stored)).collect::<Result<_>>()?;
+        let own: Vec<WireKey<'_>> = keys.iter().map(|k| wire(k.stored)).collect::<Result<_>>()?;
+        let aliases = if keys.iter().any(|k| k.route.bytes != k.stored) {
+            keys.iter().map(|k| alias_of(k).transpose()).collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        let names = Names { own, aliases };
+        let routed = |i: usize| names.aliases.get(i).is_some_and(Option::is_some);
         let topology = self.cluster().topology();
         // Open stand-in windows, known only when the ledger records anything at all.
         let ledger = self.cluster().ledger();
@@ -313,6 +359,7 @@ impl<T: Transport> Client<T> {
                 ttl_cap: topology.pool_of_server(server).max_ttl,
                 role: Role::Request,
                 forget_if_missed: key.split_copy && effect.forget_if_missed(command),
+                alias: false,
             });
             if effect.mutates {
                 if let Some(mirror) = topology.mirror_for(server, &key.route) {
@@ -329,14 +376,15 @@ impl<T: Transport> Client<T> {
                         ttl_cap: topology.pool_of_server(mirror).max_ttl,
                         role,
                         forget_if_missed: effect.changes_value,
+                        alias: routed(i),
                     });
                 }
             }
             if let (Some(windows), true) = (windows.as_mut(), effect.changes_value) {
-                windows.clear(&mut plan, i, server, &key.route, None);
+                windows.clear(&mut plan, i, server, &key.route, None, routed(i));
             }
         }
-        let first = self.send(call, &wire_keys, &plan, &flags_for, values).await?;
+        let first = self.send(call, &names, &plan, &flags_for, values).await?;
         let mut out: Vec<Option<Result<Slot>>> = vec![None; keys.len()];
         for (sent, result) in plan.iter().zip(first) {
             if sent.role == Role::Request {
@@ -379,7 +427,7 @@ impl<T: Transport> Client<T> {
             if stands_in && command == Command::Set && !effect.conditional {
                 // The primary keeps the value this write replaces: it owes a delete, recorded
                 // before the write is acknowledged so no read of it can come in between.
-                ledger.owe(topology.server_name(primary), wire_name(&wire_keys[i]), Forget::Delete);
+                ledger.owe(topology.server_name(primary), wire_name(&names.own[i]), Forget::Delete);
             }
             retry.push(Send {
                 key: i,
@@ -387,13 +435,15 @@ impl<T: Transport> Client<T> {
                 ttl_cap: topology.ttl_cap(fallback),
                 role: Role::Request,
                 forget_if_missed: false,
+                alias: routed(i),
             });
             if let (Some(windows), true) = (windows.as_mut(), effect.changes_value) {
-                windows.clear(&mut retry, i, primary, &keys[i].route, Some(fallback.server));
+                let except = Some(fallback.server);
+                windows.clear(&mut retry, i, primary, &keys[i].route, except, routed(i));
             }
         }
         if !retry.is_empty() {
-            let second = self.send(call, &wire_keys, &retry, &flags_for, values).await?;
+            let second = self.send(call, &names, &retry, &flags_for, values).await?;
             // A delete on the fallback clears what the fallback holds, but the primary keeps
             // its old value until it is paid the delete it now owes: the caller must learn
             // that the delete did not reach it (the write-failure tracker replays it too).
@@ -422,7 +472,7 @@ impl<T: Transport> Client<T> {
     async fn send(
         &self,
         call: Call,
-        wire_keys: &[WireKey<'_>],
+        names: &Names<'_>,
         plan: &[Send],
         flags_for: &impl Fn(usize, &mut Vec<Flag>),
         values: Option<&[&[u8]]>,
@@ -455,7 +505,8 @@ impl<T: Transport> Client<T> {
                 let name = self.cluster().server_name(*server);
                 let keys = members
                     .iter()
-                    .map(|&e| (&*wire_keys[plan[e].key].token, wire_keys[plan[e].key].binary));
+                    .map(|&e| names.of(&plan[e]))
+                    .map(|name| (&*name.token, name.binary));
                 debts.push(ledger.debts_among(name, keys));
             }
         } else {
@@ -526,7 +577,7 @@ impl<T: Transport> Client<T> {
                             flags.push(Flag::ReturnKey);
                             key_added[entry] = true;
                         }
-                        let key = Bytes::copy_from_slice(&wire_keys[sent.key].token);
+                        let key = Bytes::copy_from_slice(&names.of(&sent).token);
                         (Opaque::Token(token), Some(key))
                     }
                     None => {
@@ -541,10 +592,11 @@ impl<T: Transport> Client<T> {
                     opaque,
                     key,
                 });
-                if wire_keys[sent.key].binary {
+                let name = names.of(&sent);
+                if name.binary {
                     flags.push(Flag::Base64Key);
                 }
-                let mut request = Request::new(request_command, &wire_keys[sent.key].token, &flags);
+                let mut request = Request::new(request_command, &name.token, &flags);
                 if let (Some(values), Role::Request | Role::MirrorCopy) = (values, sent.role) {
                     request = request.with_value(values[sent.key]);
                 }
@@ -611,7 +663,7 @@ impl<T: Transport> Client<T> {
                     flags_for(sent.key, &mut flags);
                 }
                 let name = self.cluster().server_name(sent.server);
-                ledger.owe(name, wire_name(&wire_keys[sent.key]), forget(command, &flags));
+                ledger.owe(name, wire_name(names.of(sent)), forget(command, &flags));
             }
         }
         Ok(out)
