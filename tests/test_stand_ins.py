@@ -385,3 +385,22 @@ def test_a_split_copy_that_missed_a_write_never_serves_the_replaced_value(
     reads = {f"read {i}": c.get("hot") for i in range(60)}
     assert_never_older(reads, newer)
     assert held(copy_server, HOT_COPY) in ({}, {HOT_COPY: newer}), "the copy still holds OLD"
+
+
+def test_a_split_counter_never_reads_behind_its_last_count(
+    fleet: list[MemcachedServer], make_client: Any
+) -> None:
+    """Counting on a split key: one copy's server is frozen during an increment, then comes
+    back. Counting on each copy would leave that copy behind for good; reads (which pick a
+    copy at random) must return the last acknowledged count."""
+    c = make_client([s.address for s in fleet], hot_keys=["ctr"], hot_key_copies=3, **FAST)
+    assert c.set("ctr", 10) is True
+    copy_server = next(srv for srv in fleet if held(srv, "ctr:memlease-copy-1"))
+    with frozen(copy_server, c):
+        with suppress(memlease.MemcacheConnectionError):
+            c.incr("ctr", 1)
+    let_rejoin()
+    last = c.incr("ctr", 1)
+    assert last in (11, 12)
+    reads = {c.get("ctr") for _ in range(60)} | {c.get_many(["ctr"])["ctr"] for _ in range(20)}
+    assert reads == {last}, f"the last count is {last}, reads gave {reads}"

@@ -302,21 +302,32 @@ impl<T: Transport> Client<T> {
             flags.extend([Flag::ReturnHit, Flag::ReturnLastAccess]);
         }
         let copy = if with_cas { None } else { self.read_copy(key) };
-        let target = copy.as_ref().map_or(key, |copy| key.copy(copy));
-        let reply = self.request(target, Command::Get, &flags, None).await?;
+        let mut read = self.read_plain(copy.as_ref().map_or(key, |copy| key.copy(copy)), &flags).await?;
+        if copy.is_some() && read.0.is_none() {
+            // A copy that misses was dropped (or missed a write and paid for it): the key
+            // itself has the value.
+            read = self.read_plain(key, &flags).await?;
+        }
+        let (item, hit_before, last_access) = read;
+        if let Some(ticket) = ticket {
+            ticket.offer(item.as_ref(), hit_before, last_access);
+        }
+        Ok(item)
+    }
+
+    /// `mg` of one key as a plain read (see [`lease::plain_read`]): the item, and whether it
+    /// was fetched before and when it was last accessed (when `flags` ask).
+    async fn read_plain(&self, target: KeyRef<'_>, flags: &[Flag]) -> Result<(Option<Item>, Option<bool>, Option<u64>)> {
+        let reply = self.request(target, Command::Get, flags, None).await?;
         let (hit_before, last_access) = (reply.flags.hit_before, reply.flags.last_access);
         if !matches!(reply.code, Code::Value | Code::Miss) {
-            return Err(unexpected(&self.server_of(&key), "mg", &reply));
+            return Err(unexpected(&self.server_of(&target), "mg", &reply));
         }
         let read = lease::plain_read(reply);
         if let Some(win) = read.win_to_hand_on {
             self.hand_on_win(target, win).await;
         }
-        let item = read.item;
-        if let Some(ticket) = ticket {
-            ticket.offer(item.as_ref(), hit_before, last_access);
-        }
-        Ok(item)
+        Ok((read.item, hit_before, last_access))
     }
 
     /// This client is writing `key`: keep the local cache from serving what it had or reads
@@ -392,11 +403,13 @@ impl<T: Transport> Client<T> {
 
     /// The key itself decided (add / replace / CAS conditions); its copies follow it.
     async fn store_copies(&self, key: KeyRef<'_>, stored: Stored<'_>) -> Result<()> {
-        let copy_mode = match stored.mode {
-            SetMode::Append | SetMode::Prepend => stored.mode,
-            _ => SetMode::Set,
-        };
-        let copy_flags = store_flags(copy_mode, stored.client_flags, stored.ttl, None);
+        if matches!(stored.mode, SetMode::Append | SetMode::Prepend) {
+            // A copy may not hold what the key held (it missed a write, or expired): appending
+            // there could make a value the key never had. The copies are dropped; reads that
+            // pick one read the key itself until a set writes them again.
+            return self.write_copies(key, Command::Delete, &[], None).await;
+        }
+        let copy_flags = store_flags(SetMode::Set, stored.client_flags, stored.ttl, None);
         let copied = self
             .write_copies(key, Command::Set, &copy_flags, Some(stored.data))
             .await;
@@ -533,7 +546,9 @@ impl<T: Transport> Client<T> {
         }
         let _local = self.writing(key);
         let reply = self.request(key, Command::Arithmetic, &flags, None).await?;
-        self.write_copies(key, Command::Arithmetic, &flags, None).await?;
+        // Counting on each copy would drift the copies apart (one that misses an increment
+        // stays behind for good): they are dropped, and reads that pick one read the key.
+        self.write_copies(key, Command::Delete, &[], None).await?;
         match reply.code {
             Code::Value => {
                 let digits = reply.value.as_deref().unwrap_or_default();

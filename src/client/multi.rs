@@ -66,19 +66,47 @@ impl<T: Transport> Client<T> {
                 flags.extend([Flag::ReturnHit, Flag::ReturnLastAccess]);
             }
         };
-        let replies = self
-            .dispatch(
-                Call::new(BatchMode::Quiet, Command::Get, tolerant),
-                &targets,
-                flags,
-                None,
-            )
-            .await?;
+        let mut reads = self.read_plain_many(&targets, &flags, tolerant).await?;
+        // A copy that misses was dropped (or missed a write and paid for it): the key itself
+        // has the value.
+        let copy_misses: Vec<usize> = (0..wanted.len())
+            .filter(|&n| wanted[n].1.is_some() && reads[n].0.is_none())
+            .collect();
+        if !copy_misses.is_empty() {
+            let own: Vec<KeyRef<'_>> = copy_misses.iter().map(|&n| keys[wanted[n].0]).collect();
+            let again = self.read_plain_many(&own, &flags, tolerant).await?;
+            for (n, read) in copy_misses.into_iter().zip(again) {
+                reads[n] = read;
+            }
+        }
         // One ticket per wanted key when the local cache is on, none otherwise.
         let mut tickets = tickets.into_iter();
+        for ((i, _), (item, hit_before, last_access)) in wanted.iter().zip(reads) {
+            if let Some(ticket) = tickets.next() {
+                ticket.offer(item.as_ref(), hit_before, last_access);
+            }
+            found[*i] = item;
+        }
+        for (i, first) in repeats {
+            found[i] = found[first].clone();
+        }
+        Ok(found)
+    }
+
+    /// Plain reads of `targets` in one dispatch (see [`lease::plain_read`]): per target the
+    /// item, whether it was fetched before and when it was last accessed (when `flags` ask).
+    async fn read_plain_many(
+        &self,
+        targets: &[KeyRef<'_>],
+        flags: &impl Fn(usize, &mut Vec<Flag>),
+        tolerant: bool,
+    ) -> Result<Vec<(Option<Item>, Option<bool>, Option<u64>)>> {
+        let call = Call::new(BatchMode::Quiet, Command::Get, tolerant);
+        let replies = self.dispatch(call, targets, flags, None).await?;
+        let mut reads = Vec::with_capacity(targets.len());
         let mut wins_to_hand_on = Vec::new();
-        for (n, ((i, _), slot)) in wanted.iter().zip(replies).enumerate() {
-            let (item, hit_before, last_access) = match slot {
+        for (target, slot) in targets.iter().zip(replies) {
+            reads.push(match slot {
                 Slot::Quiet | Slot::Unavailable => (None, None, None),
                 Slot::Reply(server, reply) => {
                     let name = self.cluster().server_name(server);
@@ -89,23 +117,16 @@ impl<T: Transport> Client<T> {
                     let (hit, last) = (reply.flags.hit_before, reply.flags.last_access);
                     let read = lease::plain_read(reply);
                     if let Some(win) = read.win_to_hand_on {
-                        wins_to_hand_on.push((targets[n], win));
+                        wins_to_hand_on.push((*target, win));
                     }
                     (read.item, hit, last)
                 }
-            };
-            if let Some(ticket) = tickets.next() {
-                ticket.offer(item.as_ref(), hit_before, last_access);
-            }
-            found[*i] = item;
+            });
         }
         for (target, win) in wins_to_hand_on {
             self.hand_on_win(target, win).await;
         }
-        for (i, first) in repeats {
-            found[i] = found[first].clone();
-        }
-        Ok(found)
+        Ok(reads)
     }
 
     /// The extra copies of the split keys among `keys` (position, key): (position, copy name).
