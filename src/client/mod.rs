@@ -80,6 +80,10 @@ enum Slot {
     Unavailable,
 }
 
+/// A plain read's outcome: the item, whether it was fetched before and when it was last
+/// accessed (when asked, for the local cache's admission).
+type Read = (Option<Item>, Option<bool>, Option<u64>);
+
 /// memcached's `SERVER_ERROR` text for an item over `item_size_max`.
 const TOO_LARGE: &[u8] = b"object too large for cache";
 
@@ -302,7 +306,9 @@ impl<T: Transport> Client<T> {
             flags.extend([Flag::ReturnHit, Flag::ReturnLastAccess]);
         }
         let copy = if with_cas { None } else { self.read_copy(key) };
-        let mut read = self.read_plain(copy.as_ref().map_or(key, |copy| key.copy(copy)), &flags).await?;
+        let mut read = self
+            .read_plain(copy.as_ref().map_or(key, |copy| key.copy(copy)), &flags)
+            .await?;
         if copy.is_some() && read.0.is_none() {
             // A copy that misses was dropped (or missed a write and paid for it): the key
             // itself has the value.
@@ -317,7 +323,7 @@ impl<T: Transport> Client<T> {
 
     /// `mg` of one key as a plain read (see [`lease::plain_read`]): the item, and whether it
     /// was fetched before and when it was last accessed (when `flags` ask).
-    async fn read_plain(&self, target: KeyRef<'_>, flags: &[Flag]) -> Result<(Option<Item>, Option<bool>, Option<u64>)> {
+    async fn read_plain(&self, target: KeyRef<'_>, flags: &[Flag]) -> Result<Read> {
         let reply = self.request(target, Command::Get, flags, None).await?;
         let (hit_before, last_access) = (reply.flags.hit_before, reply.flags.last_access);
         if !matches!(reply.code, Code::Value | Code::Miss) {

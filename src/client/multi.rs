@@ -2,7 +2,7 @@
 //! [`super::dispatch`]).
 
 use super::dispatch::{BatchMode, Call, KeyRef};
-use super::{check, hot, lease, store_flags, unexpected, Client, Item, Slot, TOO_LARGE};
+use super::{check, hot, lease, store_flags, unexpected, Client, Item, Read, Slot, TOO_LARGE};
 use crate::error::{Error, Result};
 use crate::protocol::request::{Command, Flag, SetMode};
 use crate::protocol::response::Code;
@@ -100,7 +100,7 @@ impl<T: Transport> Client<T> {
         targets: &[KeyRef<'_>],
         flags: &impl Fn(usize, &mut Vec<Flag>),
         tolerant: bool,
-    ) -> Result<Vec<(Option<Item>, Option<bool>, Option<u64>)>> {
+    ) -> Result<Vec<Read>> {
         let call = Call::new(BatchMode::Quiet, Command::Get, tolerant);
         let replies = self.dispatch(call, targets, flags, None).await?;
         let mut reads = Vec::with_capacity(targets.len());
