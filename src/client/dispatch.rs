@@ -89,14 +89,15 @@ pub enum BatchMode {
     Loud,
 }
 
-/// Who may decide a conditional request (add, replace, append, prepend, CAS, counters).
+/// Who may decide a conditional request (add, replace, append, prepend, CAS, counters, and
+/// reads that hand out a CAS token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decider {
     /// The key's own server only: a stand-in lacks its data, so it would answer for an item it
     /// does not have (a second lock taken, a counter restarted).
     Primary,
-    /// Whichever server answers: a lease fill, whose CAS comes from the server that answered
-    /// the lease read, stand-in or not.
+    /// Whichever server answers: a lease read and its fill (the fill's CAS comes from the
+    /// server that answered the read, stand-in or not).
     AnyServer,
 }
 
@@ -210,7 +211,10 @@ impl Effect {
             Command::Set => compare_cas || has(|f| matches!(f, Flag::SetMode(m) if *m != SetMode::Set)),
             Command::Delete => compare_cas,
             Command::Arithmetic => true,
-            _ => false,
+            // A CAS token is judged by the server that handed it out: one from a stand-in
+            // could match an unrelated item's on the key's own server.
+            Command::Get => has(|f| matches!(f, Flag::ReturnCas)),
+            Command::Noop | Command::Debug => false,
         };
         Effect {
             mutates,

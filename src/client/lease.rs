@@ -9,7 +9,7 @@
 //!   the lease bumped the CAS or removed the key, so the stale fill is refused.
 //! - [`Client::invalidate`]: `md k [I T<stale_ttl>] [C<cas>]`, delete or mark stale.
 
-use super::dispatch::KeyRef;
+use super::dispatch::{Decider, KeyRef};
 use super::{item_of, unexpected, Client, Item};
 use crate::error::Result;
 use crate::protocol::request::{Command, Flag};
@@ -88,7 +88,9 @@ impl<T: Transport> Client<T> {
         ];
         flags.extend(lease_ttl.map(Flag::Vivify));
         flags.extend(recache_below.map(Flag::Recache));
-        let reply = self.request(key, Command::Get, &flags, None).await?;
+        let reply = self
+            .request_decided_by(key, Command::Get, &flags, None, Decider::AnyServer)
+            .await?;
         match reply.code {
             Code::Value | Code::Miss => Ok(reply),
             _ => Err(unexpected(&self.server_of(&key), "mg", &reply)),

@@ -245,7 +245,7 @@ impl<T: Transport> Client<T> {
     }
 
     /// [`Client::request`], saying which servers may decide it if it is conditional.
-    async fn request_decided_by(
+    pub(super) async fn request_decided_by(
         &self,
         key: KeyRef<'_>,
         command: Command,
