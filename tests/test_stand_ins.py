@@ -236,6 +236,22 @@ def test_conditional_writes_and_counters_are_never_decided_by_a_stand_in(
     assert on_stand_in == {}, "a conditional write or counter reached the stand-in"
 
 
+def test_a_cas_token_is_only_handed_out_by_the_keys_own_server(stand_in: StandIn) -> None:
+    """CAS tokens are counted per server: one a stand-in handed out could match an unrelated
+    item's on the primary. With the primary unreachable, ``gets`` and ``touch`` fail as its
+    failure does (a miss under ``on_server_error="miss"``), while lease reads still go to
+    the stand-in."""
+    c, key = stand_in.client, stand_in.key()
+    with frozen(stand_in.primary, c):
+        assert c.set(key, NEW) is True  # the stand-in holds a copy
+        with pytest.raises(memlease.MemcacheConnectionError):
+            c.gets(key)
+        assert c.gets(key, on_server_error="miss") == (None, None)
+        with pytest.raises(memlease.MemcacheConnectionError):
+            c.touch(key, 30)
+        assert c.lease_get(key, lease_ttl=5).value == NEW
+
+
 # Case 4: remapped copies keep their TTL (0: forever) and are served when the primary fails
 # again. Serving them again is case 1's remap variant; the cap is checked here.
 
