@@ -178,10 +178,12 @@ def test_a_write_answered_by_the_stand_in_retires_the_frozen_primary_copy(
     with frozen(stand_in.primary, c):
         newer = acknowledge(c, action, key)
         assert held(stand_in.spare, key) == {key: NEW}  # the stand-in answered the write
+        assert c.health()[stand_in.primary.address]["owed_deletes"] == 1
     let_rejoin()
     late_comer = stand_in.connect()
     assert_never_older({"another client": late_comer.get(key), "the writer": c.get(key)}, newer)
     assert held(stand_in.primary, key) in ({}, {key: NEW}), "the primary still holds OLD"
+    assert c.health()[stand_in.primary.address]["owed_deletes"] == 0, "paid"
 
 
 # Case 3: conditional writes and counters decided by a stand-in without the primary's data.

@@ -553,7 +553,9 @@ macro_rules! client_methods {
             }
 
             /// `{server: {"down": bool, "failures": n, "consecutive_failures": n, "mark_downs": n,
-            /// "rejoins": n, "refused": n, "last_error": str | None}}`.
+            /// "rejoins": n, "refused": n, "last_error": str | None, "owed_deletes": n,
+            /// "owes_flush": bool}}`: the last two are the deletes the server owes this process
+            /// for writes it missed (paid before it is read again; see README, stand-ins).
             fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
                 $crate::py::options::health(py, self.cluster())
             }

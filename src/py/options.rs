@@ -426,7 +426,10 @@ pub fn health<'py>(py: Python<'py>, cluster: &Cluster) -> PyResult<Bound<'py, Py
         entry.set_item("rejoins", snapshot.rejoins)?;
         entry.set_item("refused", snapshot.refused)?;
         entry.set_item("last_error", snapshot.last_error)?;
-        result.set_item(cluster.server_name(i).to_string(), entry)?;
+        let name = cluster.server_name(i);
+        entry.set_item("owed_deletes", cluster.ledger().owed_count(name))?;
+        entry.set_item("owes_flush", cluster.ledger().owed_flush(name).is_some())?;
+        result.set_item(name.to_string(), entry)?;
     }
     Ok(result)
 }
