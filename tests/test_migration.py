@@ -84,6 +84,44 @@ def test_deletes_leave_tombstones_that_block_stale_backfills(clusters: Clusters)
     assert m.set("k", "v2") and m.get("k") == "v2"
 
 
+@pytest.mark.parametrize("phase", ["dual_write", "read_destination", "destination_only"])
+def test_placeholders_and_stale_items_are_not_values(clusters: Clusters, phase: str) -> None:
+    """The migrating reads see raw items: another reader's lease placeholder and an item an
+    acknowledged invalidation marked stale are misses to them, as to a plain ``get``."""
+    origin, destination = clients(clusters)
+    reading = origin if phase == "dual_write" else destination
+    m = MigratingClient(origin, destination, phase=phase)
+    if phase == "read_destination":
+        origin.set("p", "origin value")
+    assert reading.lease_get("p", lease_ttl=30).won  # another reader computes "p"
+    expected = "origin value" if phase == "read_destination" else None
+    assert m.get("p") == expected, "served another reader's lease placeholder"
+    for client in (origin, destination):
+        client.set("k", "old")
+        client.invalidate("k", stale_ttl=30)
+    assert m.get("k") is None, "served an item marked stale by an acknowledged invalidation"
+    assert reading.lease_get("k").won, "the stale item's refresh was not passed on"
+
+
+def test_async_placeholders_and_stale_items_are_not_values(clusters: Clusters) -> None:
+    async def main() -> None:
+        origin_servers, destination_servers = clusters
+        async with memlease.AsyncClient([s.address for s in origin_servers]) as origin:
+            async with memlease.AsyncClient([s.address for s in destination_servers]) as dest:
+                m = AsyncMigratingClient(origin, dest, phase="read_destination")
+                await origin.set("p", "origin value")
+                assert (await dest.lease_get("p", lease_ttl=30)).won
+                assert await m.get("p") == "origin value"
+                await origin.set("k", "old")
+                await origin.invalidate("k", stale_ttl=30)
+                await dest.set("k", "old")
+                await dest.invalidate("k", stale_ttl=30)
+                assert await m.get("k") is None
+                assert (await dest.lease_get("k")).won, "the refresh was passed on"
+
+    asyncio.run(main())
+
+
 def test_a_slower_writer_cannot_overwrite_the_destination(clusters: Clusters) -> None:
     origin, destination = clients(clusters)
     m = MigratingClient(origin, destination, phase="read_destination")

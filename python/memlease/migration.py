@@ -120,7 +120,19 @@ def _is_tombstone(result: Any) -> bool:
 
 
 def _is_value(result: MetaResult | None) -> bool:
-    return result is not None and result.status == "VA" and not _is_tombstone(result)
+    """Whether a raw read found a value a plain read may return: not a miss, a tombstone, an
+    item marked stale by an invalidation, or another reader's lease placeholder (an empty,
+    flagless item with a win handed out on it)."""
+    if result is None or result.status != "VA" or _is_tombstone(result) or result.stale:
+        return False
+    placeholder = (result.win or result.already_won) and not result.client_flags
+    return not (placeholder and result.value in (b"", ""))
+
+
+def _must_hand_on(result: MetaResult | None) -> bool:
+    """memcached handed this read the refresh of a stale item; a plain read will not refresh,
+    so it marks the item stale again (``md k I``), which hands the win to the next reader."""
+    return result is not None and result.stale and result.win
 
 
 def _conditional_write_flags(ttl: int, before: int | None) -> str | None:
@@ -203,8 +215,8 @@ class MigratingClient:
     def get(self, key: Any, default: Any = None) -> Any:
         phase = self.phase
         if not phase.reads_destination:
-            result = self.origin.meta_get(key, "v")
-            if result.status != "VA":
+            result = self._read(self.origin, key)
+            if not _is_value(result):
                 return default
             if phase.dual and self._migration.should_backfill(phase):
                 self._backfill(key, result.value)
@@ -216,12 +228,20 @@ class MigratingClient:
             return default
         # A miss, a tombstone or an untrusted copy: the origin is still authoritative. A
         # tombstone blocks the backfill, so only a plain miss is worth one.
-        result = self.origin.meta_get(key, "v")
-        if result.status != "VA":
+        result = self._read(self.origin, key)
+        if not _is_value(result):
             return default
         if found is not None and not _is_tombstone(found):
             self._backfill(key, result.value)
         return result.value
+
+    @staticmethod
+    def _read(client: Client, key: Any) -> MetaResult:
+        result = client.meta_get(key, "v")
+        if _must_hand_on(result):
+            with contextlib.suppress(MemcacheError):
+                client.meta_delete(key, "I")
+        return result
 
     def _read_destination(self, key: Any) -> MetaResult | None:
         """The destination's item, or None while its copy cannot be trusted: a change it may
@@ -231,7 +251,7 @@ class MigratingClient:
                 self.destination.invalidate(key)  # on success, the tracker forgets the key
             except MemcacheError:
                 return None
-        return self.destination.meta_get(key, "v")
+        return self._read(self.destination, key)
 
     def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         return {key: value for key in keys if (value := self.get(key, _MISSING)) is not _MISSING}
@@ -379,8 +399,8 @@ class AsyncMigratingClient:
     async def get(self, key: Any, default: Any = None) -> Any:
         phase = self.phase
         if not phase.reads_destination:
-            result = await self.origin.meta_get(key, "v")
-            if result.status != "VA":
+            result = await self._read(self.origin, key)
+            if not _is_value(result):
                 return default
             if phase.dual and self._migration.should_backfill(phase):
                 await self._backfill(key, result.value)
@@ -390,12 +410,20 @@ class AsyncMigratingClient:
             return found.value  # type: ignore[union-attr]
         if phase is Phase.DESTINATION_ONLY:
             return default
-        result = await self.origin.meta_get(key, "v")
-        if result.status != "VA":
+        result = await self._read(self.origin, key)
+        if not _is_value(result):
             return default
         if found is not None and not _is_tombstone(found):
             await self._backfill(key, result.value)
         return result.value
+
+    @staticmethod
+    async def _read(client: AsyncClient, key: Any) -> MetaResult:
+        result: MetaResult = await client.meta_get(key, "v")
+        if _must_hand_on(result):
+            with contextlib.suppress(MemcacheError):
+                await client.meta_delete(key, "I")
+        return result
 
     async def _read_destination(self, key: Any) -> MetaResult | None:
         if self.destination._invalidation_pending(key):
@@ -403,8 +431,7 @@ class AsyncMigratingClient:
                 await self.destination.invalidate(key)
             except MemcacheError:
                 return None
-        found: MetaResult = await self.destination.meta_get(key, "v")
-        return found
+        return await self._read(self.destination, key)
 
     async def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         found = {}
