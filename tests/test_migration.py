@@ -106,18 +106,18 @@ def test_placeholders_and_stale_items_are_not_values(clusters: Clusters, phase: 
 def test_async_placeholders_and_stale_items_are_not_values(clusters: Clusters) -> None:
     async def main() -> None:
         origin_servers, destination_servers = clusters
-        async with memlease.AsyncClient([s.address for s in origin_servers]) as origin:
-            async with memlease.AsyncClient([s.address for s in destination_servers]) as dest:
-                m = AsyncMigratingClient(origin, dest, phase="read_destination")
-                await origin.set("p", "origin value")
-                assert (await dest.lease_get("p", lease_ttl=30)).won
-                assert await m.get("p") == "origin value"
-                await origin.set("k", "old")
-                await origin.invalidate("k", stale_ttl=30)
-                await dest.set("k", "old")
-                await dest.invalidate("k", stale_ttl=30)
-                assert await m.get("k") is None
-                assert (await dest.lease_get("k")).won, "the refresh was passed on"
+        origin = memlease.AsyncClient([s.address for s in origin_servers])
+        dest = memlease.AsyncClient([s.address for s in destination_servers])
+        async with origin, dest:
+            m = AsyncMigratingClient(origin, dest, phase="read_destination")
+            await origin.set("p", "origin value")
+            assert (await dest.lease_get("p", lease_ttl=30)).won
+            assert await m.get("p") == "origin value"
+            for client in (origin, dest):
+                await client.set("k", "old")
+                await client.invalidate("k", stale_ttl=30)
+            assert await m.get("k") is None
+            assert (await dest.lease_get("k")).won, "the refresh was passed on"
 
     asyncio.run(main())
 
