@@ -7,6 +7,9 @@
 //! 3. Anything longer: replaced by `memlease-digest:` + the lowercase hex BLAKE2b-256 digest of
 //!    the key bytes (80 printable bytes, sent as in rule 1).
 //!
+//! A key placed by a routing key goes by an alias on servers other than its own (mirror,
+//! stand-ins): [`alias_key`], `memlease-alias:` + a digest of both.
+//!
 //! Servers are chosen from the user's key bytes, not the wire form (see [`crate::ring`]).
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -58,17 +61,38 @@ pub fn wire_key(raw: &[u8]) -> Result<WireKey<'_>, EmptyKey> {
             binary: true,
         });
     }
+    Ok(digest_key(DIGEST_PREFIX, &[raw]))
+}
+
+/// `prefix` + the lowercase hex BLAKE2b-256 digest of `parts`, one after the other.
+fn digest_key(prefix: &[u8], parts: &[&[u8]]) -> WireKey<'static> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Blake2b256::digest(raw);
-    let mut token = Vec::with_capacity(DIGEST_PREFIX.len() + 64);
-    token.extend_from_slice(DIGEST_PREFIX);
-    for byte in digest {
+    let mut hasher = Blake2b256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    let mut token = Vec::with_capacity(prefix.len() + 64);
+    token.extend_from_slice(prefix);
+    for byte in hasher.finalize() {
         token.extend_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
     }
-    Ok(WireKey {
+    WireKey {
         token: Cow::Owned(token),
         binary: false,
-    })
+    }
+}
+
+/// Prefix of alias keys (see [`alias_key`]).
+pub const ALIAS_PREFIX: &[u8] = b"memlease-alias:";
+
+/// The name a key stored as `stored` and placed by a routing key goes by on servers other than
+/// its own (the mirror, stand-ins): `memlease-alias:` + the hex BLAKE2b-256 digest of the
+/// routing key (its length and type first, so no two pairs run together) and the stored key.
+/// Two routing keys sharing a stored key are different items there, as on their own servers.
+pub fn alias_key(stored: &[u8], route: &[u8], route_is_bytes: bool) -> WireKey<'static> {
+    let kind: &[u8] = if route_is_bytes { b"b" } else { b"s" };
+    let length = (route.len() as u64).to_be_bytes();
+    digest_key(ALIAS_PREFIX, &[kind, &length, route, stored])
 }
 
 /// The inverse of rule 2, for keys the server echoes back with `k` and `b`.
@@ -115,6 +139,17 @@ mod tests {
         let digest = wire_key(&long_plain).unwrap();
         assert!(digest.token.starts_with(DIGEST_PREFIX));
         assert_ne!(digest.token, wire_key(&vec![b'a'; MAX_KEY_LEN + 2]).unwrap().token);
+    }
+
+    #[test]
+    fn aliases_tell_routing_keys_apart() {
+        let alias = alias_key(b"settings", b"tenant:1", false);
+        assert!(alias.token.starts_with(ALIAS_PREFIX) && !alias.binary);
+        assert_eq!(alias.token.len(), ALIAS_PREFIX.len() + 64);
+        assert_ne!(alias, alias_key(b"settings", b"tenant:2", false));
+        assert_ne!(alias, alias_key(b"settings", b"tenant:1", true));
+        assert_ne!(alias_key(b"ab", b"c", false), alias_key(b"b", b"ca", false));
+        assert_eq!(alias, alias_key(b"settings", b"tenant:1", false));
     }
 
     #[test]

@@ -341,3 +341,15 @@ def test_a_hot_key_given_with_a_routing_key_is_not_split(
     assert c.set("settings", "plain")  # the key itself, unrouted, is still split
     copies = [memlease.Client(s.address).get("settings:memlease-copy-1") for s in cluster]
     assert "plain" in copies
+
+
+def test_raw_meta_writes_to_a_split_key_drop_its_copies(split_client: Any) -> None:
+    # A raw command's effect cannot be repeated faithfully on the copies: they are dropped,
+    # and reads that pick one read the key itself.
+    c = split_client
+    assert c.set("hot", "v1")
+    assert c.meta_set("hot", "v2").status == "HD"
+    assert {c.get("hot") for _ in range(30)} == {"v2"}
+    assert c.set("hot", "v3")
+    assert c.meta_delete("hot").status == "HD"
+    assert {c.get("hot") for _ in range(30)} == {None}

@@ -348,6 +348,28 @@ def test_a_write_the_mirror_missed_is_never_served_by_it(
     assert_never_older({"get": c.get("k"), "get_many": c.get_many(["k"]).get("k")}, newer)
 
 
+def test_read_through_keeps_caching_on_the_mirror_while_the_primary_is_down(
+    fleet: list[MemcachedServer], make_client: Any
+) -> None:
+    """A touch is copied to the mirror (not dropped there), and while the primary is down a
+    lease read and its fill both go to the mirror: the loader runs once, not per read."""
+    primary, mirror = fleet[0], fleet[1]
+    c = make_client(primary.address, mirror=[mirror.address], **FAST)
+    assert c.set("plain", "x") is True
+    assert c.touch("plain", 300) is True
+    assert held(mirror, "plain") == {"plain": "x"}, "the touch dropped the mirror's copy"
+    primary.stop()
+    calls = []
+
+    def load() -> str:
+        calls.append(1)
+        return "computed"
+
+    assert [c.get_or_compute("k", load, 300) for _ in range(5)] == ["computed"] * 5
+    assert len(calls) == 1, "the fills did not reach the mirror the lease reads went to"
+    assert c.get("plain") == "x"
+
+
 def test_conditional_writes_on_a_mirrored_key_delete_the_mirror_copy(
     fleet: list[MemcachedServer], make_client: Any
 ) -> None:

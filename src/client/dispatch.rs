@@ -17,7 +17,7 @@ use super::hot::SplitCopy;
 use super::{check, wire, Client, Slot};
 use crate::cluster::Batch;
 use crate::error::{Error, Result};
-use crate::keys::WireKey;
+use crate::keys::{self, WireKey};
 use crate::ledger::{Debt, Forget, Ledger, WireName};
 use crate::protocol::request::{encode_noop, Command, Flag, Request, SetMode};
 use crate::protocol::response::Code;
@@ -168,21 +168,10 @@ impl Names<'_> {
     }
 }
 
-/// The name a key given with a routing key goes by on servers other than its own (the mirror,
-/// stand-ins): the stored key alone could name another routing key's item there, as two
-/// routing keys may share a stored key and only their own servers tell them apart.
-fn alias_of(key: &KeyRef<'_>) -> Option<Result<WireKey<'static>>> {
-    if key.route.bytes == key.stored {
-        return None;
-    }
-    let mut name = Vec::with_capacity(key.stored.len() + key.route.bytes.len() + 2);
-    name.extend_from_slice(key.stored);
-    name.extend_from_slice(if key.route.is_bytes { b"\x1fb" } else { b"\x1fs" });
-    name.extend_from_slice(key.route.bytes);
-    Some(wire(&name).map(|w| WireKey {
-        token: std::borrow::Cow::Owned(w.token.into_owned()),
-        binary: w.binary,
-    }))
+/// The name a key given with a routing key goes by on servers other than its own (see
+/// [`keys::alias_key`]); `None` for a key placed by itself.
+fn alias_of(key: &KeyRef<'_>) -> Option<WireKey<'static>> {
+    (key.route.bytes != key.stored).then(|| keys::alias_key(key.stored, key.route.bytes, key.route.is_bytes))
 }
 
 /// What a request does to the item it names.
@@ -192,8 +181,10 @@ struct Effect {
     mutates: bool,
     /// Changes the value: copies elsewhere become stale.
     changes_value: bool,
-    /// Its outcome depends on what the server holds.
+    /// Its outcome depends on what the server holds (a conditional write, a counter).
     conditional: bool,
+    /// It hands out a CAS token, which only the server that issued it can judge later.
+    hands_out_cas: bool,
     /// Leaves an item behind on the server (a value, a TTL, a lease placeholder).
     writes_item: bool,
 }
@@ -211,15 +202,15 @@ impl Effect {
             Command::Set => compare_cas || has(|f| matches!(f, Flag::SetMode(m) if *m != SetMode::Set)),
             Command::Delete => compare_cas,
             Command::Arithmetic => true,
-            // A CAS token is judged by the server that handed it out: one from a stand-in
-            // could match an unrelated item's on the key's own server.
-            Command::Get => has(|f| matches!(f, Flag::ReturnCas)),
-            Command::Noop | Command::Debug => false,
+            Command::Get | Command::Noop | Command::Debug => false,
         };
         Effect {
             mutates,
             changes_value: matches!(command, Command::Set | Command::Delete | Command::Arithmetic),
             conditional,
+            // A CAS token is judged by the server that handed it out: one from a stand-in could
+            // match an unrelated item's on the key's own server.
+            hands_out_cas: command == Command::Get && has(|f| matches!(f, Flag::ReturnCas)),
             writes_item: mutates || has(|f| matches!(f, Flag::Vivify(_))),
         }
     }
@@ -337,7 +328,7 @@ impl<T: Transport> Client<T> {
         let command = call.command;
         let own: Vec<WireKey<'_>> = keys.iter().map(|k| wire(k.stored)).collect::<Result<_>>()?;
         let aliases = if keys.iter().any(|k| k.route.bytes != k.stored) {
-            keys.iter().map(|k| alias_of(k).transpose()).collect::<Result<_>>()?
+            keys.iter().map(alias_of).collect()
         } else {
             Vec::new()
         };
@@ -365,7 +356,11 @@ impl<T: Transport> Client<T> {
                 forget_if_missed: key.split_copy && effect.forget_if_missed(command),
                 alias: false,
             });
-            if effect.mutates {
+            // A lease fill is not mirrored: its CAS means nothing to the mirror, which keeps
+            // up with the primary's writes and invalidations (or owes them) so it holds no
+            // older value; and dropping the mirror's copy would take the lease of a read that
+            // fell back to it while the primary is down.
+            if effect.mutates && call.decider == Decider::Primary {
                 if let Some(mirror) = topology.mirror_for(server, &key.route) {
                     // The mirror may not hold what the primary holds: a conditional write or a
                     // counter decided there could diverge, so its copy is dropped instead.
@@ -406,12 +401,14 @@ impl<T: Transport> Client<T> {
             flags.clear();
             flags_for(i, &mut flags);
             let effect = Effect::of(command, &flags);
-            if effect.conditional && call.decider == Decider::Primary {
+            if (effect.conditional || effect.hands_out_cas) && call.decider == Decider::Primary {
                 continue; // fails as its server's failure: no stand-in decides it
             }
             let primary = primaries[i];
             let down = |server: usize| self.cluster().is_down(server);
-            let Some(fallback) = topology.fallback(primary, &keys[i].route, !effect.mutates, &down) else {
+            // A lease fill goes where its lease read went: reads fall back to the mirror too.
+            let read_like = !effect.mutates || call.decider == Decider::AnyServer;
+            let Some(fallback) = topology.fallback(primary, &keys[i].route, read_like, &down) else {
                 continue;
             };
             let stands_in = fallback.kind != FallbackKind::Mirror;
@@ -620,20 +617,25 @@ impl<T: Transport> Client<T> {
             });
         }
         let results = self.transport.exchange(batches).await;
+        let mut failure = None;
         for (((server, members), owed), result) in groups.iter().zip(&debts).zip(results) {
             let name = self.cluster().server_name(*server);
             match result {
                 Ok(Replies { meta, .. }) => {
-                    // In a quiet batch, a delete that reached its server sends no reply.
-                    let mut paid = vec![mode == BatchMode::Quiet; owed.len()];
+                    // In a quiet batch a delete that reached its server sends no reply. One
+                    // that was answered is settled either way: an error reply means the server
+                    // cannot take it, and offering it again would not change that.
+                    let mut paid = vec![true; owed.len()];
                     for Answer { request, mut reply } in meta {
                         // The reader placed the reply; `None` is an error reply of a quiet
-                        // batch, which names no request and so fails the call.
+                        // batch, which names no request and so fails the call (once the
+                        // round's bookkeeping is done).
                         let Some(position) = request else {
-                            return Err(check(name, reply).unwrap_err());
+                            failure.get_or_insert_with(|| check(name, reply).unwrap_err());
+                            paid.iter_mut().for_each(|p| *p = false);
+                            continue;
                         };
                         if position < owed.len() {
-                            paid[position] = matches!(reply.code, Code::Stored | Code::NotFound);
                             continue;
                         }
                         let entry = members[position - owed.len()];
@@ -670,7 +672,7 @@ impl<T: Transport> Client<T> {
                 ledger.owe(name, wire_name(names.of(sent)), forget(command, &flags));
             }
         }
-        Ok(out)
+        failure.map_or(Ok(out), Err)
     }
 
     /// Before anything else is read from `server`, the `flush_all` it owes (it missed more

@@ -275,8 +275,10 @@ impl<T: Transport> Client<T> {
         }
     }
 
-    /// A raw meta command, as the caller wrote it: no split-key copies. Anything but `mg` may
-    /// change the item, so it drops the key's local copy like any write.
+    /// A raw meta command, as the caller wrote it. Anything but `mg` may change the item, so it
+    /// drops the key's local copy like any write, and a split key's copies (what the command
+    /// does to the key cannot be repeated on them faithfully; reads that pick a dropped copy
+    /// read the key itself).
     pub async fn meta(
         &self,
         key: KeyRef<'_>,
@@ -284,8 +286,14 @@ impl<T: Transport> Client<T> {
         flags: &[Flag],
         value: Option<&[u8]>,
     ) -> Result<Response> {
-        let _local = (command != Command::Get).then(|| self.writing(key));
-        self.request(key, command, flags, value).await
+        let changes = command != Command::Get;
+        let _local = changes.then(|| self.writing(key));
+        let reply = self.request(key, command, flags, value).await;
+        if changes {
+            // Best effort: a copy whose server misses the delete owes it (see `ledger`).
+            let _ = self.write_copies(key, Command::Delete, &[], None).await;
+        }
+        reply
     }
 
     /// `mg key v f [c]`.
