@@ -85,9 +85,28 @@ struct State {
     windows: HashMap<Arc<str>, Vec<(Arc<str>, Instant)>>,
 }
 
+/// Counters of the ledger, since the process started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LedgerStats {
+    /// Deletes (or stale marks) recorded as owed.
+    pub owed: u64,
+    /// Owed deletes delivered.
+    pub paid: u64,
+    /// `flush_all`s owed instead of too many deletes.
+    pub flushes_owed: u64,
+    /// Stand-in windows opened or extended.
+    pub windows: u64,
+    /// Deletes owed right now, over every server.
+    pub pending: u64,
+}
+
 pub struct Ledger {
     /// Whether anything is recorded (owed or a window, even an expired one).
     busy: AtomicBool,
+    owed: AtomicU64,
+    paid: AtomicU64,
+    flushes_owed: AtomicU64,
+    windows: AtomicU64,
     generation: AtomicU64,
     max_owed: usize,
     state: Mutex<State>,
@@ -123,6 +142,10 @@ impl Ledger {
     pub fn new(max_owed: usize) -> Self {
         Ledger {
             busy: AtomicBool::new(false),
+            owed: AtomicU64::new(0),
+            paid: AtomicU64::new(0),
+            flushes_owed: AtomicU64::new(0),
+            windows: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             max_owed,
             state: Mutex::new(State::default()),
@@ -157,6 +180,7 @@ impl Ledger {
     /// `server` may have missed a write of `key`: it owes a delete (or a stale mark).
     pub fn owe(&self, server: &Arc<str>, key: WireName, forget: Forget) {
         let generation = self.next_generation();
+        self.owed.fetch_add(1, Ordering::Relaxed);
         let max_owed = self.max_owed;
         self.with_state(|state| {
             // Recorded even while a flush is owed: that flush may be on its way already, and
@@ -172,6 +196,7 @@ impl Ledger {
                 );
                 owed.keys.clear();
                 owed.flush = generation;
+                self.flushes_owed.fetch_add(1, Ordering::Relaxed);
             }
         });
     }
@@ -243,6 +268,7 @@ impl Ledger {
             if let Some(owed) = state.owed.get_mut(server) {
                 if owed.keys.get(&debt.key).map(|(g, _)| *g) == Some(debt.generation) {
                     owed.keys.remove(&debt.key);
+                    self.paid.fetch_add(1, Ordering::Relaxed);
                 }
                 if owed.flush == 0 && owed.keys.is_empty() {
                     state.owed.remove(server);
@@ -254,6 +280,7 @@ impl Ledger {
     /// `stand_in` takes a write for `primary`'s keys, each with a TTL of at most `cap` seconds.
     pub fn open_window(&self, primary: &Arc<str>, stand_in: &Arc<str>, cap: i64) {
         let until = Instant::now() + Duration::from_secs(cap.max(0) as u64) + CLOCK_SLACK;
+        self.windows.fetch_add(1, Ordering::Relaxed);
         self.with_state(|state| {
             let windows = state.windows.entry(Arc::clone(primary)).or_default();
             match windows.iter_mut().find(|(name, _)| name == stand_in) {
@@ -271,6 +298,18 @@ impl Ledger {
             let open = windows.iter().filter(|(_, until)| *until > now);
             open.map(|(name, _)| Arc::clone(name)).collect()
         })
+    }
+
+    /// The counters, and what is owed now.
+    pub fn stats(&self) -> LedgerStats {
+        let pending = self.with_state(|state| state.owed.values().map(|o| o.keys.len() as u64).sum());
+        LedgerStats {
+            owed: self.owed.load(Ordering::Relaxed),
+            paid: self.paid.load(Ordering::Relaxed),
+            flushes_owed: self.flushes_owed.load(Ordering::Relaxed),
+            windows: self.windows.load(Ordering::Relaxed),
+            pending,
+        }
     }
 
     /// Keys owed by `server` (for tests and diagnostics).
@@ -316,6 +355,8 @@ mod tests {
         let again = ledger.debts_among(&server, keys.iter().map(|k| (*k, false)));
         ledger.paid(&server, &again[0]);
         assert_eq!(ledger.owed_count(&server), 0);
+        let stats = ledger.stats();
+        assert_eq!((stats.owed, stats.paid, stats.pending), (4, 1, 0));
         assert!(ledger.is_quiet());
     }
 

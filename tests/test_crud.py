@@ -496,6 +496,11 @@ def compare_cache_with_db(client: memlease.Client, tracker: Any, users: Users, r
             run.violations.append(f"after the run user:email:{email} holds {cached}")
 
 
+def ledger_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """The ledger's counters over one run (``pending`` as it is at the end)."""
+    return {k: v - (0 if k == "pending" else before[k]) for k, v in after.items()}
+
+
 def randomized_run(fleet: Fleet, variant: Variant) -> Run:
     users = Users(USERS)
     run = Run()
@@ -505,6 +510,7 @@ def randomized_run(fleet: Fleet, variant: Variant) -> Run:
     addresses = [s.address for s in fleet.primaries]
     sync_client = memlease.Client(addresses, **options)
     sync_client.flush_all()
+    ledger_before = sync_client.ledger_stats()  # process-wide counters: this run's share
     policy = {
         "stale_ttl": variant.stale_ttl,
         "stale": memlease.StalePolicy(accept=variant.accept_stale),
@@ -549,6 +555,7 @@ def randomized_run(fleet: Fleet, variant: Variant) -> Run:
         f"\n{variant.name} stale_ttl={variant.stale_ttl} accept_stale={variant.accept_stale}: "
         f"{run.reads} reads ({run.checked} checked), {run.writes} writes, "
         f"{len(run.violations)} violations, tracker {tracker.stats()}, "
+        f"ledger {ledger_delta(ledger_before, sync_client.ledger_stats())}, "
         f"sync client {sync_client.read_through_stats()}"
     )
     sync_client.close()

@@ -560,6 +560,14 @@ macro_rules! client_methods {
                 $crate::py::options::health(py, self.cluster())
             }
 
+            /// What this process's clients know servers owe (process-wide, see README,
+            /// stand-ins): `{"owed": n, "paid": n, "flushes_owed": n, "windows": n,
+            /// "pending": n}`: deletes recorded as owed and delivered so far, `flush_all`s owed
+            /// instead of too many deletes, stand-in windows opened, deletes owed now.
+            fn ledger_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+                $crate::py::options::ledger_stats(py, self.cluster())
+            }
+
             /// `{"hits": n, "misses": n, "admissions": n, "evictions": n, "refreshes": n,
             /// "size": n}` of the local hot-key cache, or None when `local_cache_size` is 0.
             fn local_cache_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, pyo3::types::PyDict>>> {

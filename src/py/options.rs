@@ -414,6 +414,18 @@ pub fn local_cache_stats<'py>(
     Ok(Some(result))
 }
 
+/// The ledger's counters (see [`crate::ledger`]).
+pub fn ledger_stats<'py>(py: Python<'py>, cluster: &Cluster) -> PyResult<Bound<'py, PyDict>> {
+    let stats = cluster.ledger().stats();
+    let result = PyDict::new(py);
+    result.set_item("owed", stats.owed)?;
+    result.set_item("paid", stats.paid)?;
+    result.set_item("flushes_owed", stats.flushes_owed)?;
+    result.set_item("windows", stats.windows)?;
+    result.set_item("pending", stats.pending)?;
+    Ok(result)
+}
+
 /// Health counters per server (see [`crate::health`]).
 pub fn health<'py>(py: Python<'py>, cluster: &Cluster) -> PyResult<Bound<'py, PyDict>> {
     let result = PyDict::new(py);
