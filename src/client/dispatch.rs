@@ -446,8 +446,9 @@ impl<T: Transport> Client<T> {
         if !retry.is_empty() {
             let second = self.send(call, &names, &retry, &flags_for, values).await?;
             // A delete on the fallback clears what the fallback holds, but the primary keeps
-            // its old value until it is paid the delete it now owes: the caller must learn
-            // that the delete did not reach it (the write-failure tracker replays it too).
+            // its old value: the caller must learn that the delete did not reach it (the
+            // write-failure tracker replays invalidations; a plain delete replayed later could
+            // remove another client's newer lock, so it is not owed).
             if command != Command::Delete {
                 for (sent, result) in retry.iter().zip(second) {
                     if sent.role == Role::Request {
