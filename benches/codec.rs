@@ -7,11 +7,11 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use memlease::keys::wire_key;
+use memlease::protocol::keys::wire_key;
+use memlease::protocol::reply::{Awaited, Expect, Opaque, ReplyReader};
 use memlease::protocol::request::{encode_noop, Command, Flag, Request};
 use memlease::protocol::response::{parse, Response};
-use memlease::reply::{Awaited, Expect, Opaque, ReplyReader};
-use memlease::ring::{Ketama, NodeId};
+use memlease::route::ring::{Ketama, NodeId};
 use std::hint::black_box;
 
 /// A typical application key: 20 printable bytes, sent as is.
@@ -187,7 +187,7 @@ fn parse_replies(c: &mut Criterion) {
     group.finish();
 }
 
-/// One key per mapping rule of `memlease::keys`.
+/// One key per mapping rule of `memlease::protocol::keys`.
 fn keys(c: &mut Criterion) {
     let binary: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37)).collect();
     let long = vec![b'k'; 300];

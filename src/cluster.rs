@@ -2,17 +2,17 @@
 //! combiner, health, and (created on first async use) a multiplexed pool. Exchanges encoded
 //! batches; knows nothing of what the requests mean.
 
-use crate::combine::Combiner;
+use crate::blocking::combine::Combiner;
+use crate::blocking::exchange::{self, Job};
+use crate::blocking::pool::{Pool, PooledConnection};
 use crate::error::{Error, Result};
-use crate::exchange::{self, Job};
 use crate::fork;
-use crate::health::{Admission, HealthEvent, HealthPolicy, HealthSnapshot, ServerHealth};
-use crate::ledger::{self, Ledger};
 use crate::mux::{MuxConfig, MuxPool};
-use crate::pool::{Pool, PooledConnection};
-use crate::reply::{Expect, Replies};
-use crate::ring::PlacementKey;
-use crate::topology::{Topology, TopologyConfig};
+use crate::protocol::reply::{Expect, Replies};
+use crate::route::health::{Admission, HealthEvent, HealthPolicy, HealthSnapshot, ServerHealth};
+use crate::route::ledger::{self, Ledger};
+use crate::route::ring::PlacementKey;
+use crate::route::topology::{Topology, TopologyConfig};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -9,8 +9,8 @@
 
 use crate::cluster::{Batch, Cluster};
 use crate::error::{Error, Result, TimeoutPhase};
-use crate::health::Admission;
-use crate::reply::Replies;
+use crate::protocol::reply::Replies;
+use crate::route::health::Admission;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};

@@ -1,7 +1,7 @@
 """Placement presets agree with the client they name, key for key: the real library writes to
 three real servers, each server is asked what it holds, and memlease must name the same owner
 (and read the keys back through its own routing). Algorithm-level vectors for more server
-lists (default ports, hostnames, IPv6, unix sockets, failover) are replayed in src/ring/."""
+lists (default ports, hostnames, IPv6, unix sockets, failover) are replayed in src/route/ring/."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@
 use super::Client;
 use crate::cluster::Batch;
 use crate::error::{Error, Result};
+use crate::protocol::reply::Expect;
 use crate::protocol::text::{self, TextReply};
-use crate::reply::Expect;
 use crate::transport::Transport;
 use bytes::Bytes;
 

@@ -477,7 +477,7 @@ pub fn copy_key(key: &[u8], index: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::PlacementKey;
+    use crate::route::ring::PlacementKey;
     use bytes::Bytes;
 
     fn item(value: &'static [u8]) -> Item {

@@ -20,11 +20,11 @@ use dispatch::{BatchMode, Call, Decider};
 
 use crate::cluster::{Batch, Cluster};
 use crate::error::{Error, Result};
-use crate::keys::{self, WireKey};
+use crate::protocol::keys::{self, WireKey};
+use crate::protocol::reply::{Expect, Replies};
 use crate::protocol::request::{ArithmeticMode, Command, Flag, SetMode};
 use crate::protocol::response::{Code, Response};
 use crate::protocol::text::{self, TextReply};
-use crate::reply::{Expect, Replies};
 use crate::transport::Transport;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -5,10 +5,10 @@ use super::{Cas, Client, HotKeys, KeyRef, StoreOutcome};
 use crate::client::hot::SplitKeys;
 use crate::cluster::{Batch, Cluster, ClusterConfig};
 use crate::error::{Error, Result};
-use crate::health::HealthPolicy;
+use crate::protocol::reply::{Replies, ReplyReader};
 use crate::protocol::request::SetMode;
-use crate::reply::{Replies, ReplyReader};
-use crate::topology::{single_pool_config, test_pool, TopologyConfig};
+use crate::route::health::HealthPolicy;
+use crate::route::topology::{single_pool_config, test_pool, TopologyConfig};
 use crate::transport::{run_blocking, Transport};
 use bytes::BytesMut;
 use parking_lot::Mutex;
@@ -64,7 +64,7 @@ impl Transport for Scripted {
 }
 
 fn split_client(replies: &[Option<&'static str>]) -> Client<Scripted> {
-    scripted_client(&["a:1", "b:1", "c:1"], replies, crate::ledger::MAX_OWED)
+    scripted_client(&["a:1", "b:1", "c:1"], replies, crate::route::ledger::MAX_OWED)
 }
 
 fn scripted_client(servers: &[&str], replies: &[Option<&'static str>], max_owed: usize) -> Client<Scripted> {

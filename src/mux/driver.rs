@@ -7,8 +7,8 @@
 
 use super::{MuxPool, Next, Submission, MAX_IN_FLIGHT};
 use crate::error::{Error, Result, TimeoutPhase};
-use crate::reply::{missing_bytes, Replies, ReplyReader};
-use crate::server::Address;
+use crate::protocol::reply::{missing_bytes, Replies, ReplyReader};
+use crate::route::server::Address;
 use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::io;

@@ -13,8 +13,8 @@
 pub mod driver;
 
 use crate::error::{Error, Result, TimeoutPhase};
-use crate::reply::{Expect, Replies};
-use crate::server::Address;
+use crate::protocol::reply::{Expect, Replies};
+use crate::route::server::Address;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Meta-command requests: a typed form and its wire encoding.
 //!
 //! A request is `<cmd> <key> [<datalen>] <flag>*\r\n[<data>\r\n]`. The encoder trusts its inputs
-//! to be well formed (keys come from [`crate::keys`], flags from [`Flag`] values or from
+//! to be well formed (keys come from [`crate::protocol::keys`], flags from [`Flag`] values or from
 //! [`crate::protocol::flags::parse_flags`], which validate); a malformed line would desynchronise
 //! the connection because the server may read a data block as a command.
 
@@ -228,7 +228,7 @@ impl Flag {
     }
 }
 
-/// A meta request ready to encode. `key` is the wire form (see [`crate::keys`]).
+/// A meta request ready to encode. `key` is the wire form (see [`crate::protocol::keys`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub command: Command,

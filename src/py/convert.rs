@@ -2,7 +2,7 @@
 
 use super::errors::invalid_argument;
 use crate::py::errors::InvalidKey;
-use crate::server::ServerSpec;
+use crate::route::server::ServerSpec;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyString, PyTuple};
 use std::time::Duration;
@@ -252,10 +252,10 @@ fn server_spec(item: &Bound<'_, PyAny>) -> PyResult<ServerSpec> {
                 || first.matches(':').count() == 1;
             if is_spec {
                 let mut spec = ServerSpec::parse(&first).map_err(invalid_argument)?;
-                if second == 0 || second > crate::server::MAX_WEIGHT {
+                if second == 0 || second > crate::route::server::MAX_WEIGHT {
                     return Err(invalid_argument(format!(
                         "server weight must be in 1..={}",
-                        crate::server::MAX_WEIGHT
+                        crate::route::server::MAX_WEIGHT
                     )));
                 }
                 spec.weight = second;

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::protocol::flags::parse_flags;
 use crate::protocol::request::{ArithmeticMode, Command, Flag, SetMode};
 use crate::protocol::response::Response;
-use crate::ring::PlacementKey;
+use crate::route::ring::PlacementKey;
 use crate::transport::Transport;
 use bytes::Bytes;
 use pyo3::prelude::*;

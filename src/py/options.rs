@@ -3,14 +3,14 @@
 use super::convert::{key_bytes, servers, timeout, Count, GutterTtl, MaxTtl, RemapTtl, Seconds};
 use super::errors::invalid_argument;
 use super::serde::Serde;
+use crate::blocking::pool::PoolConfig;
 use crate::client::hot::{LocalCache, LocalCacheConfig, SplitKeys};
 use crate::client::HotKeys;
 use crate::cluster::{Cluster, ClusterConfig};
-use crate::health::{HealthPolicy, DEFAULT_FAILURES_TO_MARK_DOWN, DEFAULT_MARK_DOWN_PERIOD};
-use crate::pool::PoolConfig;
 use crate::py::errors::InvalidKey;
-use crate::ring::Hashing;
-use crate::topology::{PoolSpec, TopologyConfig, DEFAULT_POOL};
+use crate::route::health::{HealthPolicy, DEFAULT_FAILURES_TO_MARK_DOWN, DEFAULT_MARK_DOWN_PERIOD};
+use crate::route::ring::Hashing;
+use crate::route::topology::{PoolSpec, TopologyConfig, DEFAULT_POOL};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use std::time::Duration;
@@ -372,7 +372,8 @@ pub fn wire_location<'py>(
     let key = super::ops::Key::new(key)?;
     let key = key.key_ref();
     let server = cluster.server_name(cluster.server_for(key.stored, &key.route));
-    let wire = crate::keys::wire_key(key.stored).map_err(|_| InvalidKey::new_err("keys must not be empty"))?;
+    let wire =
+        crate::protocol::keys::wire_key(key.stored).map_err(|_| InvalidKey::new_err("keys must not be empty"))?;
     (&**server, PyBytes::new(py, &wire.token), wire.binary).into_pyobject(py)
 }
 
@@ -414,7 +415,7 @@ pub fn local_cache_stats<'py>(
     Ok(Some(result))
 }
 
-/// The ledger's counters (see [`crate::ledger`]).
+/// The ledger's counters (see [`crate::route::ledger`]).
 pub fn ledger_stats<'py>(py: Python<'py>, cluster: &Cluster) -> PyResult<Bound<'py, PyDict>> {
     let stats = cluster.ledger().stats();
     let result = PyDict::new(py);
@@ -426,7 +427,7 @@ pub fn ledger_stats<'py>(py: Python<'py>, cluster: &Cluster) -> PyResult<Bound<'
     Ok(result)
 }
 
-/// Health counters per server (see [`crate::health`]).
+/// Health counters per server (see [`crate::route::health`]).
 pub fn health<'py>(py: Python<'py>, cluster: &Cluster) -> PyResult<Bound<'py, PyDict>> {
     let result = PyDict::new(py);
     for (i, snapshot) in cluster.health().into_iter().enumerate() {

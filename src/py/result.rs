@@ -1,6 +1,6 @@
 //! `MetaResult`: a meta reply with every return flag, for the low-level `meta_*` methods.
 
-use crate::keys;
+use crate::protocol::keys;
 use crate::protocol::response::Response;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;

@@ -1,4 +1,4 @@
-"""Regenerate src/ring/testdata/jump.txt (preset `jump`) from reference implementations.
+"""Regenerate src/route/ring/testdata/jump.txt (preset `jump`) from reference implementations.
 
 The key hash is XXH3-64 with seed 0 of the key's bytes (str keys as UTF-8) from the `xxhash`
 bindings of the reference C library, as memcached's proxy hashes keys (`mcp.hash_xxhash`:
@@ -7,7 +7,7 @@ JumpConsistentHash (Lamping & Veach 2014) as compiled in the `jump-consistent-ha
 extension, over the servers in configuration order. Weights are ignored.
 
 Jump hash has no failover of its own, so there are no `live` lines: the preset's fallback is
-memlease's own (documented and tested in src/ring/jump.rs).
+memlease's own (documented and tested in src/route/ring/jump.rs).
 
     .venv/bin/pip install xxhash==4.1.0 jump-consistent-hash==3.6.0
     .venv/bin/python -m tests.tools.gen_jump_vectors

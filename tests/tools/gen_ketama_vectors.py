@@ -1,10 +1,11 @@
-"""Regenerate src/ring/testdata/ketama_libmemcached.txt from libmemcached itself.
+"""Regenerate src/route/ring/testdata/ketama_libmemcached.txt from libmemcached itself.
 
 Loads the libmemcached bundled in the pylibmc wheel (1.0.16) through ctypes, builds
 KETAMA_WEIGHTED continua for a few fleets and records which server index each key lands on.
 The Rust test `ring::ketama::tests::matches_generated_libmemcached_vectors` replays them.
 
-    .venv/bin/python tests/tools/gen_ketama_vectors.py > src/ring/testdata/ketama_libmemcached.txt
+    .venv/bin/python tests/tools/gen_ketama_vectors.py \
+        > src/route/ring/testdata/ketama_libmemcached.txt
 """
 
 from __future__ import annotations

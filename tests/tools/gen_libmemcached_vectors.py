@@ -1,5 +1,6 @@
-"""Regenerate the libmemcached placement vectors: src/ring/testdata/{modula,libmemcached_ketama,
-ketama}.txt (presets `modula`, `libmemcached_ketama`, `ketama`).
+"""Regenerate the libmemcached placement vectors:
+src/route/ring/testdata/{modula,libmemcached_ketama,ketama}.txt (presets `modula`,
+`libmemcached_ketama`, `ketama`).
 
 Loads the libmemcached bundled in the pylibmc wheel (1.0.16) through ctypes and sets it up the way
 pylibmc does: behaviors first (pylibmc's constructor sets them before adding servers, which
@@ -17,7 +18,8 @@ Failover (`live` lines, ketama presets only): libmemcached itself, with `auto_ej
 a `get` of a key owned by a server to take down fails with "connection refused" until libmemcached
 ejects the server and rebuilds its continuum. Only fleets with equal weights get `live` lines: with
 unequal weights libmemcached's rebuild rescales the live servers' point counts, which the preset
-deliberately does not (src/ring/ketama.rs); the script prints how many keys that affects. MODULA
+deliberately does not (src/route/ring/ketama.rs); the script prints how many keys that affects.
+MODULA
 has no failover in libmemcached (the rebuild leaves it alone), so modula gets no `live` lines.
 
     .venv/bin/python -m tests.tools.gen_libmemcached_vectors

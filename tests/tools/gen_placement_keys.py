@@ -1,4 +1,5 @@
-"""Regenerate src/ring/testdata/placement_keys.txt, the keys every placement vector file places.
+"""Regenerate src/route/ring/testdata/placement_keys.txt, the keys every placement vector file
+places.
 
 Run it only when the key set in placement_common.make_keys changes, then rerun every
 gen_*_vectors.py generator.

@@ -1,4 +1,4 @@
-"""Regenerate src/ring/testdata/pymemcache.txt (preset `pymemcache`) from pymemcache itself.
+"""Regenerate src/route/ring/testdata/pymemcache.txt (preset `pymemcache`) from pymemcache itself.
 
 Builds a real `pymemcache.client.hash.HashClient` per fleet (servers as `(host, port)` tuples, or
 the path for a unix socket; no connection is made) and asks its hasher, the default

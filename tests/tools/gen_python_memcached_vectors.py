@@ -1,4 +1,4 @@
-"""Regenerate src/ring/testdata/python_memcached.txt (preset `python_memcached`) from
+"""Regenerate src/route/ring/testdata/python_memcached.txt (preset `python_memcached`) from
 python-memcached itself.
 
 Builds a real `memcache.Client` per fleet (`"host:port"`, `"inet6:[host]:port"` or

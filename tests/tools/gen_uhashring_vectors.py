@@ -1,4 +1,4 @@
-"""Regenerate src/ring/testdata/uhashring.txt (preset `uhashring`) from RevenueCat's
+"""Regenerate src/route/ring/testdata/uhashring.txt (preset `uhashring`) from RevenueCat's
 meta-memcache and uhashring.
 
 Fleets without weights go through meta-memcache's own `HashRingConnectionPoolProvider` (a

@@ -1,7 +1,7 @@
 """Shared pieces of the placement vector generators (tests/tools/gen_*_vectors.py).
 
-Every generator places the same keys (src/ring/testdata/placement_keys.txt) on the same fleets
-with a real client library and writes one file per preset, which the Rust tests in src/ring/
+Every generator places the same keys (src/route/ring/testdata/placement_keys.txt) on the same fleets
+with a real client library and writes one file per preset, which the Rust tests in src/route/ring/
 replay. The format is compact so that thousands of keys per fleet stay small:
 
     # comment lines
@@ -22,7 +22,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
-TESTDATA = os.path.join(os.path.dirname(__file__), "..", "..", "src", "ring", "testdata")
+TESTDATA = os.path.join(os.path.dirname(__file__), "..", "..", "src", "route", "ring", "testdata")
 KEYS_FILE = os.path.join(TESTDATA, "placement_keys.txt")
 DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 

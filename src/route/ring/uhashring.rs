@@ -11,7 +11,7 @@
 //! of `str(key)` ([`python_str`]: a `bytes` key is its repr `b'...'`), and belongs to the first
 //! point strictly greater than its hash (`bisect`), wrapping to the first point. The order of the
 //! servers does not matter (meta-memcache sorts them; 128-bit points do not collide). Verified
-//! against meta-memcache 4.3.0 / uhashring 2.5 on every fleet of src/ring/testdata/uhashring.txt.
+//! against meta-memcache 4.3.0 / uhashring 2.5 on every fleet of src/route/ring/testdata/uhashring.txt.
 //!
 //! Failover: the first point clockwise owned by a live server, which is uhashring's own
 //! `remove_node` (and the order of its `iterate_nodes`); meta-memcache itself does not reroute.
@@ -79,8 +79,8 @@ impl Uhashring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::vectors;
-    use crate::ring::Hashing;
+    use crate::route::ring::vectors;
+    use crate::route::ring::Hashing;
 
     fn node(host: &str, port: u16, weight: u32) -> NodeId {
         NodeId {

@@ -10,7 +10,7 @@
 //! A key placed by a routing key goes by an alias on servers other than its own (mirror,
 //! stand-ins): [`alias_key`], `memlease-alias:` + a digest of both.
 //!
-//! Servers are chosen from the user's key bytes, not the wire form (see [`crate::ring`]).
+//! Servers are chosen from the user's key bytes, not the wire form (see [`crate::route::ring`]).
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;

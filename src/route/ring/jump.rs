@@ -11,7 +11,7 @@
 //! The loop is the paper's, with its exact double-precision step
 //! `j = (b + 1) * (2^31 / ((k >> 33) + 1))`. Verified against the `xxhash` bindings of the
 //! reference library and the `jump-consistent-hash` C extension on every fleet of
-//! src/ring/testdata/jump.txt.
+//! src/route/ring/testdata/jump.txt.
 //!
 //! Failover: jump hash has none (neither does memcached's proxy), so memlease keeps every key of
 //! a live server where it is and spreads a dead server's keys over the live ones
@@ -66,8 +66,8 @@ impl Jump {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::vectors;
-    use crate::ring::Hashing;
+    use crate::route::ring::vectors;
+    use crate::route::ring::Hashing;
 
     #[test]
     fn matches_reference_values() {

@@ -14,7 +14,7 @@
 //!
 //! A key belongs to the first point at or after its hash, wrapping to the first point; ties on
 //! a point go to the lower server index. Verified against libmemcached 1.0.16 (pylibmc's wheel)
-//! on every fleet of src/ring/testdata/libmemcached_ketama.txt, weighted ones included.
+//! on every fleet of src/route/ring/testdata/libmemcached_ketama.txt, weighted ones included.
 //!
 //! Failover: the first point clockwise owned by a live server. That is exactly libmemcached's
 //! `auto_eject` rebuild for the 100-point ring (a server's points do not depend on the others);
@@ -75,8 +75,8 @@ impl LibmemcachedKetama {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::vectors;
-    use crate::ring::Hashing;
+    use crate::route::ring::vectors;
+    use crate::route::ring::Hashing;
 
     fn node(host: &str, port: u16, weight: u32) -> NodeId {
         NodeId {

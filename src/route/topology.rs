@@ -17,10 +17,10 @@
 //!
 //! Servers are numbered across all pools; every other part of the client speaks those numbers.
 
+use crate::blocking::pool::PoolConfig;
 use crate::error::{Error, Result};
-use crate::pool::PoolConfig;
-use crate::ring::{Hashing, NodeId, Placement, PlacementKey};
-use crate::server::{Address, ServerSpec};
+use crate::route::ring::{Hashing, NodeId, Placement, PlacementKey};
+use crate::route::server::{Address, ServerSpec};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,12 +1,12 @@
 //! One socket to one server, used by one caller at a time.
 //!
 //! Sockets are non-blocking; all waiting happens in `poll(2)` with the caller's deadline (see
-//! [`crate::exchange`]), so a timeout is exact and several connections can be driven at once
+//! [`crate::blocking::exchange`]), so a timeout is exact and several connections can be driven at once
 //! from one thread. A connection never outlives an error in the middle of a reply: the pool
-//! guard drops it (see [`crate::pool`]).
+//! guard drops it (see [`crate::blocking::pool`]).
 
 use crate::error::{Error, Result, TimeoutPhase};
-use crate::server::Address;
+use crate::route::server::Address;
 use bytes::BytesMut;
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};

@@ -16,10 +16,10 @@
 //! and its own. If a round fails, every batch in it gets the error and the connection is
 //! closed, as for any failed exchange.
 
+use crate::blocking::exchange::{self, Job};
+use crate::blocking::pool::Pool;
 use crate::error::{Error, Result, TimeoutPhase};
-use crate::exchange::{self, Job};
-use crate::pool::Pool;
-use crate::reply::{Expect, Replies};
+use crate::protocol::reply::{Expect, Replies};
 use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

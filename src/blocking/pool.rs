@@ -5,9 +5,9 @@
 //! any other path (error, timeout, panic) it is closed, so a connection with half a reply in
 //! flight is never handed to the next caller.
 
-use crate::connection::Connection;
+use crate::blocking::connection::Connection;
 use crate::error::{Error, Result, TimeoutPhase};
-use crate::server::Address;
+use crate::route::server::Address;
 use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

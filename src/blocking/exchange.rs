@@ -5,9 +5,9 @@
 //! deadlock (the server blocking on a full send buffer while we block on a full one of ours),
 //! and a multi-server operation waits for all servers in parallel rather than in turn.
 
-use crate::connection::Connection;
+use crate::blocking::connection::Connection;
 use crate::error::{Error, Result, TimeoutPhase};
-use crate::reply::{missing_bytes, Expect, Replies, ReplyReader};
+use crate::protocol::reply::{missing_bytes, Expect, Replies, ReplyReader};
 use std::time::{Duration, Instant};
 
 /// One connection's part of an exchange: one or more batches written back to back, whose

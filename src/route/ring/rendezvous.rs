@@ -10,7 +10,7 @@
 //! ASCII text but not for the UTF-8 of non-ASCII text: "é" hashes as the single byte 0xE9.
 //! The node with the highest score wins; on equal scores the larger name (Python string order,
 //! which is UTF-8 byte order). Weights do not exist in pymemcache and are ignored. Verified
-//! against pymemcache 4.0.0 on every fleet of src/ring/testdata/pymemcache.txt.
+//! against pymemcache 4.0.0 on every fleet of src/route/ring/testdata/pymemcache.txt.
 //!
 //! Failover is pymemcache's: a dead server is removed from the hasher, so its keys go to their
 //! best-scoring live node and no other key moves.
@@ -117,8 +117,8 @@ impl Rendezvous {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::vectors;
-    use crate::ring::Hashing;
+    use crate::route::ring::vectors;
+    use crate::route::ring::Hashing;
 
     fn murmur(text: &str) -> u32 {
         murmur3_32(&units(Cow::Borrowed(text)))

@@ -5,7 +5,7 @@
 //! never reads them). The hash is Bob Jenkins' one-at-a-time over the key bytes read as C `char`,
 //! which is signed on x86: a byte >= 0x80 is added sign-extended (0xFFFFFF80 for 0x80), as
 //! libmemcached's `hashkit_one_at_a_time` does. Verified against libmemcached 1.0.16 (the one in
-//! pylibmc's wheel) on every fleet of src/ring/testdata/modula.txt.
+//! pylibmc's wheel) on every fleet of src/route/ring/testdata/modula.txt.
 //!
 //! Failover: libmemcached has none for MODULA (a dead server's keys just fail), so memlease keeps
 //! every key of a live server where it is and spreads a dead server's keys over the live ones
@@ -57,8 +57,8 @@ impl Modula {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::vectors;
-    use crate::ring::Hashing;
+    use crate::route::ring::vectors;
+    use crate::route::ring::Hashing;
 
     #[test]
     fn matches_libmemcached_hashes() {

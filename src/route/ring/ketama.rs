@@ -19,7 +19,7 @@
 
 use super::continuum::Continuum;
 use super::NodeId;
-use crate::server::DEFAULT_PORT;
+use crate::route::server::DEFAULT_PORT;
 use md5::{Digest, Md5};
 
 const POINTS_PER_SERVER: f32 = 160.0;
@@ -115,8 +115,8 @@ impl Ketama {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::vectors;
-    use crate::ring::Hashing;
+    use crate::route::ring::vectors;
+    use crate::route::ring::Hashing;
 
     /// The weighted fleet of libmemcached's ketama test fixture (all on port 11211).
     fn fixture_fleet() -> Vec<NodeId> {

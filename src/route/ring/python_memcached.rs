@@ -4,7 +4,7 @@
 //! bytes; str keys as UTF-8). The bucket list holds each server `weight` times, in configuration
 //! order, and a key belongs to `buckets[hash % len(buckets)]`. The same as libmemcached MODULA
 //! with HASH_CRC when every weight is 1. Verified against python-memcached 1.62 on every fleet of
-//! src/ring/testdata/python_memcached.txt, weighted ones and failover included.
+//! src/route/ring/testdata/python_memcached.txt, weighted ones and failover included.
 //!
 //! Failover is python-memcached's own `_get_server` loop: when the chosen server is dead, try
 //! again with `hash = cmemcache_hash(str(hash) + str(i))` for i = 0, 1, ... (decimal ASCII), 10
@@ -97,8 +97,8 @@ impl PythonMemcached {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::vectors;
-    use crate::ring::Hashing;
+    use crate::route::ring::vectors;
+    use crate::route::ring::Hashing;
 
     #[test]
     fn hash_matches_cmemcache() {
