@@ -21,7 +21,7 @@ SET_BATCHES = [
     for i in range(0, len(SET_KEYS), BATCH_SIZE)
 ]
 
-MEMCACHED_THREADS = 2
+MEMCACHED_THREADS = 2  # worker threads of every memcached the bench starts
 
 
 def store_data_set(address: str) -> None:
