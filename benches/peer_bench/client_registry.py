@@ -1,0 +1,55 @@
+"""The clients by name (what --clients chooses from), and opening the chosen ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from .async_clients import (
+    AiomcacheClient,
+    EmcacheClient,
+    EmcacheNoTimeoutClient,
+    MemleaseAsyncClient,
+)
+from .client_api import AnyClient, AsyncBenchClient, BenchClient
+from .progress import log
+from .raw_socket import RawSocketClient
+from .scenarios import SCENARIOS, AsyncScenario, Scenario
+from .sync_clients import MemleaseClient, MetaMemcacheClient, PylibmcClient, PymemcacheClient
+
+# Round order within a scenario: memlease first, then the peers, then the floor.
+CLIENTS: dict[str, Callable[[str], BenchClient]] = {
+    "memlease": MemleaseClient,
+    "pymemcache": PymemcacheClient,
+    "pylibmc": PylibmcClient,
+    "meta-memcache": MetaMemcacheClient,
+    "raw-socket": RawSocketClient,
+}
+# The same for the async scenarios; --clients memlease picks both memlease clients.
+ASYNC_CLIENTS: dict[str, Callable[[str], AsyncBenchClient]] = {
+    "memlease": MemleaseAsyncClient,
+    "aiomcache": AiomcacheClient,
+    "emcache": EmcacheClient,
+    "emcache-notimeout": EmcacheNoTimeoutClient,
+}
+CLIENT_NAMES = list(dict.fromkeys([*CLIENTS, *ASYNC_CLIENTS]))
+
+
+def open_clients(names: list[str], address: str, scenarios: list[str]) -> list[AnyClient]:
+    """Connect every requested client that a chosen scenario runs, in CLIENTS then
+    ASYNC_CLIENTS order; a peer that is not installed is skipped."""
+    chosen = [SCENARIOS[name] for name in scenarios if name in SCENARIOS]
+    families: list[Mapping[str, Callable[[str], AnyClient]]] = []
+    if any(isinstance(scenario, Scenario) for scenario in chosen):
+        families.append(CLIENTS)
+    if any(isinstance(scenario, AsyncScenario) for scenario in chosen):
+        families.append(ASYNC_CLIENTS)
+    clients: list[AnyClient] = []
+    for family in families:
+        for name, factory in family.items():
+            if name not in names:
+                continue
+            try:
+                clients.append(factory(address))
+            except ImportError as error:
+                log(f"skipping {name}: {error} (pip install -r benches/requirements.txt)")
+    return clients
