@@ -1,6 +1,6 @@
-//! The one error type of the core. Callers decide what to do from the predicates
-//! (`is_timeout`, `is_connection_lost` ...) rather than by matching variants; `py::errors`
-//! translates each kind into the Python exception tree.
+//! The one error type of the core. Callers decide whether a server was unreachable from
+//! `is_connection_lost` rather than by matching variants; `py::errors` translates each kind
+//! into the Python exception tree.
 
 use std::fmt;
 use std::io;
@@ -59,49 +59,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// A timeout of any phase.
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout { .. })
-    }
-
     /// The server could not be reached or the connection failed: the request may or may not
     /// have been applied, and the connection it used has been discarded.
     pub fn is_connection_lost(&self) -> bool {
         matches!(
             self,
             Error::Connect { .. } | Error::ConnectionLost { .. } | Error::Timeout { .. } | Error::ServerDown { .. }
-        )
-    }
-
-    /// The server answered, but with an error or with nonsense.
-    pub fn is_server_error(&self) -> bool {
-        matches!(self, Error::ServerErrorReply { .. } | Error::UnexpectedReply { .. })
-    }
-
-    /// The caller's input is at fault; retrying the same call cannot succeed.
-    pub fn is_client_error(&self) -> bool {
-        matches!(
-            self,
-            Error::InvalidKey(_)
-                | Error::InvalidArgument(_)
-                | Error::ValueTooLarge { .. }
-                | Error::ClientErrorReply { .. }
-        )
-    }
-
-    /// Whether the connection that produced this error may be reused.
-    pub fn connection_reusable(&self) -> bool {
-        // A CLIENT_ERROR / SERVER_ERROR reply is a complete, well-framed response: the
-        // connection is still in step. Everything else leaves it in an unknown state.
-        matches!(
-            self,
-            Error::ClientErrorReply { .. }
-                | Error::ServerErrorReply { .. }
-                | Error::ValueTooLarge { .. }
-                | Error::Timeout {
-                    phase: TimeoutPhase::BeforeSend,
-                    ..
-                }
         )
     }
 }

@@ -16,8 +16,10 @@ use crate::protocol::request::{Command, Flag};
 use crate::protocol::response::{Code, Response};
 use crate::transport::Transport;
 
-/// A lease placeholder: the empty item `mg ... N` creates, with a win handed out on it.
-pub(super) fn is_placeholder(reply: &Response) -> bool {
+/// A lease placeholder: the empty, flagless item `mg ... N` creates, with a win handed out on
+/// it. Every read path asks this one function. (`fill` never stores an empty value without a
+/// compute-time trailer, so a filled empty value is not mistaken for one.)
+pub fn is_placeholder(reply: &Response) -> bool {
     let flags = &reply.flags;
     reply.value.as_ref().is_some_and(|v| v.is_empty())
         && flags.client_flags.unwrap_or(0) == 0

@@ -14,6 +14,7 @@ mod wire_tests;
 
 pub use admin::{PerServer, StatLines};
 pub use dispatch::KeyRef;
+pub use lease::is_placeholder;
 pub use multi::StoreItem;
 
 use dispatch::{BatchMode, Call, Decider};

@@ -4,7 +4,7 @@
 
 use super::ops::{to_py, Key, Op, Store};
 use super::serde::{split_compute_time, with_compute_time, Serde};
-use crate::client::Client as Core;
+use crate::client::{is_placeholder, Client as Core};
 use crate::error::Result;
 use crate::protocol::request::SetMode;
 use crate::protocol::response::{Code, Response};
@@ -151,11 +151,7 @@ impl Op for LeaseGet {
         };
         if let (Code::Value, Some(data)) = (reply.code, &reply.value) {
             let client_flags = flags.client_flags.unwrap_or(0);
-            // The server's placeholder: empty, no flags, and a lease handed out on it. (`fill`
-            // never stores an empty value without a compute-time trailer, so a filled empty
-            // value is not mistaken for one.)
-            let placeholder = data.is_empty() && client_flags == 0 && (flags.win || flags.already_won);
-            if !placeholder {
+            if !is_placeholder(&reply) {
                 let (data, client_flags, millis) = split_compute_time(data.clone(), client_flags)?;
                 result.value = Some(serde.deserialize(py, self.key.bind(py), data, client_flags)?);
                 result.found = true;
