@@ -135,13 +135,39 @@ def _must_hand_on(result: MetaResult | None) -> bool:
     return result is not None and result.stale and result.win
 
 
+# The meta protocol's words this module writes and checks (protocol.md): the reply code of a
+# store or a value-less read that succeeded, and the flag asking a read for the item's CAS.
+_DONE = "HD"
+_WANT_CAS = "c"
+
+
+def _set_flags(
+    *, ttl: int, cas: int | None = None, add: bool = False, client_flags: int | None = None
+) -> str:
+    """The flags of an ``ms``: ``T<ttl>``; ``C<cas>``, store only over that CAS; ``ME``, the
+    ``add`` mode (only if absent); ``F<client_flags>``, the item's client flags."""
+    words = [f"T{ttl}"]
+    if cas:
+        words.append(f"C{cas}")
+    if add:
+        words.append("ME")
+    if client_flags is not None:
+        words.append(f"F{client_flags}")
+    return " ".join(words)
+
+
 def _conditional_write_flags(ttl: int, before: int | None) -> str | None:
     """The destination write of a ``set``: only over the item whose CAS was read before the
     origin write (``add`` if it was absent), so a slower concurrent writer loses. None when
     that CAS could not be read: then only a tombstone is safe."""
     if before is None:
         return None
-    return f"T{ttl} " + (f"C{before}" if before else "ME")
+    return _set_flags(ttl=ttl, cas=before, add=not before)
+
+
+def _cas_read(found: MetaResult) -> int:
+    """The CAS a ``mg k c`` read found (0: the item is absent)."""
+    return found.cas or 0 if found.status == _DONE else 0
 
 
 async def _not_written() -> bool:
@@ -168,7 +194,7 @@ class _Migration:
         self._schedule = schedule
         self.backfill_ratio = backfill_ratio
         self.tombstone_ttl = tombstone_ttl
-        self.tombstone_flags = f"T{tombstone_ttl} F{_TOMBSTONE_FLAGS}"
+        self.tombstone_flags = _set_flags(ttl=tombstone_ttl, client_flags=_TOMBSTONE_FLAGS)
 
     @property
     def phase(self) -> Phase:
@@ -278,7 +304,9 @@ class MigratingClient:
         flags = _conditional_write_flags(ttl, before) if stored else None
 
         def write() -> bool:
-            return flags is not None and self.destination.meta_set(key, value, flags).status == "HD"
+            if flags is None:
+                return False
+            return bool(self.destination.meta_set(key, value, flags).status == _DONE)
 
         self._follow_in_destination(key, write)
         return stored
@@ -286,10 +314,10 @@ class MigratingClient:
     def _destination_cas(self, key: Any) -> int | None:
         """The destination item's CAS (0 if absent), or None if it cannot be read."""
         try:
-            found = self.destination.meta_get(key, "c")
+            found = self.destination.meta_get(key, _WANT_CAS)
         except MemcacheError:
             return None
-        return found.cas or 0 if found.status == "HD" else 0
+        return _cas_read(found)
 
     def add(self, key: Any, value: Any, ttl: int = 0) -> bool:
         return bool(self._change(lambda c: c.add(key, value, ttl), key))
@@ -462,17 +490,17 @@ class AsyncMigratingClient:
         async def write() -> bool:
             if flags is None:
                 return False
-            return bool((await self.destination.meta_set(key, value, flags)).status == "HD")
+            return bool((await self.destination.meta_set(key, value, flags)).status == _DONE)
 
         await self._follow_in_destination(key, write)
         return stored
 
     async def _destination_cas(self, key: Any) -> int | None:
         try:
-            found = await self.destination.meta_get(key, "c")
+            found = await self.destination.meta_get(key, _WANT_CAS)
         except MemcacheError:
             return None
-        return found.cas or 0 if found.status == "HD" else 0
+        return _cas_read(found)
 
     async def add(self, key: Any, value: Any, ttl: int = 0) -> bool:
         return bool(await self._change(lambda c: c.add(key, value, ttl), key))
