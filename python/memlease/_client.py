@@ -15,11 +15,14 @@ from memlease._consistency import (
     DEFAULT_LEASE,
     Counters,
     LeasePolicy,
+    ReadThroughPolicy,
     RecachePolicy,
     StalePolicy,
 )
 from memlease._core import LeaseResult
 from memlease._errors import InvalidArgument, MemcacheConnectionError, MemcacheError, ServerError
+from memlease._read_through import ComputeRead, LeaseRead, read_through_async, read_through_sync
+from memlease._steps import CoreInvalidate, DeleteManyReporting, Steps, run_async, run_sync
 from memlease._tracker import Spot, WriteFailureTracker
 
 if TYPE_CHECKING:
@@ -145,6 +148,35 @@ class _ConsistencyState:
             self._record_lost(unreached, None, error)
             raise error
 
+    # What both clients' consistency methods do, as steps and calls for the drivers.
+
+    def _invalidate_steps(self, key: Any, stale_ttl: int | None, cas: int | None) -> Steps[bool]:
+        """The core's invalidation, tracked: a failed unconditional one is recorded for
+        replay (then raised); a success resolves what was pending before it was sent."""
+        since = self._tracker.generation()
+        try:
+            existed: bool = yield CoreInvalidate(key, stale_ttl, cas)
+        except BaseException as error:
+            self._invalidation_failed(key, stale_ttl, cas, error)
+            raise
+        if cas is None:
+            self._resolved(key, since)
+        return existed
+
+    def _invalidate_many_steps(self, keys: Iterable[Any], stale_ttl: int | None) -> Steps[int]:
+        keys = list(keys)
+        if stale_ttl is not None:
+            return (yield from c.invalidate_each(keys, stale_ttl, self._record_lost))
+        since = self._tracker.generation()
+        try:
+            deleted, unreached = yield DeleteManyReporting(keys)
+        except BaseException as error:
+            if _maybe_lost(error):
+                self._record_lost(keys, None, error)
+            raise
+        self._settle_many(keys, unreached, since)
+        return int(deleted)
+
 
 class Client(_ConsistencyState, _core.Client):
     """A memcached client for one or more servers; thread-safe, share one per process.
@@ -165,16 +197,7 @@ class Client(_ConsistencyState, _core.Client):
         """The value (``found``), or the lease to compute it (``won``: compute, then
         ``fill(key, value, result.cas, ttl)``), or, after waiting for another caller's lease
         as `lease` says, neither. A lease placeholder is never a value."""
-        first = None
-        if c.first_read_wanted(lease, self._tracker, self._spot, key):
-            recache_ttl = recache.threshold if recache else None
-            first = super().lease_get(key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl)
-            if c.plain_hit(first, None, self._counters):
-                return first
-        steps = c.get_or_lease(
-            key, lease, recache, stale, self._counters, self._tracker, self._spot, first
-        )
-        return c.run_sync(self, steps)
+        return read_through_sync(self, LeaseRead(key, lease, recache, stale))
 
     def get_or_compute(
         self,
@@ -198,33 +221,8 @@ class Client(_ConsistencyState, _core.Client):
         else ``InvalidArgument``). A ``None`` from the loader is not cached unless ``none_ttl``
         is given. If memcached is unreachable, the loader's value is returned uncached.
         """
-        c.check_beta(beta)
-        first: c.FirstRead = None
-        if c.first_read_wanted(lease, self._tracker, self._spot, key):
-            assert lease is not None
-            recache_ttl = recache.threshold if recache else None
-            try:
-                first = super().lease_get(key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl)
-            except c.CACHE_UNAVAILABLE as error:
-                first = error
-            else:
-                if c.plain_hit(first, beta, self._counters):
-                    return first.value
-        steps = c.get_or_compute(
-            key,
-            loader,
-            ttl,
-            lease,
-            recache,
-            stale,
-            beta,
-            none_ttl,
-            self._counters,
-            self._tracker,
-            self._spot,
-            first,
-        )
-        return c.run_sync(self, steps)
+        policy = ReadThroughPolicy(ttl, lease, recache, stale, beta, none_ttl)
+        return read_through_sync(self, ComputeRead(key, loader, policy))
 
     @overload
     def fill(
@@ -251,34 +249,18 @@ class Client(_ConsistencyState, _core.Client):
         """:meth:`invalidate` every key; how many existed. Deletes go in one batch per server.
         Keys whose invalidation may not have happened are recorded for replay, then
         ``MemcacheConnectionError`` is raised."""
-        keys = list(keys)
-        if stale_ttl is not None:
-            return c.run_sync(self, c.invalidate_each(keys, stale_ttl, self._record_lost))
-        since = self._tracker.generation()
-        try:
-            deleted, unreached = super()._delete_many_reporting(keys)
-        except BaseException as error:
-            if _maybe_lost(error):
-                self._record_lost(keys, None, error)
-            raise
-        self._settle_many(keys, unreached, since)
-        return int(deleted)
+        return run_sync(self, self._invalidate_many_steps(keys, stale_ttl))
 
     def invalidate(self, key: Any, *, stale_ttl: int | None = None, cas: int | None = None) -> bool:
         """Delete `key`, or with `stale_ttl` mark it stale (see the core method). A failed
         unconditional invalidation is recorded in ``write_failures`` for replay, then raised."""
-        since = self._tracker.generation()
-        try:
-            existed = super().invalidate(key, stale_ttl=stale_ttl, cas=cas)
-        except BaseException as error:
-            self._invalidation_failed(key, stale_ttl, cas, error)
-            raise
-        if cas is None:
-            self._resolved(key, since)
-        return existed
+        return run_sync(self, self._invalidate_steps(key, stale_ttl, cas))
+
+    def _core_invalidate(self, key: Any, stale_ttl: int | None, cas: int | None) -> bool:
+        return super().invalidate(key, stale_ttl=stale_ttl, cas=cas)
 
     def _replay(self, key: Any, stale_ttl: int | None) -> None:
-        super().invalidate(key, stale_ttl=stale_ttl)
+        self._core_invalidate(key, stale_ttl, None)
 
     def close(self) -> list[Any]:  # type: ignore[override]
         """Close all connections; stop the write-failure replay (if the tracker is this
@@ -311,16 +293,7 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
         recache: RecachePolicy | None = None,
         stale: StalePolicy | None = None,
     ) -> LeaseResult:
-        first = None
-        if c.first_read_wanted(lease, self._tracker, self._spot, key):
-            recache_ttl = recache.threshold if recache else None
-            first = await super().lease_get(key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl)
-            if c.plain_hit(first, None, self._counters):
-                return first
-        steps = c.get_or_lease(
-            key, lease, recache, stale, self._counters, self._tracker, self._spot, first
-        )
-        return await c.run_async(self, steps)
+        return await read_through_async(self, LeaseRead(key, lease, recache, stale))
 
     async def get_or_compute(
         self,
@@ -334,35 +307,8 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
         beta: float | None = None,
         none_ttl: int | None = None,
     ) -> Any:
-        c.check_beta(beta)
-        first: c.FirstRead = None
-        if c.first_read_wanted(lease, self._tracker, self._spot, key):
-            assert lease is not None
-            recache_ttl = recache.threshold if recache else None
-            try:
-                first = await super().lease_get(
-                    key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl
-                )
-            except c.CACHE_UNAVAILABLE as error:
-                first = error
-            else:
-                if c.plain_hit(first, beta, self._counters):
-                    return first.value
-        steps = c.get_or_compute(
-            key,
-            loader,
-            ttl,
-            lease,
-            recache,
-            stale,
-            beta,
-            none_ttl,
-            self._counters,
-            self._tracker,
-            self._spot,
-            first,
-        )
-        return await c.run_async(self, steps)
+        policy = ReadThroughPolicy(ttl, lease, recache, stale, beta, none_ttl)
+        return await read_through_async(self, ComputeRead(key, loader, policy))
 
     @overload  # type: ignore[override]
     async def fill(
@@ -384,37 +330,22 @@ class AsyncClient(_ConsistencyState, _core.AsyncClient):
         return stored
 
     async def invalidate_many(self, keys: Iterable[Any], *, stale_ttl: int | None = None) -> int:
-        keys = list(keys)
-        if stale_ttl is not None:
-            return await c.run_async(self, c.invalidate_each(keys, stale_ttl, self._record_lost))
-        since = self._tracker.generation()
-        try:
-            deleted, unreached = await super()._delete_many_reporting(keys)
-        except BaseException as error:
-            if _maybe_lost(error):
-                self._record_lost(keys, None, error)
-            raise
-        self._settle_many(keys, unreached, since)
-        return int(deleted)
+        return await run_async(self, self._invalidate_many_steps(keys, stale_ttl))
 
     async def invalidate(  # type: ignore[override]
         self, key: Any, *, stale_ttl: int | None = None, cas: int | None = None
     ) -> bool:
-        since = self._tracker.generation()
-        try:
-            existed: bool = await super().invalidate(key, stale_ttl=stale_ttl, cas=cas)
-        except BaseException as error:
-            self._invalidation_failed(key, stale_ttl, cas, error)
-            raise
-        if cas is None:
-            self._resolved(key, since)
-        return existed
+        return await run_async(self, self._invalidate_steps(key, stale_ttl, cas))
+
+    def _core_invalidate(
+        self, key: Any, stale_ttl: int | None, cas: int | None
+    ) -> asyncio.Future[bool]:
+        return super().invalidate(key, stale_ttl=stale_ttl, cas=cas)
 
     def _replay(self, key: Any, stale_ttl: int | None) -> None:
         """Replays run on the tracker's thread, on an event loop of their own: the loop the
         failure happened on may be busy, blocked on this very replay, or closed by now."""
-        base_invalidate = super().invalidate
-        _run_on_private_loop(lambda: base_invalidate(key, stale_ttl=stale_ttl))
+        _run_on_private_loop(lambda: self._core_invalidate(key, stale_ttl, None))
 
     async def close(self) -> list[Any]:  # type: ignore[override]
         """Wait (up to 10 s) for repository writes whose callers were cancelled, then close as

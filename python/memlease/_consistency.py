@@ -1,8 +1,8 @@
 """Leases, stale serving, recache and early expiry, written once for both clients.
 
-The decisions live in generators that *yield* what they need done (a call to the client, a
-loader run, a wait) and receive the outcome; :func:`run_sync` and :func:`run_async` carry the
-steps out with blocking or awaited calls. So ``Client`` and ``AsyncClient`` cannot drift apart.
+The decisions live in generators that *yield* steps (``_steps``: a typed call to the client, a
+loader run, a wait) and receive the outcome; ``run_sync`` and ``run_async`` carry the steps out
+with blocking or awaited calls. So ``Client`` and ``AsyncClient`` cannot drift apart.
 
 The memcached side (protocol.md §2.1): ``lease_get`` sends ``mg k v f c t N<lease_ttl>
 [R<recache>]``. A miss creates an empty placeholder and hands exactly one caller the win
@@ -14,22 +14,29 @@ CAS, so the stale fill is refused.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import inspect
 import math
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from memlease._core import LeaseResult
 from memlease._errors import InvalidArgument, MemcacheConnectionError, ServerError
+from memlease._steps import (
+    Fill,
+    Invalidate,
+    LeaseGet,
+    Load,
+    Sleep,
+    Steps,
+    run_async,
+    run_sync,
+)
 from memlease._tracker import Spot, WriteFailureTracker
 
-T = TypeVar("T")
+__all__ = ["run_async", "run_sync"]  # the drivers, for callers of the step generators
 
 # Errors after which the cache state is unknown or unreachable: reads fall back to the loader.
 CACHE_UNAVAILABLE = (MemcacheConnectionError, ServerError)
@@ -135,6 +142,42 @@ DEFAULT_LEASE = LeasePolicy()
 NO_STALE = StalePolicy(accept=False)
 
 
+class ReadThroughPolicy:
+    """How ``get_or_compute`` reads through: its keyword arguments, gathered once (``beta`` is
+    checked here, the policies by their own classes).
+
+    ``ttl``: seconds the loader's value is cached. ``lease``: the :class:`LeasePolicy` that
+    keeps concurrent callers of a missing key to one loader call (``None``: no lease; read,
+    load and store unprotected). ``recache``: an early refresh when the TTL runs low.
+    ``stale``: whether a value invalidated by marking it stale is served. ``beta``: XFetch
+    early expiry (``None``: off). ``none_ttl``: the TTL of a ``None`` from the loader
+    (``None``: not cached).
+    """
+
+    __slots__ = ("beta", "lease", "none_ttl", "recache", "stale", "ttl")
+
+    def __init__(
+        self,
+        ttl: int,
+        lease: LeasePolicy | None = DEFAULT_LEASE,
+        recache: RecachePolicy | None = None,
+        stale: StalePolicy | None = None,
+        beta: float | None = None,
+        none_ttl: int | None = None,
+    ) -> None:
+        check_beta(beta)
+        self.ttl = ttl
+        self.lease = lease
+        self.recache = recache
+        self.stale = stale
+        self.beta = beta
+        self.none_ttl = none_ttl
+
+    def ttl_for(self, value: Any) -> int:
+        """The TTL `value` is cached with."""
+        return self.none_ttl if value is None and self.none_ttl is not None else self.ttl
+
+
 class Counters:
     """Read-through outcomes, for hit ratios and for seeing leases work. Thread-safe."""
 
@@ -165,193 +208,10 @@ class Counters:
             return dict(self._values)
 
 
-# Steps the generators yield.
-
-
-@dataclass(frozen=True)
-class Call:
-    """Call the client's primitive ``method`` (``lease_get``, ``fill``, ``invalidate``, ...)."""
-
-    method: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Load:
-    """Run the caller's loader (sync or async)."""
-
-    loader: Callable[[], Any]
-
-
-@dataclass(frozen=True)
-class Sleep:
-    seconds: float
-    sleep: Callable[[float], Any] | None
-
-
-Step = Call | Load | Sleep
-Steps = Generator[Step, Any, T]
-
-
-def call(method: str, *args: Any, **kwargs: Any) -> Call:
-    return Call(method, args, kwargs)
-
-
-def run_sync(client: Any, steps: Steps[T]) -> T:
-    """Carry out `steps` with blocking calls to `client`'s methods. What a step raises is
-    handed to the steps, which decide; what they raise reaches the caller as raised (a
-    ``GeneratorExit`` or ``StopIteration`` from a loader included: see :class:`_Carried`)."""
-    outcome: Any = None
-    error: BaseException | None = None
-    while True:
-        more, step = _advance(steps, outcome, error)
-        if not more:
-            return step  # type: ignore[no-any-return]
-        error = outcome = None
-        try:
-            if type(step) is Call:
-                outcome = getattr(client, step.method)(*step.args, **step.kwargs)
-            elif type(step) is Load:
-                outcome = _not_awaitable(step.loader(), "the loader")
-            else:
-                assert type(step) is Sleep
-                _not_awaitable((step.sleep or time.sleep)(step.seconds), "LeasePolicy.sleep")
-        except BaseException as e:  # handed to the generator, which decides
-            # (A GeneratorExit here is the step's own: a plain function is never "closed".)
-            error = _Carried.wrap(e)
-
-
-async def run_async(client: Any, steps: Steps[T]) -> T:
-    """Carry out `steps` with awaited calls (see :func:`run_sync`). If this coroutine is
-    closed while it awaits (never resumed), no further step runs."""
-    outcome: Any = None
-    error: BaseException | None = None
-    while True:
-        more, step = _advance(steps, outcome, error)
-        if not more:
-            return step  # type: ignore[no-any-return]
-        error = outcome = None
-        awaiting: _Awaiting | None = None
-        try:
-            if type(step) is Call:
-                awaiting = _Awaiting(getattr(client, step.method)(*step.args, **step.kwargs))
-                outcome = await awaiting
-            elif type(step) is Load:
-                outcome = step.loader()
-                if inspect.isawaitable(outcome):
-                    awaiting = _Awaiting(outcome)
-                    outcome = await awaiting
-            else:
-                assert type(step) is Sleep
-                slept = (step.sleep or asyncio.sleep)(step.seconds)
-                if inspect.isawaitable(slept):
-                    awaiting = _Awaiting(slept)
-                    await awaiting
-        except BaseException as e:
-            if awaiting is not None and awaiting.closed:
-                _abandon(steps)
-                raise
-            error = _Carried.wrap(e)  # handed to the generator, which decides
-
-
-def _advance(steps: Steps[Any], outcome: Any, error: BaseException | None) -> tuple[bool, Any]:
-    """Hand the last step's outcome (or error) to `steps`: ``(True, next step)``, or ``(False,
-    their return value)``. What they raise propagates, a carried ``StopIteration`` as itself
-    (from :func:`run_async`, Python turns that into ``RuntimeError`` as it leaves the
-    coroutine)."""
-    try:
-        return True, steps.throw(error) if error is not None else steps.send(outcome)
-    except StopIteration as done:
-        return False, done.value
-    except _Carried as carried:
-        original = carried.error
-    raise original  # outside the handler: its context stays the loader's, not the carrier
-
-
-class _Carried(Exception):
-    """A ``StopIteration`` raised by a step, on its way through the step generators: raised
-    as itself inside a generator, Python would turn it into ``RuntimeError`` (PEP 479)."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(error)
-        self.error = error
-
-    @staticmethod
-    def wrap(error: BaseException) -> BaseException:
-        return _Carried(error) if isinstance(error, StopIteration) else error
-
-
-class _Awaiting:
-    """Awaits `awaitable` for :func:`run_async`, noting whether the runner was closed meanwhile.
-
-    Closing a coroutine closes what it awaits first, then raises ``GeneratorExit`` in it; an
-    awaitable that raises ``GeneratorExit`` itself (a loader) looks the same from the runner.
-    ``closed`` tells the two apart: only the first must stop the steps without further I/O.
-    """
-
-    __slots__ = ("_inner", "closed")
-
-    def __init__(self, awaitable: Awaitable[Any]) -> None:
-        self._inner: Any = awaitable.__await__()
-        self.closed = False
-
-    def __await__(self) -> _Awaiting:
-        return self
-
-    def __iter__(self) -> _Awaiting:
-        return self
-
-    def __next__(self) -> Any:
-        return next(self._inner)
-
-    def send(self, value: Any) -> Any:
-        return next(self._inner) if value is None else self._inner.send(value)
-
-    def throw(self, *error: Any) -> Any:
-        return self._inner.throw(*error)
-
-    def close(self) -> None:
-        self.closed = True
-        close = getattr(self._inner, "close", None)
-        if close is not None:
-            close()
-
-
-def _abandon(steps: Steps[Any]) -> None:
-    """The runner itself is being closed (a coroutine closed mid-await, never resumed): it
-    cannot carry out further steps, so the steps' own cleanup must not ask for any."""
-    # RuntimeError: a cleanup step was asked for and refused; what it would release expires.
-    with contextlib.suppress(RuntimeError):
-        steps.close()
-
-
-def _not_awaitable(outcome: Any, what: str) -> Any:
-    if inspect.isawaitable(outcome):
-        _close_awaitable(outcome)
-        raise InvalidArgument(f"{what} is async: use AsyncClient")
-    return outcome
-
-
-def _close_awaitable(awaitable: Awaitable[Any]) -> None:
-    close = getattr(awaitable, "close", None)
-    if close is not None:
-        close()
-
-
 # The read paths.
 
 # A `lease_get` already made (its result, or the error it raised), or None.
 FirstRead = LeaseResult | BaseException | None
-
-
-def plain_hit(result: LeaseResult, beta: float | None, counters: Counters) -> bool:
-    """Whether a first read settles a read-through by itself: a fresh value no one asked this
-    caller to refresh. (The clients check this before building the full step machinery.)"""
-    if result.found and not result.won and not result.stale and beta is None:
-        counters.add("hits")
-        return True
-    return False
 
 
 # Where a client sends a key (see `Spot`): the tracker's entries are found by it.
@@ -367,19 +227,12 @@ def pending_spot(tracker: WriteFailureTracker, spot_of: SpotOf, key: Any) -> Spo
     return spot if tracker.is_pending(spot) else None
 
 
-def first_read_wanted(
-    lease: LeasePolicy | None, tracker: WriteFailureTracker, spot_of: SpotOf, key: Any
-) -> bool:
-    """Whether the fast path applies: leased, and no pending invalidation to replay first."""
-    return lease is not None and pending_spot(tracker, spot_of, key) is None
-
-
 def replay_pending(key: Any, tracker: WriteFailureTracker, spot_of: SpotOf) -> Steps[None]:
     """If an invalidation of `key` failed, what the cache holds may be old: replay the
     invalidation before reading (raises if the cache is still unreachable)."""
     spot = pending_spot(tracker, spot_of, key)
     if spot is not None:
-        yield call("invalidate", key, stale_ttl=tracker.pending_stale_ttl(spot))
+        yield Invalidate(key, stale_ttl=tracker.pending_stale_ttl(spot))
 
 
 def get_or_lease(
@@ -413,9 +266,7 @@ def _await_lease(
     while True:
         result: LeaseResult
         if first is None:
-            result = yield call(
-                "lease_get", key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl
-            )
+            result = yield LeaseGet(key, lease.lease_ttl, recache_ttl)
         elif isinstance(first, BaseException):
             raise first
         else:
@@ -450,7 +301,7 @@ def invalidate_each(
     failure: BaseException | None = None
     for i, key in enumerate(keys):
         try:
-            existed += bool((yield call("invalidate", key, stale_ttl=stale_ttl)))
+            existed += bool((yield Invalidate(key, stale_ttl=stale_ttl)))
         except CACHE_UNAVAILABLE as error:
             failure = failure or error
         except BaseException as error:
@@ -485,6 +336,20 @@ def get_or_compute(
     spot_of: SpotOf,
     first: FirstRead = None,
 ) -> Steps[Any]:
+    """:func:`read_through` with the policy spelled out."""
+    policy = ReadThroughPolicy(ttl, lease, recache, stale, beta, none_ttl)
+    return read_through(key, loader, policy, counters, tracker, spot_of, first)
+
+
+def read_through(
+    key: Any,
+    loader: Callable[[], Any],
+    policy: ReadThroughPolicy,
+    counters: Counters,
+    tracker: WriteFailureTracker,
+    spot_of: SpotOf,
+    first: FirstRead = None,
+) -> Steps[Any]:
     """Read-through: the cached value, or the loader's, cached so that a concurrent write's
     invalidation is never overwritten by an older computation. `first`: see `get_or_lease`."""
     if first is None:
@@ -493,13 +358,16 @@ def get_or_compute(
         except CACHE_UNAVAILABLE:
             counters.add("cache_errors")  # the cache may be old and can't be fixed: bypass it
             return (yield from _load(loader, counters))
-    if lease is None:
-        return (yield from _get_or_compute_unleased(key, loader, ttl, none_ttl, counters))
+    if policy.lease is None:
+        return (yield from _get_or_compute_unleased(key, loader, policy, counters))
     try:
-        result = yield from _await_lease(key, lease, recache, stale, counters, first)
+        result = yield from _await_lease(
+            key, policy.lease, policy.recache, policy.stale, counters, first
+        )
     except CACHE_UNAVAILABLE:
         counters.add("cache_errors")
         return (yield from _load(loader, counters))
+    beta = policy.beta
     if result.found and not result.won:
         if beta is None or not xfetch_due(result, beta):
             return result.value
@@ -515,27 +383,23 @@ def get_or_compute(
     except BaseException:
         yield from _release(key, result)
         raise
-    if value is None and none_ttl is None:
+    if value is None and policy.none_ttl is None:
         yield from _release(key, result)
         return None
     # The compute time is kept with the value only for early expiry: it costs interoperability
     # (a reserved client flag other clients do not know).
     elapsed = time.perf_counter() - started if beta is not None else None
-    yield from _fill(key, value, result.cas, _ttl_for(value, ttl, none_ttl), elapsed, counters)
+    yield from _fill(key, value, result.cas, policy.ttl_for(value), elapsed, counters)
     return value
 
 
-def _ttl_for(value: Any, ttl: int, none_ttl: int | None) -> int:
-    return none_ttl if value is None and none_ttl is not None else ttl
-
-
 def _get_or_compute_unleased(
-    key: Any, loader: Callable[[], Any], ttl: int, none_ttl: int | None, counters: Counters
+    key: Any, loader: Callable[[], Any], policy: ReadThroughPolicy, counters: Counters
 ) -> Steps[Any]:
     """Without a lease: read, and on a miss load and store (no protection against herds or
     stale sets: for comparison and for data that tolerates it)."""
     try:
-        result: LeaseResult = yield call("lease_get", key)
+        result: LeaseResult = yield LeaseGet(key)
     except CACHE_UNAVAILABLE:
         counters.add("cache_errors")
         return (yield from _load(loader, counters))
@@ -555,13 +419,13 @@ def _get_or_compute_unleased(
             yield from _release(key, result)
         raise
     unclaimed = not result.found and not result.already_won and not result.won
-    if value is None and none_ttl is None:
+    if value is None and policy.none_ttl is None:
         if result.won:
             yield from _release(key, result)
     elif result.won:
-        yield from _fill(key, value, result.cas, _ttl_for(value, ttl, none_ttl), None, counters)
+        yield from _fill(key, value, result.cas, policy.ttl_for(value), None, counters)
     elif unclaimed:
-        yield from _fill(key, value, None, _ttl_for(value, ttl, none_ttl), None, counters)
+        yield from _fill(key, value, None, policy.ttl_for(value), None, counters)
     return value
 
 
@@ -574,7 +438,7 @@ def _fill(
     key: Any, value: Any, cas: int | None, ttl: int, compute_time: float | None, counters: Counters
 ) -> Steps[None]:
     try:
-        stored = yield call("fill", key, value, cas, ttl, compute_time=compute_time)
+        stored = yield Fill(key, value, cas, ttl, compute_time)
     except CACHE_UNAVAILABLE:
         counters.add("cache_errors")  # the value is still right to return; it just isn't cached
         return
@@ -586,9 +450,9 @@ def _release(key: Any, result: LeaseResult) -> Steps[None]:
     try:
         if not result.found:
             # Drop the placeholder, unless it changed (filled or invalidated) meanwhile.
-            yield call("invalidate", key, cas=result.cas)
+            yield Invalidate(key, cas=result.cas)
         elif result.stale and result.ttl is not None and result.ttl > 0:
             # Re-mark it stale, which hands the win to the next reader.
-            yield call("invalidate", key, stale_ttl=result.ttl, cas=result.cas)
+            yield Invalidate(key, stale_ttl=result.ttl, cas=result.cas)
     except CACHE_UNAVAILABLE:
         pass  # the placeholder expires after lease_ttl

@@ -42,8 +42,15 @@ from typing import Any, Generic, TypeVar
 
 from memlease import _consistency as c
 from memlease._client import AsyncClient, Client
-from memlease._consistency import CACHE_UNAVAILABLE, DEFAULT_LEASE, LeasePolicy, StalePolicy
+from memlease._consistency import (
+    CACHE_UNAVAILABLE,
+    DEFAULT_LEASE,
+    LeasePolicy,
+    ReadThroughPolicy,
+    StalePolicy,
+)
 from memlease._errors import InvalidArgument
+from memlease._steps import GetOrCompute, InvalidateMany, Load, Steps, Touch, run_async, run_sync
 
 log = logging.getLogger("memlease")
 
@@ -112,34 +119,26 @@ class _Rules(Generic[E]):
 
     # Steps
 
-    def _get(self, lookup: Mapping[str, Any]) -> c.Steps[Any]:
+    def _get(self, lookup: Mapping[str, Any]) -> Steps[Any]:
         name, value = self._one_lookup(lookup)
         load = self.load[name]
-        return (
-            yield c.call(
-                "get_or_compute",
-                self.key(name, value),
-                lambda: load(value),
-                self.ttl,
-                lease=self.lease,
-                stale=self.stale,
-                beta=self.beta,
-                none_ttl=self.none_ttl,
-            )
+        policy = ReadThroughPolicy(
+            self.ttl, self.lease, stale=self.stale, beta=self.beta, none_ttl=self.none_ttl
         )
+        return (yield GetOrCompute(self.key(name, value), lambda: load(value), policy))
 
     def _write(
         self, before: Iterable[str], write: Callable[[], Any], entity_after: bool
-    ) -> c.Steps[Any]:
+    ) -> Steps[Any]:
         """Lower the TTL of `before`, run `write`, invalidate `before` and (if `entity_after`)
         the keys of the entity the write returns."""
         before = list(before)
         for key in before:
             # If this fails, so will (probably) the invalidation below, which is tracked.
             with contextlib.suppress(*CACHE_UNAVAILABLE):
-                yield c.call("touch", key, self.pre_write_ttl)
+                yield Touch(key, self.pre_write_ttl)
         try:
-            result = yield c.Load(write)
+            result = yield Load(write)
         except Exception:
             # The write's error is the one to raise; an invalidation's would only hide it.
             with contextlib.suppress(Exception):
@@ -154,13 +153,13 @@ class _Rules(Generic[E]):
         yield from self._invalidate(dict.fromkeys([*before, *after]))
         return result
 
-    def _invalidate(self, keys: Iterable[str]) -> c.Steps[None]:
+    def _invalidate(self, keys: Iterable[str]) -> Steps[None]:
         keys = list(keys)
         if not keys:
             return
         # The keys not reached are in the client's write-failure tracker, and replayed.
         with contextlib.suppress(*CACHE_UNAVAILABLE):
-            yield c.call("invalidate_many", keys, stale_ttl=self.stale_ttl)
+            yield InvalidateMany(keys, stale_ttl=self.stale_ttl)
 
 
 class Repository(_Rules[E]):
@@ -181,24 +180,24 @@ class Repository(_Rules[E]):
 
     def get(self, **lookup: Any) -> E | None:
         """The entity (``get(id=1)``), read through the cache; ``None`` if absent."""
-        return c.run_sync(self.client, self._get(lookup))  # type: ignore[no-any-return]
+        return run_sync(self.client, self._get(lookup))  # type: ignore[no-any-return]
 
     def create(self, write: Callable[[], E]) -> E:
         """Run `write` (it inserts and returns the new entity), then invalidate its keys."""
-        return c.run_sync(self.client, self._write([], write, entity_after=True))  # type: ignore[no-any-return]
+        return run_sync(self.client, self._write([], write, entity_after=True))  # type: ignore[no-any-return]
 
     def update(self, entity: E, write: Callable[[], E | None]) -> E | None:
         """Change `entity` (as cached now) with `write`, which returns the updated entity: keys
         of both versions are invalidated (an e-mail change drops the old e-mail's key)."""
-        return c.run_sync(self.client, self._write(self.keys_of(entity), write, entity_after=True))  # type: ignore[no-any-return]
+        return run_sync(self.client, self._write(self.keys_of(entity), write, entity_after=True))  # type: ignore[no-any-return]
 
     def delete(self, entity: E, write: Callable[[], Any]) -> Any:
         """Delete `entity` with `write`; returns what `write` returns."""
-        return c.run_sync(self.client, self._write(self.keys_of(entity), write, entity_after=False))
+        return run_sync(self.client, self._write(self.keys_of(entity), write, entity_after=False))
 
     def invalidate(self, entity: E) -> None:
         """Invalidate every key of `entity` (after a write made elsewhere)."""
-        c.run_sync(self.client, self._invalidate(self.keys_of(entity)))
+        run_sync(self.client, self._invalidate(self.keys_of(entity)))
 
 
 class AsyncRepository(_Rules[E]):
@@ -214,7 +213,7 @@ class AsyncRepository(_Rules[E]):
         self.client = client
 
     async def get(self, **lookup: Any) -> E | None:
-        return await c.run_async(self.client, self._get(lookup))
+        return await run_async(self.client, self._get(lookup))
 
     async def create(self, write: Callable[[], Any]) -> E:
         return await self._run_write(self._write([], write, entity_after=True))
@@ -225,11 +224,11 @@ class AsyncRepository(_Rules[E]):
     async def delete(self, entity: E, write: Callable[[], Any]) -> Any:
         return await self._run_write(self._write(self.keys_of(entity), write, entity_after=False))
 
-    async def _run_write(self, steps: c.Steps[R]) -> R:
+    async def _run_write(self, steps: Steps[R]) -> R:
         """A write, once started, runs to its end with its invalidations: cancelling the caller
         cannot split "write" from "invalidate" (the new entity's keys are only known after the
         write). The caller is cancelled at once; the write finishes in the background."""
-        task = asyncio.ensure_future(c.run_async(self.client, steps))
+        task = asyncio.ensure_future(run_async(self.client, steps))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -240,7 +239,7 @@ class AsyncRepository(_Rules[E]):
             raise
 
     async def invalidate(self, entity: E) -> None:
-        await c.run_async(self.client, self._invalidate(self.keys_of(entity)))
+        await run_async(self.client, self._invalidate(self.keys_of(entity)))
 
 
 def _log_orphaned_failure(task: asyncio.Future[Any]) -> None:

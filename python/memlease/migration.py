@@ -52,14 +52,29 @@ import contextlib
 import enum
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from memlease._client import AsyncClient, Client, _maybe_lost
+from memlease._commands import (
+    Add,
+    At,
+    Decr,
+    Delete,
+    Incr,
+    MetaDelete,
+    MetaGet,
+    MetaSet,
+    Replace,
+    Set,
+)
 from memlease._core import MetaResult
 from memlease._errors import InvalidArgument, MemcacheError
+from memlease._steps import ClientCall, Invalidate, Steps, Touch, run_async, run_sync
 
 __all__ = ["AsyncMigratingClient", "MigratingClient", "Phase", "Schedule"]
+
+C = TypeVar("C", Client, AsyncClient)
 
 DEFAULT_BACKFILL_RATIO = 0.1
 DEFAULT_TOMBSTONE_TTL = 10
@@ -135,17 +150,39 @@ def _must_hand_on(result: MetaResult | None) -> bool:
     return result is not None and result.stale and result.win
 
 
+# The meta protocol's words this module writes and checks (protocol.md): the reply code of a
+# store or a value-less read that succeeded, and the flag asking a read for the item's CAS.
+_DONE = "HD"
+_WANT_CAS = "c"
+
+
+def _set_flags(
+    *, ttl: int, cas: int | None = None, add: bool = False, client_flags: int | None = None
+) -> str:
+    """The flags of an ``ms``: ``T<ttl>``; ``C<cas>``, store only over that CAS; ``ME``, the
+    ``add`` mode (only if absent); ``F<client_flags>``, the item's client flags."""
+    words = [f"T{ttl}"]
+    if cas:
+        words.append(f"C{cas}")
+    if add:
+        words.append("ME")
+    if client_flags is not None:
+        words.append(f"F{client_flags}")
+    return " ".join(words)
+
+
 def _conditional_write_flags(ttl: int, before: int | None) -> str | None:
     """The destination write of a ``set``: only over the item whose CAS was read before the
     origin write (``add`` if it was absent), so a slower concurrent writer loses. None when
     that CAS could not be read: then only a tombstone is safe."""
     if before is None:
         return None
-    return f"T{ttl} " + (f"C{before}" if before else "ME")
+    return _set_flags(ttl=ttl, cas=before, add=not before)
 
 
-async def _not_written() -> bool:
-    return False
+def _cas_read(found: MetaResult) -> int:
+    """The CAS a ``mg k c`` read found (0: the item is absent)."""
+    return found.cas or 0 if found.status == _DONE else 0
 
 
 class _Migration:
@@ -168,7 +205,7 @@ class _Migration:
         self._schedule = schedule
         self.backfill_ratio = backfill_ratio
         self.tombstone_ttl = tombstone_ttl
-        self.tombstone_flags = f"T{tombstone_ttl} F{_TOMBSTONE_FLAGS}"
+        self.tombstone_flags = _set_flags(ttl=tombstone_ttl, client_flags=_TOMBSTONE_FLAGS)
 
     @property
     def phase(self) -> Phase:
@@ -183,27 +220,23 @@ class _Migration:
         return phase is Phase.BACKFILL and random.random() < self.backfill_ratio
 
 
-class MigratingClient:
-    """A client whose traffic moves from ``origin`` to ``destination`` in phases (module docs).
-
-    Supports the key-value methods of :class:`memlease.Client`: ``get``, ``get_many``, ``set``,
-    ``set_many``, ``add``, ``replace``, ``delete``, ``delete_many``, ``touch``, ``incr`` and
-    ``decr`` (counters move by being deleted from the destination on every change until
-    ``read_destination``, then live on the destination).
-    """
+class _Migrating(Generic[C]):
+    """What both migrating clients do, as steps (``_steps``): each public method of
+    :class:`MigratingClient` and :class:`AsyncMigratingClient` carries out one of these with
+    blocking or awaited calls."""
 
     def __init__(
         self,
-        origin: Client,
-        destination: Client,
+        origin: C,
+        destination: C,
         *,
         phase: Phase | str | None = None,
         schedule: Schedule | None = None,
         backfill_ratio: float = DEFAULT_BACKFILL_RATIO,
         tombstone_ttl: int = DEFAULT_TOMBSTONE_TTL,
     ) -> None:
-        self.origin = origin
-        self.destination = destination
+        self.origin: C = origin
+        self.destination: C = destination
         self._migration = _Migration(phase, schedule, backfill_ratio, tombstone_ttl)
 
     @property
@@ -212,139 +245,132 @@ class MigratingClient:
 
     # Reads
 
-    def get(self, key: Any, default: Any = None) -> Any:
+    def _get(self, key: Any, default: Any) -> Steps[Any]:
         phase = self.phase
         if not phase.reads_destination:
-            result = self._read(self.origin, key)
+            result = yield from self._read(self.origin, key)
             if not _is_value(result):
                 return default
             if phase.dual and self._migration.should_backfill(phase):
-                self._backfill(key, result.value)
+                yield from self._backfill(key, result.value)
             return result.value
-        found = self._read_destination(key)
+        found = yield from self._read_destination(key)
         if _is_value(found):
             return found.value  # type: ignore[union-attr]
         if phase is Phase.DESTINATION_ONLY:
             return default
         # A miss, a tombstone or an untrusted copy: the origin is still authoritative. A
         # tombstone blocks the backfill, so only a plain miss is worth one.
-        result = self._read(self.origin, key)
+        result = yield from self._read(self.origin, key)
         if not _is_value(result):
             return default
         if found is not None and not _is_tombstone(found):
-            self._backfill(key, result.value)
+            yield from self._backfill(key, result.value)
         return result.value
 
     @staticmethod
-    def _read(client: Client, key: Any) -> MetaResult:
-        result = client.meta_get(key, "v")
+    def _read(client: Client | AsyncClient, key: Any) -> Steps[MetaResult]:
+        result: MetaResult = yield At(client, MetaGet(key, "v"))
         if _must_hand_on(result):
             with contextlib.suppress(MemcacheError):
-                client.meta_delete(key, "I")
+                yield At(client, MetaDelete(key, "I"))
         return result
 
-    def _read_destination(self, key: Any) -> MetaResult | None:
+    def _read_destination(self, key: Any) -> Steps[MetaResult | None]:
         """The destination's item, or None while its copy cannot be trusted: a change it may
         have missed is pending repair, and replaying it now failed too."""
         if self.destination._invalidation_pending(key):
             try:
-                self.destination.invalidate(key)  # on success, the tracker forgets the key
+                # On success, the tracker forgets the key.
+                yield At(self.destination, Invalidate(key))
             except MemcacheError:
                 return None
-        return self._read(self.destination, key)
+        return (yield from self._read(self.destination, key))
 
-    def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
-        return {key: value for key in keys if (value := self.get(key, _MISSING)) is not _MISSING}
+    def _get_many(self, keys: Iterable[Any]) -> Steps[dict[Any, Any]]:
+        found = {}
+        for key in keys:
+            value = yield from self._get(key, _MISSING)
+            if value is not _MISSING:
+                found[key] = value
+        return found
 
-    def _backfill(self, key: Any, value: Any) -> None:
+    def _backfill(self, key: Any, value: Any) -> Steps[None]:
         # add: never overwrite what a writer (or a tombstone) put there since we read.
         with contextlib.suppress(MemcacheError):
-            self.destination.add(key, value)
+            yield At(self.destination, Add(key, value))
 
     # Writes
 
-    def set(self, key: Any, value: Any, ttl: int = 0) -> bool:
+    def _set(self, key: Any, value: Any, ttl: int) -> Steps[bool]:
         phase = self.phase
         if not phase.writes_origin:
-            return bool(self.destination.set(key, value, ttl))
+            return bool((yield At(self.destination, Set(key, value, ttl))))
         if not phase.writes_destination:
-            return bool(self.origin.set(key, value, ttl))
-        before = self._destination_cas(key)
+            return bool((yield At(self.origin, Set(key, value, ttl))))
+        before = yield from self._destination_cas(key)
         try:
-            stored = bool(self.origin.set(key, value, ttl))
+            stored = bool((yield At(self.origin, Set(key, value, ttl))))
         except BaseException as error:
             self._origin_failed(key, error)
             raise
         flags = _conditional_write_flags(ttl, before) if stored else None
-
-        def write() -> bool:
-            return flags is not None and self.destination.meta_set(key, value, flags).status == "HD"
-
-        self._follow_in_destination(key, write)
+        yield from self._follow_in_destination(key, self._conditional_write(key, value, flags))
         return stored
 
-    def _destination_cas(self, key: Any) -> int | None:
+    def _conditional_write(self, key: Any, value: Any, flags: str | None) -> Steps[bool]:
+        if flags is None:
+            return False
+        written: MetaResult = yield At(self.destination, MetaSet(key, value, flags))
+        return written.status == _DONE
+
+    def _destination_cas(self, key: Any) -> Steps[int | None]:
         """The destination item's CAS (0 if absent), or None if it cannot be read."""
         try:
-            found = self.destination.meta_get(key, "c")
+            found: MetaResult = yield At(self.destination, MetaGet(key, _WANT_CAS))
         except MemcacheError:
             return None
-        return found.cas or 0 if found.status == "HD" else 0
+        return _cas_read(found)
 
-    def add(self, key: Any, value: Any, ttl: int = 0) -> bool:
-        return bool(self._change(lambda c: c.add(key, value, ttl), key))
+    def _set_many(self, mapping: Mapping[Any, Any], ttl: int) -> Steps[list[Any]]:
+        failed = []
+        for key, value in mapping.items():
+            if not (yield from self._set(key, value, ttl)):
+                failed.append(key)
+        return failed
 
-    def replace(self, key: Any, value: Any, ttl: int = 0) -> bool:
-        return bool(self._change(lambda c: c.replace(key, value, ttl), key))
+    def _delete_many(self, keys: Sequence[Any]) -> Steps[int]:
+        deleted = 0
+        for key in keys:
+            deleted += bool((yield from self._change(Delete(key), key)))
+        return deleted
 
-    def touch(self, key: Any, ttl: int) -> bool:
-        return bool(self._change(lambda c: c.touch(key, ttl), key))
-
-    def delete(self, key: Any) -> bool:
-        return bool(self._change(lambda c: c.delete(key), key))
-
-    def incr(
-        self, key: Any, delta: int = 1, *, initial: int | None = None, ttl: int = 0
-    ) -> int | None:
-        return self._change(lambda c: c.incr(key, delta, initial=initial, ttl=ttl), key)  # type: ignore[no-any-return]
-
-    def decr(
-        self, key: Any, delta: int = 1, *, initial: int | None = None, ttl: int = 0
-    ) -> int | None:
-        return self._change(lambda c: c.decr(key, delta, initial=initial, ttl=ttl), key)  # type: ignore[no-any-return]
-
-    def set_many(self, mapping: Mapping[Any, Any], ttl: int = 0) -> list[Any]:
-        return [key for key, value in mapping.items() if not self.set(key, value, ttl)]
-
-    def delete_many(self, keys: Sequence[Any]) -> int:
-        return sum(bool(self.delete(key)) for key in keys)
-
-    def _change(self, change: Callable[[Client], Any], key: Any) -> Any:
+    def _change(self, change: ClientCall, key: Any) -> Steps[Any]:
         """Apply a change to the origin and tombstone the destination copy (or, once the
         destination is the only cluster, apply it there)."""
         phase = self.phase
         if not phase.writes_origin:
-            return change(self.destination)
+            return (yield At(self.destination, change))
         if not phase.writes_destination:
-            return change(self.origin)
+            return (yield At(self.origin, change))
         try:
-            result = change(self.origin)
+            result = yield At(self.origin, change)
         except BaseException as error:
             self._origin_failed(key, error)
             raise
-        self._follow_in_destination(key, lambda: False)
+        yield from self._follow_in_destination(key, _nothing_written())
         return result
 
-    def _follow_in_destination(self, key: Any, write: Callable[[], bool]) -> None:
+    def _follow_in_destination(self, key: Any, write: Steps[bool]) -> Steps[None]:
         """The origin changed `key`: bring the destination's copy along with `write`, or if
         that does not land (False or an error), replace it with a tombstone. If neither lands,
         the destination's tracker takes the key (module docs); a cancellation or interrupt
         is recorded the same way, then goes on."""
         try:
             with contextlib.suppress(MemcacheError):
-                if write():
+                if (yield from write):
                     return
-            self.destination.meta_set(key, b"", self._migration.tombstone_flags)
+            yield At(self.destination, MetaSet(key, b"", self._migration.tombstone_flags))
         except BaseException as error:
             self.destination._record_lost([key], None, error)
             if not isinstance(error, MemcacheError):
@@ -355,6 +381,65 @@ class MigratingClient:
         copy is no longer trusted (tracked, no further I/O here)."""
         if _maybe_lost(error):
             self.destination._record_lost([key], None, error)
+
+
+def _nothing_written() -> Steps[bool]:
+    return False
+    yield  # a generator: the steps of a write that writes nothing
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+class MigratingClient(_Migrating[Client]):
+    """A client whose traffic moves from ``origin`` to ``destination`` in phases (module docs).
+
+    Supports the key-value methods of :class:`memlease.Client`: ``get``, ``get_many``, ``set``,
+    ``set_many``, ``add``, ``replace``, ``delete``, ``delete_many``, ``touch``, ``incr`` and
+    ``decr`` (counters move by being deleted from the destination on every change until
+    ``read_destination``, then live on the destination).
+    """
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return run_sync(None, self._get(key, default))
+
+    def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
+        return run_sync(None, self._get_many(keys))
+
+    def set(self, key: Any, value: Any, ttl: int = 0) -> bool:
+        return run_sync(None, self._set(key, value, ttl))
+
+    def add(self, key: Any, value: Any, ttl: int = 0) -> bool:
+        return bool(run_sync(None, self._change(Add(key, value, ttl), key)))
+
+    def replace(self, key: Any, value: Any, ttl: int = 0) -> bool:
+        return bool(run_sync(None, self._change(Replace(key, value, ttl), key)))
+
+    def touch(self, key: Any, ttl: int) -> bool:
+        return bool(run_sync(None, self._change(Touch(key, ttl), key)))
+
+    def delete(self, key: Any) -> bool:
+        return bool(run_sync(None, self._change(Delete(key), key)))
+
+    def incr(
+        self, key: Any, delta: int = 1, *, initial: int | None = None, ttl: int = 0
+    ) -> int | None:
+        return run_sync(None, self._change(Incr(key, delta, initial, ttl), key))  # type: ignore[no-any-return]
+
+    def decr(
+        self, key: Any, delta: int = 1, *, initial: int | None = None, ttl: int = 0
+    ) -> int | None:
+        return run_sync(None, self._change(Decr(key, delta, initial, ttl), key))  # type: ignore[no-any-return]
+
+    def set_many(self, mapping: Mapping[Any, Any], ttl: int = 0) -> list[Any]:
+        return run_sync(None, self._set_many(mapping, ttl))
+
+    def delete_many(self, keys: Sequence[Any]) -> int:
+        return run_sync(None, self._delete_many(keys))
 
     def close(self) -> None:
         self.origin.close()
@@ -367,173 +452,46 @@ class MigratingClient:
         self.close()
 
 
-class _Missing:
-    pass
-
-
-_MISSING = _Missing()
-
-
-class AsyncMigratingClient:
+class AsyncMigratingClient(_Migrating[AsyncClient]):
     """:class:`MigratingClient` for :class:`memlease.AsyncClient`: the same phases and methods,
     awaitable."""
 
-    def __init__(
-        self,
-        origin: AsyncClient,
-        destination: AsyncClient,
-        *,
-        phase: Phase | str | None = None,
-        schedule: Schedule | None = None,
-        backfill_ratio: float = DEFAULT_BACKFILL_RATIO,
-        tombstone_ttl: int = DEFAULT_TOMBSTONE_TTL,
-    ) -> None:
-        self.origin = origin
-        self.destination = destination
-        self._migration = _Migration(phase, schedule, backfill_ratio, tombstone_ttl)
-
-    @property
-    def phase(self) -> Phase:
-        return self._migration.phase
-
     async def get(self, key: Any, default: Any = None) -> Any:
-        phase = self.phase
-        if not phase.reads_destination:
-            result = await self._read(self.origin, key)
-            if not _is_value(result):
-                return default
-            if phase.dual and self._migration.should_backfill(phase):
-                await self._backfill(key, result.value)
-            return result.value
-        found = await self._read_destination(key)
-        if _is_value(found):
-            return found.value  # type: ignore[union-attr]
-        if phase is Phase.DESTINATION_ONLY:
-            return default
-        result = await self._read(self.origin, key)
-        if not _is_value(result):
-            return default
-        if found is not None and not _is_tombstone(found):
-            await self._backfill(key, result.value)
-        return result.value
-
-    @staticmethod
-    async def _read(client: AsyncClient, key: Any) -> MetaResult:
-        result: MetaResult = await client.meta_get(key, "v")
-        if _must_hand_on(result):
-            with contextlib.suppress(MemcacheError):
-                await client.meta_delete(key, "I")
-        return result
-
-    async def _read_destination(self, key: Any) -> MetaResult | None:
-        if self.destination._invalidation_pending(key):
-            try:
-                await self.destination.invalidate(key)
-            except MemcacheError:
-                return None
-        return await self._read(self.destination, key)
+        return await run_async(None, self._get(key, default))
 
     async def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
-        found = {}
-        for key in keys:
-            value = await self.get(key, _MISSING)
-            if value is not _MISSING:
-                found[key] = value
-        return found
-
-    async def _backfill(self, key: Any, value: Any) -> None:
-        with contextlib.suppress(MemcacheError):
-            await self.destination.add(key, value)
+        return await run_async(None, self._get_many(keys))
 
     async def set(self, key: Any, value: Any, ttl: int = 0) -> bool:
-        phase = self.phase
-        if not phase.writes_origin:
-            return bool(await self.destination.set(key, value, ttl))
-        if not phase.writes_destination:
-            return bool(await self.origin.set(key, value, ttl))
-        before = await self._destination_cas(key)
-        try:
-            stored = bool(await self.origin.set(key, value, ttl))
-        except BaseException as error:
-            self._origin_failed(key, error)
-            raise
-        flags = _conditional_write_flags(ttl, before) if stored else None
-
-        async def write() -> bool:
-            if flags is None:
-                return False
-            return bool((await self.destination.meta_set(key, value, flags)).status == "HD")
-
-        await self._follow_in_destination(key, write)
-        return stored
-
-    async def _destination_cas(self, key: Any) -> int | None:
-        try:
-            found = await self.destination.meta_get(key, "c")
-        except MemcacheError:
-            return None
-        return found.cas or 0 if found.status == "HD" else 0
+        return await run_async(None, self._set(key, value, ttl))
 
     async def add(self, key: Any, value: Any, ttl: int = 0) -> bool:
-        return bool(await self._change(lambda c: c.add(key, value, ttl), key))
+        return bool(await run_async(None, self._change(Add(key, value, ttl), key)))
 
     async def replace(self, key: Any, value: Any, ttl: int = 0) -> bool:
-        return bool(await self._change(lambda c: c.replace(key, value, ttl), key))
+        return bool(await run_async(None, self._change(Replace(key, value, ttl), key)))
 
     async def touch(self, key: Any, ttl: int) -> bool:
-        return bool(await self._change(lambda c: c.touch(key, ttl), key))
+        return bool(await run_async(None, self._change(Touch(key, ttl), key)))
 
     async def delete(self, key: Any) -> bool:
-        return bool(await self._change(lambda c: c.delete(key), key))
+        return bool(await run_async(None, self._change(Delete(key), key)))
 
     async def incr(
         self, key: Any, delta: int = 1, *, initial: int | None = None, ttl: int = 0
     ) -> int | None:
-        return await self._change(lambda c: c.incr(key, delta, initial=initial, ttl=ttl), key)  # type: ignore[no-any-return]
+        return await run_async(None, self._change(Incr(key, delta, initial, ttl), key))
 
     async def decr(
         self, key: Any, delta: int = 1, *, initial: int | None = None, ttl: int = 0
     ) -> int | None:
-        return await self._change(lambda c: c.decr(key, delta, initial=initial, ttl=ttl), key)  # type: ignore[no-any-return]
+        return await run_async(None, self._change(Decr(key, delta, initial, ttl), key))
 
     async def set_many(self, mapping: Mapping[Any, Any], ttl: int = 0) -> list[Any]:
-        return [key for key, value in mapping.items() if not await self.set(key, value, ttl)]
+        return await run_async(None, self._set_many(mapping, ttl))
 
     async def delete_many(self, keys: Sequence[Any]) -> int:
-        deleted = 0
-        for key in keys:
-            deleted += await self.delete(key)
-        return deleted
-
-    async def _change(self, change: Callable[[AsyncClient], Any], key: Any) -> Any:
-        phase = self.phase
-        if not phase.writes_origin:
-            return await change(self.destination)
-        if not phase.writes_destination:
-            return await change(self.origin)
-        try:
-            result = await change(self.origin)
-        except BaseException as error:
-            self._origin_failed(key, error)
-            raise
-        await self._follow_in_destination(key, _not_written)
-        return result
-
-    async def _follow_in_destination(self, key: Any, write: Callable[[], Awaitable[bool]]) -> None:
-        """See :meth:`MigratingClient._follow_in_destination`."""
-        try:
-            with contextlib.suppress(MemcacheError):
-                if await write():
-                    return
-            await self.destination.meta_set(key, b"", self._migration.tombstone_flags)
-        except BaseException as error:
-            self.destination._record_lost([key], None, error)
-            if not isinstance(error, MemcacheError):
-                raise
-
-    def _origin_failed(self, key: Any, error: BaseException) -> None:
-        if _maybe_lost(error):
-            self.destination._record_lost([key], None, error)
+        return await run_async(None, self._delete_many(keys))
 
     async def close(self) -> None:
         await self.origin.close()
