@@ -13,13 +13,14 @@
 //!    (remapped server, mirror for reads, gutter with capped TTLs), as the topology decides.
 //! 4. What is still unreachable fails the call, or with `tolerant` counts as unavailable.
 
-use super::hot::SplitCopy;
-use super::{check, wire, Client, Slot};
+use super::effect::{forget, Call, Decider, Effect};
+use super::key::KeyRef;
+use super::{check, wire, BatchMode, Client, Slot};
 use crate::cluster::Batch;
 use crate::error::{Error, Result};
 use crate::protocol::keys::{self, WireKey};
 use crate::protocol::reply::{Answer, Awaited, Expect, Opaque, Replies};
-use crate::protocol::request::{encode_noop, Command, Flag, Request, SetMode};
+use crate::protocol::request::{encode_noop, Command, Flag, Request};
 use crate::protocol::response::Code;
 use crate::protocol::text::{self, TextReply};
 use crate::route::ledger::{Debt, Forget, Ledger, WireName};
@@ -29,98 +30,6 @@ use crate::transport::Transport;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// A key as the operations see it: the bytes stored under, and what placement hashes (the
-/// routing key when one was given, else the key itself).
-#[derive(Debug, Clone, Copy)]
-pub struct KeyRef<'a> {
-    pub stored: &'a [u8],
-    pub route: PlacementKey<'a>,
-    /// A server chosen for the key instead of its placement (a split key's copy).
-    pub pinned: Option<usize>,
-    /// A split key's extra copy: a replica whose server, should it miss a write, owes a delete.
-    pub split_copy: bool,
-}
-
-impl<'a> KeyRef<'a> {
-    /// A copy of this (split) key: stored as `copy.name`, on `copy.server` if it has one (else
-    /// placed by its own bytes), typed like this key.
-    pub fn copy<'b>(&self, copy: &'b SplitCopy) -> KeyRef<'b> {
-        KeyRef {
-            stored: &copy.name,
-            route: PlacementKey {
-                bytes: &copy.name,
-                is_bytes: self.route.is_bytes,
-            },
-            pinned: copy.server,
-            split_copy: true,
-        }
-    }
-
-    /// The server the key lives on.
-    pub fn primary(&self, topology: &Topology) -> usize {
-        self.pinned
-            .unwrap_or_else(|| topology.primary(self.stored, &self.route))
-    }
-
-    /// A key placed by its own bytes.
-    pub fn plain(key: &'a [u8]) -> Self {
-        KeyRef {
-            stored: key,
-            route: PlacementKey {
-                bytes: key,
-                is_bytes: false,
-            },
-            pinned: None,
-            split_copy: false,
-        }
-    }
-}
-
-/// How a batch asks for replies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BatchMode {
-    /// Requests carry `q`; each server's group ends with `mn`. Only non-nominal replies come
-    /// back. memcached's error replies carry no opaque, so an error reply cannot be pinned on
-    /// its request: it fails the call (after the whole batch is read).
-    Quiet,
-    /// Every request gets its reply, matched by position; needed when individual error replies
-    /// must be attributed (a too-large value in `set_many`, any single-key call).
-    Loud,
-}
-
-/// Who may decide a conditional request (add, replace, append, prepend, CAS, counters, and
-/// reads that hand out a CAS token).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decider {
-    /// The key's own server only: a stand-in lacks its data, so it would answer for an item it
-    /// does not have (a second lock taken, a counter restarted).
-    Primary,
-    /// Whichever server answers: a lease read and its fill (the fill's CAS comes from the
-    /// server that answered the read, stand-in or not).
-    AnyServer,
-}
-
-/// One dispatch: the command, how its replies come back, and the caller's policies.
-#[derive(Debug, Clone, Copy)]
-pub struct Call {
-    pub mode: BatchMode,
-    pub command: Command,
-    /// Count an unreachable server's keys as unavailable instead of failing the call.
-    pub tolerant: bool,
-    pub decider: Decider,
-}
-
-impl Call {
-    pub fn new(mode: BatchMode, command: Command, tolerant: bool) -> Self {
-        Call {
-            mode,
-            command,
-            tolerant,
-            decider: Decider::Primary,
-        }
-    }
-}
 
 /// What a request in a round is there for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,53 +81,6 @@ impl Names<'_> {
 /// [`keys::alias_key`]); `None` for a key placed by itself.
 fn alias_of(key: &KeyRef<'_>) -> Option<WireKey<'static>> {
     (key.route.bytes != key.stored).then(|| keys::alias_key(key.stored, key.route.bytes, key.route.is_bytes))
-}
-
-/// What a request does to the item it names.
-#[derive(Debug, Clone, Copy)]
-struct Effect {
-    /// Changes data (value or TTL), and so goes to the mirror too.
-    mutates: bool,
-    /// Changes the value: copies elsewhere become stale.
-    changes_value: bool,
-    /// Its outcome depends on what the server holds (a conditional write, a counter).
-    conditional: bool,
-    /// It hands out a CAS token, which only the server that issued it can judge later.
-    hands_out_cas: bool,
-    /// Leaves an item behind on the server (a value, a TTL, a lease placeholder).
-    writes_item: bool,
-}
-
-impl Effect {
-    fn of(command: Command, flags: &[Flag]) -> Self {
-        let has = |wanted: fn(&Flag) -> bool| flags.iter().any(wanted);
-        let compare_cas = has(|f| matches!(f, Flag::CompareCas(_)));
-        let mutates = match command {
-            Command::Set | Command::Delete | Command::Arithmetic => true,
-            Command::Get => has(|f| matches!(f, Flag::Ttl(_))),
-            Command::Noop | Command::Debug => false,
-        };
-        let conditional = match command {
-            Command::Set => compare_cas || has(|f| matches!(f, Flag::SetMode(m) if *m != SetMode::Set)),
-            Command::Delete => compare_cas,
-            Command::Arithmetic => true,
-            Command::Get | Command::Noop | Command::Debug => false,
-        };
-        Effect {
-            mutates,
-            changes_value: matches!(command, Command::Set | Command::Delete | Command::Arithmetic),
-            conditional,
-            // A CAS token is judged by the server that handed it out: one from a stand-in could
-            // match an unrelated item's on the key's own server.
-            hands_out_cas: command == Command::Get && has(|f| matches!(f, Flag::ReturnCas)),
-            writes_item: mutates || has(|f| matches!(f, Flag::Vivify(_))),
-        }
-    }
-
-    /// An unconditional store or delete: a replica that missed it must not serve the old value.
-    fn forget_if_missed(&self, command: Command) -> bool {
-        matches!(command, Command::Set | Command::Delete) && !self.conditional
-    }
 }
 
 fn now_unix() -> i64 {
@@ -698,19 +560,6 @@ impl<T: Transport> Client<T> {
             }),
         }
     }
-}
-
-/// What a server that missed a request must do with its key: a missed stale mark is owed as
-/// a stale mark, anything else as a delete.
-fn forget(command: Command, flags: &[Flag]) -> Forget {
-    if command == Command::Delete && flags.contains(&Flag::Invalidate) {
-        let ttl = flags.iter().find_map(|f| match f {
-            Flag::Ttl(ttl) => Some(*ttl),
-            _ => None,
-        });
-        return Forget::MarkStale { ttl };
-    }
-    Forget::Delete
 }
 
 /// Whether a server may have missed a write: it was unreachable, or (a mirror copy, a clear)

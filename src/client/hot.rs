@@ -18,7 +18,7 @@
 //!   every entry of its stored key though, and overlapping reads of any of them: keys routed
 //!   to one server name one item there.
 
-use super::dispatch::KeyRef;
+use super::key::KeyRef;
 use super::Item;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet, VecDeque};

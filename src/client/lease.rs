@@ -9,7 +9,8 @@
 //!   the lease bumped the CAS or removed the key, so the stale fill is refused.
 //! - [`Client::invalidate`]: `md k [I T<stale_ttl>] [C<cas>]`, delete or mark stale.
 
-use super::dispatch::{Decider, KeyRef};
+use super::effect::Decider;
+use super::key::KeyRef;
 use super::{item_of, unexpected, Client, Item};
 use crate::error::Result;
 use crate::protocol::request::{Command, Flag};

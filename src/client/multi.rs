@@ -1,7 +1,8 @@
 //! Multi-key operations: one pipelined batch per server, all servers in parallel (see
 //! [`super::dispatch`]).
 
-use super::dispatch::{BatchMode, Call, KeyRef};
+use super::effect::{BatchMode, Call};
+use super::key::KeyRef;
 use super::{check, hot, lease, store_flags, unexpected, Client, Item, Read, Slot, TOO_LARGE};
 use crate::error::{Error, Result};
 use crate::protocol::request::{Command, Flag, SetMode};
