@@ -168,31 +168,34 @@ impl Cluster {
         };
         if batches.len() == 1 && batches[0].bytes.len() <= COMBINE_AT_MOST {
             let Batch { server, bytes, expect } = batches.pop().expect("one batch");
-            let result = self.admit_in(&pools, server).and_then(|admission| {
+            let result = self.admit(server).and_then(|admitted| {
                 let result =
                     pools.combiners[server].exchange(&pools.blocking[server], bytes, expect, self.timeout_of(server));
-                self.record_in(&pools, server, admission, &result);
+                admitted.record(&result);
                 result
             });
             return vec![result];
         }
         let mut results: Vec<Option<Result<Replies>>> = Vec::with_capacity(batches.len());
-        // (result slot, server, admission, connection) of each batch sent, and its expectation.
+        // (result slot, admission, connection) of each batch sent, and its expectation.
         let mut sent = Vec::with_capacity(batches.len());
         let mut expects = Vec::with_capacity(batches.len());
         for (i, batch) in batches.into_iter().enumerate() {
-            let borrowed = self.admit_in(&pools, batch.server).and_then(|admission| {
-                let conn = pools.blocking[batch.server].get().inspect_err(|error| {
-                    // Recorded like any outcome: a probe that could not connect has its
-                    // verdict, and must not keep its turn.
-                    self.record_in(&pools, batch.server, admission, &Err(error.clone()));
-                })?;
-                Ok((admission, conn))
+            let borrowed = self.admit(batch.server).and_then(|admitted| {
+                match pools.blocking[batch.server].get() {
+                    Ok(conn) => Ok((admitted, conn)),
+                    Err(error) => {
+                        // Recorded like any outcome: a probe that could not connect has its
+                        // verdict, and must not keep its turn.
+                        admitted.record(&Err(error.clone()));
+                        Err(error)
+                    }
+                }
             });
             match borrowed {
-                Ok((admission, mut conn)) => {
+                Ok((admitted, mut conn)) => {
                     conn.write_buf = batch.bytes;
-                    sent.push((i, batch.server, admission, conn));
+                    sent.push((i, admitted, conn));
                     expects.push(batch.expect);
                     results.push(None);
                 }
@@ -204,20 +207,20 @@ impl Cluster {
         // enough to matter).
         let timeout = sent
             .iter()
-            .map(|(_, server, ..)| self.timeout_of(*server))
+            .map(|(_, admitted, _)| self.timeout_of(admitted.server()))
             .max()
             .unwrap_or_default();
         let deadline = crate::call::started().unwrap_or_else(Instant::now) + timeout;
         let mut jobs: Vec<Job<'_>> = sent
             .iter_mut()
             .zip(expects)
-            .map(|((_, _, _, conn), expect)| Job::new(conn, expect))
+            .map(|((_, _, conn), expect)| Job::new(conn, expect))
             .collect();
         exchange::run(&mut jobs, deadline, timeout);
         let outcomes: Vec<_> = jobs.into_iter().map(Job::into_outcome).collect();
-        for ((i, server, admission, conn), (error, replies)) in sent.into_iter().zip(outcomes) {
+        for ((i, admitted, conn), (error, replies)) in sent.into_iter().zip(outcomes) {
             let result = settle(conn, error, replies);
-            self.record_in(&pools, server, admission, &result);
+            admitted.record(&result);
             results[i] = Some(result);
         }
         results
@@ -242,20 +245,27 @@ impl Cluster {
     }
 
     /// Whether a request may go to `server` now: `Err(ServerDown)` while it is marked down.
-    pub fn admit(&self, server: usize) -> Result<Admission> {
+    /// The mark-down rule of both transports: the guard returned must be told how the request
+    /// ended ([`Admitted::record`]), or it abandons its admission when dropped.
+    pub fn admit(&self, server: usize) -> Result<Admitted<'_>> {
         let pools = self.pools()?;
-        self.admit_in(&pools, server)
+        let admission = self.admit_in(&pools, server)?;
+        Ok(Admitted {
+            cluster: self,
+            server,
+            admission: Some(admission),
+        })
     }
 
     /// Record how a request let through by [`Cluster::admit`] ended.
-    pub fn record(&self, server: usize, admission: Admission, result: &Result<Replies>) {
+    fn record(&self, server: usize, admission: Admission, result: &Result<Replies>) {
         if let Ok(pools) = self.pools() {
             self.record_in(&pools, server, admission, result);
         }
     }
 
     /// A request let through by [`Cluster::admit`] ended with no outcome to record.
-    pub fn abandon(&self, server: usize, admission: Admission) {
+    fn abandon(&self, server: usize, admission: Admission) {
         if let Ok(pools) = self.pools() {
             pools.health[server].abandon(admission);
         }
@@ -332,6 +342,36 @@ impl Cluster {
                 .map(|p| p.get().map_or((0, 0), |p| p.counts()))
                 .collect(),
             Err(_) => vec![(0, 0); self.server_count()],
+        }
+    }
+}
+
+/// A request let through by [`Cluster::admit`], whose outcome is owed to the server's health.
+/// Dropped unrecorded (its caller stopped waiting, or it never went out), it is abandoned, so
+/// a probe hands its turn back instead of leaving the server down for good.
+pub struct Admitted<'a> {
+    cluster: &'a Cluster,
+    server: usize,
+    admission: Option<Admission>,
+}
+
+impl Admitted<'_> {
+    pub fn server(&self) -> usize {
+        self.server
+    }
+
+    /// How the request ended: a failure counts against the server, a success clears it.
+    pub fn record(mut self, result: &Result<Replies>) {
+        if let Some(admission) = self.admission.take() {
+            self.cluster.record(self.server, admission, result);
+        }
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if let Some(admission) = self.admission.take() {
+            self.cluster.abandon(self.server, admission);
         }
     }
 }

@@ -10,7 +10,6 @@
 use crate::cluster::{Batch, Cluster};
 use crate::error::{Error, Result, TimeoutPhase};
 use crate::protocol::reply::Replies;
-use crate::route::health::Admission;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -91,7 +90,7 @@ impl Transport for Multiplexed {
                         after: wait,
                     });
                 }
-                let admitted = Admitted::new(&self.0, batch.server)?;
+                let admitted = self.0.admit(batch.server)?;
                 let pool = self.0.multiplexed(batch.server)?;
                 Ok((admitted, pool.submit(batch.bytes, batch.expect)))
             })
@@ -104,7 +103,7 @@ impl Transport for Multiplexed {
                 results.push(match batch {
                     Err(e) => Err(e),
                     Ok((admitted, reply)) => {
-                        let name = cluster.server_name(admitted.server);
+                        let name = cluster.server_name(admitted.server());
                         let result = await_reply(reply, deadline, name, wait).await;
                         admitted.record(&result);
                         result
@@ -112,39 +111,6 @@ impl Transport for Multiplexed {
                 });
             }
             results
-        }
-    }
-}
-
-/// A request let through by [`Cluster::admit`], whose outcome is owed to the server's health.
-/// Dropped unrecorded (its caller stopped waiting, or it never went out), it is abandoned, so
-/// a probe hands its turn back instead of leaving the server down for good.
-struct Admitted<'a> {
-    cluster: &'a Cluster,
-    server: usize,
-    admission: Option<Admission>,
-}
-
-impl<'a> Admitted<'a> {
-    fn new(cluster: &'a Cluster, server: usize) -> Result<Self> {
-        Ok(Admitted {
-            cluster,
-            server,
-            admission: Some(cluster.admit(server)?),
-        })
-    }
-
-    fn record(mut self, result: &Result<Replies>) {
-        if let Some(admission) = self.admission.take() {
-            self.cluster.record(self.server, admission, result);
-        }
-    }
-}
-
-impl Drop for Admitted<'_> {
-    fn drop(&mut self) {
-        if let Some(admission) = self.admission.take() {
-            self.cluster.abandon(self.server, admission);
         }
     }
 }
