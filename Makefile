@@ -5,10 +5,15 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
+# The virtualenv's tools, pinned by requirements-dev.txt, whatever else is on PATH.
+MATURIN := $(VENV)/bin/maturin
+RUFF := $(VENV)/bin/ruff
+MYPY := $(PY) -m mypy
+LINTED := python tests benches examples
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: help venv build memcached demo test test-rust test-python lint format bench bench-frozen bench-rust fuzz clean
+.PHONY: help venv build memcached demo test test-fast test-rust test-python lint rust-lint-tools format bench bench-frozen bench-rust fuzz clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,7 +27,7 @@ $(VENV)/.installed: requirements-dev.txt
 venv: $(VENV)/.installed ## Create the virtualenv with the dev and test tools
 
 build: venv ## Build the extension (release) and install it into the virtualenv
-	maturin develop --release -q
+	$(MATURIN) develop --release -q
 
 memcached: ## Install memcached (Debian package) if it is missing
 	@if ! command -v memcached >/dev/null && [ ! -x /usr/bin/memcached ]; then \
@@ -42,18 +47,26 @@ test-rust:
 test-python:
 	$(PY) -m pytest -q
 
-lint: venv ## cargo fmt --check, clippy, ruff, mypy, stubtest
+test-fast: build memcached ## The pytest suite without the tests marked slow (quick loops)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: build rust-lint-tools ## cargo fmt --check, clippy, ruff, mypy, stubtest (CI runs it)
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	ruff check python tests benches examples
-	ruff format --check python tests benches examples
-	mypy
+	$(RUFF) check $(LINTED)
+	$(RUFF) format --check $(LINTED)
+	$(MYPY)
 	$(PY) -m mypy.stubtest memlease._core --allowlist .mypy-stubtest-allowlist
+
+# A fresh toolchain may lack the rustfmt and clippy components.
+rust-lint-tools:
+	@cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 format: venv ## Apply cargo fmt and ruff format
 	cargo fmt
-	ruff format python tests benches examples
-	ruff check --fix python tests benches examples
+	$(RUFF) format $(LINTED)
+	$(RUFF) check --fix $(LINTED)
 
 bench: build memcached ## Benchmark memlease against peer clients (prints a markdown table)
 	$(PY) -m pip install -q -r benches/requirements.txt

@@ -616,6 +616,7 @@ VARIANTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
 def test_randomized_reads_and_writes_stay_consistent(fleet: Fleet, variant: Variant) -> None:
     run = randomized_run(fleet, variant)

@@ -127,6 +127,7 @@ def test_waiting_gives_up_after_retries(client: Any) -> None:
     assert client.read_through_stats()["wait_exhausted"] == 1
 
 
+@pytest.mark.slow
 def test_a_dead_winner_loses_its_lease_after_lease_ttl(client: Any) -> None:
     assert client.lease_get("orphan", lease_ttl=2).won  # this winner never fills
     started = time.monotonic()

@@ -213,6 +213,7 @@ def test_bad_failure_options_are_refused(
         make_client(server.address, **options)
 
 
+@pytest.mark.slow
 def test_freezing_and_killing_servers_under_load(
     trio: list[MemcachedServer], make_client: Any
 ) -> None:

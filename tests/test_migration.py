@@ -282,6 +282,7 @@ def run_schedule(start: float, step: float) -> Schedule:
     return Schedule([(start + step * (i + 1), phase) for i, phase in enumerate(phases)])
 
 
+@pytest.mark.slow
 def test_whole_migration_never_serves_an_older_value(clusters: Clusters) -> None:
     """Writers (one per key range, so each key's writes are ordered) set increasing versions
     and sometimes delete; readers check every value against the last write acknowledged
@@ -337,6 +338,7 @@ def test_whole_migration_never_serves_an_older_value(clusters: Clusters) -> None
     assert m.phase is Phase.DESTINATION_ONLY
 
 
+@pytest.mark.slow
 def test_async_migration_never_serves_an_older_value(clusters: Clusters) -> None:
     origin_servers, destination_servers = clusters
 

@@ -56,6 +56,7 @@ def pymemcache_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return suite
 
 
+@pytest.mark.slow
 def test_pymemcache_integration_suite_passes_on_compat_clients(pymemcache_suite: Path) -> None:
     report = pymemcache_suite / "report.xml"
     run = subprocess.run(
