@@ -30,12 +30,17 @@ def clusters() -> Iterator[tuple[list[MemcachedServer], list[MemcachedServer]]]:
 
 
 def clients(
-    clusters: tuple[list[MemcachedServer], list[MemcachedServer]],
+    clusters: tuple[list[MemcachedServer], list[MemcachedServer]], **options: Any
 ) -> tuple[memlease.Client, memlease.Client]:
     origin, destination = clusters
-    return memlease.Client([s.address for s in origin]), memlease.Client(
-        [s.address for s in destination]
+    return memlease.Client([s.address for s in origin], **options), memlease.Client(
+        [s.address for s in destination], **options
     )
+
+
+# The randomized runs check values, not latency: on a loaded 2-core CI machine a 0.25 s
+# timeout can strike and mark a healthy server down, failing writes the test then counts on.
+PATIENT: dict[str, Any] = {"timeout": 2.0, "connect_timeout": 2.0, "pool_timeout": 2.0}
 
 
 def test_phases_route_reads_and_writes(clusters: Clusters) -> None:
@@ -287,7 +292,7 @@ def test_whole_migration_never_serves_an_older_value(clusters: Clusters) -> None
     """Writers (one per key range, so each key's writes are ordered) set increasing versions
     and sometimes delete; readers check every value against the last write acknowledged
     before their read began. The schedule walks all five phases."""
-    origin, destination = clients(clusters)
+    origin, destination = clients(clusters, **PATIENT)
     step = 0.8
     m = MigratingClient(
         origin, destination, schedule=run_schedule(time.time(), step), backfill_ratio=0.5
@@ -343,8 +348,8 @@ def test_async_migration_never_serves_an_older_value(clusters: Clusters) -> None
     origin_servers, destination_servers = clusters
 
     async def main() -> tuple[list[str], int]:
-        origin = memlease.AsyncClient([s.address for s in origin_servers])
-        destination = memlease.AsyncClient([s.address for s in destination_servers])
+        origin = memlease.AsyncClient([s.address for s in origin_servers], **PATIENT)
+        destination = memlease.AsyncClient([s.address for s in destination_servers], **PATIENT)
         step = 0.6
         m = AsyncMigratingClient(
             origin, destination, schedule=run_schedule(time.time(), step), backfill_ratio=0.5
