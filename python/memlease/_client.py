@@ -4,13 +4,14 @@ tracked invalidation), which is Python because loaders and wait functions are.""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, overload
 
 from memlease import _consistency as c
-from memlease import _core
+from memlease import _core, _options
 from memlease._consistency import (
     DEFAULT_LEASE,
     Counters,
@@ -179,12 +180,7 @@ class _ConsistencyState:
 
 
 class Client(_ConsistencyState, _core.Client):
-    """A memcached client for one or more servers; thread-safe, share one per process.
-
-    Takes every option of the core client (see ``help(memlease._core.Client)``) plus
-    ``write_failures``: the :class:`WriteFailureTracker` that keeps failed invalidations for
-    replay (default: one of its own).
-    """
+    """A memcached client for one or more servers; thread-safe, share one per process."""
 
     def get_or_lease(
         self,
@@ -402,3 +398,10 @@ def _run_on_private_loop(make: Callable[[], Awaitable[Any]]) -> None:
     thread.join()
     if failure:
         raise failure[0]
+
+
+# One signature and one option list for both classes, from the core's declaration and the
+# meanings in `_options` (so `help()` shows every option, not `**options`).
+for _cls in (Client, AsyncClient):
+    setattr(_cls, "__signature__", _options.public_signature())  # noqa: B010 (no such attribute to type)
+    _cls.__doc__ = inspect.cleandoc(_cls.__doc__ or "") + "\n\n" + _options.options_doc()
