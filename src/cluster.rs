@@ -7,7 +7,7 @@ use crate::blocking::exchange::{self, Job};
 use crate::blocking::pool::{Pool, PooledConnection};
 use crate::error::{Error, Result};
 use crate::fork;
-use crate::mux::{MuxConfig, MuxPool};
+use crate::mux::MuxPool;
 use crate::protocol::reply::{Expect, Replies};
 use crate::route::health::{Admission, HealthEvent, HealthPolicy, HealthSnapshot, ServerHealth};
 use crate::route::ledger::{self, Ledger};
@@ -148,13 +148,13 @@ impl Cluster {
 
     /// The per-request deadline of a server (its pool's `timeout`).
     pub fn timeout_of(&self, server: usize) -> Duration {
-        self.topology.pool_of_server(server).timeout
+        self.topology.pool_of_server(server).connections.timeouts.read
     }
 
     /// The longest time a request to `server` may wait in all: pool, connect and reply.
     pub fn patience(&self, server: usize) -> Duration {
         let pool = self.topology.pool_of_server(server);
-        pool.connections.pool_timeout + pool.connections.connect_timeout + pool.timeout
+        pool.connections.timeouts.patience()
     }
 
     /// Send each batch to its server over blocking connections, all servers at once, from the
@@ -297,12 +297,7 @@ impl Cluster {
         let pool = pools.multiplexed[server].get_or_init(|| {
             let entry = &self.topology.servers()[server];
             let pool = self.topology.pool_of_server(server);
-            let config = MuxConfig {
-                max_connections: pool.connections.max_connections,
-                connect_timeout: pool.connections.connect_timeout,
-                timeout: pool.timeout,
-                pool_timeout: pool.connections.pool_timeout,
-            };
+            let config = pool.connections.clone();
             MuxPool::new(entry.spec.address.clone(), Arc::clone(&entry.name), config)
         });
         Ok(Arc::clone(pool))

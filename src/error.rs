@@ -59,6 +59,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// A reply that did not come within `after`, the call's timeout: raised as `ReadTimeout`
+    /// by both I/O paths.
+    pub fn read_timeout(server: &str, after: std::time::Duration) -> Self {
+        Error::Timeout {
+            server: server.to_owned(),
+            phase: TimeoutPhase::Read,
+            after,
+        }
+    }
+
     /// The server could not be reached or the connection failed: the request may or may not
     /// have been applied, and the connection it used has been discarded.
     pub fn is_connection_lost(&self) -> bool {

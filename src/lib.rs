@@ -12,6 +12,7 @@
 //! - [`client`]: the operations (get, set, cas, get_many, leases ...) on bytes and flags,
 //!   written once over a transport.
 //! - [`call`]: when the running call began (its timeout covers the whole call).
+//! - [`limits`]: a pool's connection limit and its `Timeouts` (connect, read, pool).
 //! - [`runtime`]: the tokio runtime, rebuilt after fork; [`fork`]: fork detection.
 //! - [`error`]: the core error type and its predicates.
 //! - `py`: the Python classes, serialization and exception mapping.
@@ -22,6 +23,7 @@ pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod fork;
+pub mod limits;
 pub mod mux;
 pub mod protocol;
 pub mod route;

@@ -127,10 +127,6 @@ async fn await_reply(
             server: server.to_owned(),
             detail: "the connection task ended without replying".into(),
         }),
-        Err(_) => Err(Error::Timeout {
-            server: server.to_owned(),
-            phase: TimeoutPhase::Read,
-            after: waited,
-        }),
+        Err(_) => Err(Error::read_timeout(server, waited)),
     }
 }

@@ -138,12 +138,8 @@ pub fn run(jobs: &mut [Job<'_>], deadline: Instant, timeout: Duration) {
         let now = Instant::now();
         if now >= deadline {
             for &i in &owners {
-                let server = jobs[i].conn.server.to_string();
-                jobs[i].fail(Error::Timeout {
-                    server,
-                    phase: TimeoutPhase::Read,
-                    after: timeout,
-                });
+                let error = Error::read_timeout(&jobs[i].conn.server, timeout);
+                jobs[i].fail(error);
             }
             return;
         }

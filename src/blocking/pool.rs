@@ -7,6 +7,7 @@
 
 use crate::blocking::connection::Connection;
 use crate::error::{Error, Result, TimeoutPhase};
+use crate::limits::PoolConfig;
 use crate::route::server::Address;
 use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
@@ -14,14 +15,6 @@ use std::time::{Duration, Instant};
 
 /// Connections idle for longer than this are checked for a server-side close before reuse.
 const CHECK_IDLE_AFTER: Duration = Duration::from_millis(1);
-
-/// Pool limits; the defaults are documented on the Python `Client`.
-#[derive(Debug, Clone)]
-pub struct PoolConfig {
-    pub max_connections: usize,
-    pub connect_timeout: Duration,
-    pub pool_timeout: Duration,
-}
 
 #[derive(Default)]
 struct PoolState {
@@ -55,9 +48,9 @@ impl Pool {
     }
 
     /// Borrow a connection: an idle one, else a new one while under `max_connections`, else
-    /// wait up to `pool_timeout` for one to come back.
+    /// wait up to `timeouts.pool` for one to come back.
     pub fn get(self: &Arc<Self>) -> Result<PooledConnection> {
-        let deadline = Instant::now() + self.config.pool_timeout;
+        let deadline = Instant::now() + self.config.timeouts.pool;
         let mut state = self.state.lock();
         loop {
             if state.closed {
@@ -77,7 +70,7 @@ impl Pool {
             if state.open < self.config.max_connections {
                 state.open += 1;
                 drop(state);
-                return match Connection::open(&self.address, Arc::clone(&self.name), self.config.connect_timeout) {
+                return match Connection::open(&self.address, Arc::clone(&self.name), self.config.timeouts.connect) {
                     Ok(conn) => Ok(PooledConnection {
                         pool: Arc::clone(self),
                         conn: Some(conn),
@@ -92,7 +85,7 @@ impl Pool {
                 return Err(Error::Timeout {
                     server: self.name.to_string(),
                     phase: TimeoutPhase::Pool,
-                    after: self.config.pool_timeout,
+                    after: self.config.timeouts.pool,
                 });
             }
         }

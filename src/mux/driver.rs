@@ -120,7 +120,7 @@ async fn connect(pool: &MuxPool) -> Result<Stream> {
             Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await.map_err(connect_error)?)),
         }
     };
-    let timeout = pool.config.connect_timeout;
+    let timeout = pool.config.timeouts.connect;
     tokio::time::timeout(timeout, attempt).await.unwrap_or_else(|_| {
         Err(Error::Timeout {
             server: server.clone(),
@@ -176,13 +176,7 @@ impl Driver {
                     }
                 }
                 Event::Work => {}
-                Event::Overdue => {
-                    return Err(Error::Timeout {
-                        server: self.pool.name.to_string(),
-                        phase: TimeoutPhase::Read,
-                        after: self.pool.config.timeout,
-                    })
-                }
+                Event::Overdue => return Err(Error::read_timeout(&self.pool.name, self.pool.config.timeouts.read)),
             }
         }
     }
@@ -197,7 +191,7 @@ impl Driver {
         if self.taken.is_empty() {
             return Ok(());
         }
-        let deadline = Instant::now() + self.pool.config.timeout;
+        let deadline = Instant::now() + self.pool.config.timeouts.read;
         for submission in self.taken.drain(..) {
             self.write_buf.extend_from_slice(&submission.bytes);
             self.in_flight.push_back(InFlight {

@@ -13,6 +13,7 @@
 pub mod driver;
 
 use crate::error::{Error, Result, TimeoutPhase};
+use crate::limits::PoolConfig;
 use crate::protocol::reply::{Expect, Replies};
 use crate::route::server::Address;
 use parking_lot::Mutex;
@@ -25,17 +26,6 @@ use tokio::sync::{oneshot, Notify};
 pub const MAX_IN_FLIGHT: usize = 256;
 /// A driver with nothing to do for this long closes its connection.
 const IDLE_LIFETIME: Duration = Duration::from_secs(60);
-
-/// Limits of a multiplexed pool.
-#[derive(Debug, Clone)]
-pub struct MuxConfig {
-    pub max_connections: usize,
-    pub connect_timeout: Duration,
-    /// Longest a written batch may wait for its reply before the connection is declared dead.
-    pub timeout: Duration,
-    /// Longest a batch may wait in the queue before a connection takes it.
-    pub pool_timeout: Duration,
-}
 
 /// An encoded batch waiting for, or being served by, a connection.
 pub struct Submission {
@@ -56,7 +46,7 @@ struct State {
 pub struct MuxPool {
     address: Address,
     name: Arc<str>,
-    config: MuxConfig,
+    config: PoolConfig,
     state: Mutex<State>,
     /// Signalled when work is queued or the pool closes.
     work: Notify,
@@ -69,7 +59,7 @@ enum Next {
 }
 
 impl MuxPool {
-    pub fn new(address: Address, name: Arc<str>, config: MuxConfig) -> Arc<Self> {
+    pub fn new(address: Address, name: Arc<str>, config: PoolConfig) -> Arc<Self> {
         Arc::new(MuxPool {
             address,
             name,
@@ -111,7 +101,7 @@ impl MuxPool {
     }
 
     /// Move up to `room` queued batches into `taken`. Batches whose caller is gone are dropped;
-    /// batches that waited longer than `pool_timeout` fail with `PoolTimeout`.
+    /// batches that waited longer than `timeouts.pool` fail with `PoolTimeout`.
     fn take(&self, room: usize, taken: &mut Vec<Submission>) {
         let now = Instant::now();
         let mut state = self.state.lock();
@@ -125,11 +115,11 @@ impl MuxPool {
             if submission.reply.is_closed() {
                 continue;
             }
-            if now.duration_since(submission.queued_at) > self.config.pool_timeout {
+            if now.duration_since(submission.queued_at) > self.config.timeouts.pool {
                 let _ = submission.reply.send(Err(Error::Timeout {
                     server: self.name.to_string(),
                     phase: TimeoutPhase::Pool,
-                    after: self.config.pool_timeout,
+                    after: self.config.timeouts.pool,
                 }));
                 continue;
             }

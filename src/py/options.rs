@@ -3,10 +3,10 @@
 use super::convert::{key_bytes, servers, timeout, Count, GutterTtl, MaxTtl, RemapTtl, Seconds};
 use super::errors::invalid_argument;
 use super::serde::Serde;
-use crate::blocking::pool::PoolConfig;
 use crate::client::hot::{LocalCache, LocalCacheConfig, SplitKeys};
 use crate::client::HotKeys;
 use crate::cluster::{Cluster, ClusterConfig};
+use crate::limits::{PoolConfig, Timeouts};
 use crate::py::errors::InvalidKey;
 use crate::route::health::{HealthPolicy, DEFAULT_FAILURES_TO_MARK_DOWN, DEFAULT_MARK_DOWN_PERIOD};
 use crate::route::ring::Hashing;
@@ -105,7 +105,6 @@ pub struct Options<'a, 'py> {
 struct PoolDefaults {
     hashing: Hashing,
     connections: PoolConfig,
-    timeout: Duration,
     max_ttl: Option<i64>,
 }
 
@@ -134,7 +133,6 @@ fn pool_spec(name: &str, value: &Bound<'_, PyAny>, defaults: &PoolDefaults) -> P
             servers: servers(value)?,
             hashing: defaults.hashing,
             connections: defaults.connections.clone(),
-            timeout: defaults.timeout,
             max_ttl: defaults.max_ttl,
         });
     };
@@ -166,8 +164,10 @@ fn pool_spec(name: &str, value: &Bound<'_, PyAny>, defaults: &PoolDefaults) -> P
         }
     };
     let mut connections = defaults.connections.clone();
-    connections.connect_timeout = seconds("connect_timeout", connections.connect_timeout)?;
-    connections.pool_timeout = seconds("pool_timeout", connections.pool_timeout)?;
+    let timeouts = &mut connections.timeouts;
+    timeouts.connect = seconds("connect_timeout", timeouts.connect)?;
+    timeouts.read = seconds("timeout", timeouts.read)?;
+    timeouts.pool = seconds("pool_timeout", timeouts.pool)?;
     if let Some(v) = settings.get_item("max_connections")? {
         connections.max_connections = v.extract::<Count>()?.0;
         if connections.max_connections == 0 {
@@ -184,7 +184,6 @@ fn pool_spec(name: &str, value: &Bound<'_, PyAny>, defaults: &PoolDefaults) -> P
             None => defaults.hashing,
         },
         connections,
-        timeout: seconds("timeout", defaults.timeout)?,
         max_ttl: match settings.get_item("max_ttl")? {
             Some(v) => max_ttl(Some(v.extract::<MaxTtl>()?))?,
             None => defaults.max_ttl,
@@ -203,10 +202,12 @@ impl Options<'_, '_> {
             hashing: hashing(self.hashing)?,
             connections: PoolConfig {
                 max_connections,
-                connect_timeout: timeout("connect_timeout", self.connect_timeout)?,
-                pool_timeout: timeout("pool_timeout", self.pool_timeout)?,
+                timeouts: Timeouts {
+                    connect: timeout("connect_timeout", self.connect_timeout)?,
+                    read: timeout("timeout", self.timeout)?,
+                    pool: timeout("pool_timeout", self.pool_timeout)?,
+                },
             },
-            timeout: timeout("timeout", self.timeout)?,
             max_ttl: max_ttl(self.max_ttl)?,
         };
         let topology = self.topology(&defaults)?;

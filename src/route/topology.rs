@@ -17,12 +17,11 @@
 //!
 //! Servers are numbered across all pools; every other part of the client speaks those numbers.
 
-use crate::blocking::pool::PoolConfig;
 use crate::error::{Error, Result};
+use crate::limits::PoolConfig;
 use crate::route::ring::{Hashing, NodeId, Placement, PlacementKey};
 use crate::route::server::{Address, ServerSpec};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Name of the pool unrouted keys go to.
 pub const DEFAULT_POOL: &str = "default";
@@ -33,9 +32,8 @@ pub struct PoolSpec {
     pub name: String,
     pub servers: Vec<ServerSpec>,
     pub hashing: Hashing,
+    /// Connections per server and the timeouts of requests to them.
     pub connections: PoolConfig,
-    /// Per-request deadline for this pool's servers.
-    pub timeout: Duration,
     /// Clamp every TTL written to this pool.
     pub max_ttl: Option<i64>,
 }
@@ -87,7 +85,6 @@ pub struct PoolEntry {
     pub members: Vec<usize>,
     placement: Placement,
     pub connections: PoolConfig,
-    pub timeout: Duration,
     pub max_ttl: Option<i64>,
 }
 
@@ -154,7 +151,6 @@ impl Topology {
                 name: spec.name,
                 members,
                 connections: spec.connections,
-                timeout: spec.timeout,
                 max_ttl: spec.max_ttl,
             });
         }
@@ -431,10 +427,12 @@ pub(crate) fn test_pool(name: &str, servers: &[&str]) -> PoolSpec {
         hashing: Hashing::Ketama,
         connections: PoolConfig {
             max_connections: 1,
-            connect_timeout: Duration::from_secs(1),
-            pool_timeout: Duration::from_secs(1),
+            timeouts: crate::limits::Timeouts {
+                connect: std::time::Duration::from_secs(1),
+                read: std::time::Duration::from_secs(1),
+                pool: std::time::Duration::from_secs(1),
+            },
         },
-        timeout: Duration::from_secs(1),
         max_ttl: None,
     }
 }
