@@ -1,27 +1,9 @@
-//! Hot keys: a few keys that take a large share of reads.
-//!
-//! - **Key splitting**: a configured hot key is stored as `copies` items, the key itself and
-//!   `<key>:memlease-copy-<i>`, each placed on its own (so usually different) server. A read
-//!   picks one copy at random; writes and deletes reach every copy.
-//! - **Local cache**: keys the server reports as hot (fetched before, last accessed within
-//!   `hot_window` seconds: the meta `h` and `l` flags) are admitted, with probability
-//!   `admission`, into a small in-process cache for `ttl`. When a local copy expires exactly one
-//!   caller refreshes it from memcached; the others keep getting the expiring copy meanwhile.
-//!   Writes through this client drop the key's local copy, before and after the write, and a
-//!   read that overlapped one of them is not admitted (so this client reads its own writes);
-//!   other clients' writes are seen within `ttl`. Bounded: the oldest entries are evicted
-//!   beyond `capacity`.
-//!
-//!   An entry is for a key's whole identity, its stored key and what placement hashes (the
-//!   routing key, and whether it is bytes): `("tenant:1", "settings")` and
-//!   `("tenant:2", "settings")` may be different items on different servers. A write drops
-//!   every entry of its stored key though, and overlapping reads of any of them: keys routed
-//!   to one server name one item there.
+//! The local cache of keys memcached reports hot (see the parent module).
 
-use super::key::KeyRef;
-use super::Item;
+use crate::client::key::KeyRef;
+use crate::client::Item;
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -404,76 +386,6 @@ impl LocalCache {
     }
 }
 
-/// Keys stored as several copies.
-#[derive(Debug, Default)]
-pub struct SplitKeys {
-    keys: HashSet<Vec<u8>>,
-    pub copies: usize,
-    /// Counter behind the choice of copy to read.
-    reads: AtomicU64,
-}
-
-impl SplitKeys {
-    pub fn new(keys: impl IntoIterator<Item = Vec<u8>>, copies: usize) -> Self {
-        SplitKeys {
-            keys: keys.into_iter().collect(),
-            copies,
-            reads: AtomicU64::new(0),
-        }
-    }
-
-    /// Which copy of a key stored as `copies` to read: spread evenly, in no fixed pattern (a
-    /// caller reading several split keys in a row must not land on the same copy each time).
-    pub fn pick(&self, copies: usize) -> usize {
-        // splitmix64 of a counter.
-        let mut z = self
-            .reads
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) % copies as u64) as usize
-    }
-
-    /// The split keys and their number of copies, canonically (sorted), as part of a
-    /// client's placement identity (a delete removes the copies too): empty when nothing is
-    /// split.
-    pub fn identity(&self) -> String {
-        if self.copies <= 1 || self.keys.is_empty() {
-            return String::new();
-        }
-        let mut keys: Vec<String> = self.keys.iter().map(|k| format!("\"{}\"", k.escape_ascii())).collect();
-        keys.sort();
-        format!("; hot keys x{} [{}]", self.copies, keys.join(" "))
-    }
-
-    /// How many copies `key` is stored as (1: not split).
-    pub fn copies_of(&self, key: &[u8]) -> usize {
-        if self.copies > 1 && self.keys.contains(key) {
-            self.copies
-        } else {
-            1
-        }
-    }
-}
-
-/// One extra copy of a split key: its stored name and the server it is pinned to (a server
-/// none of the key's other copies use, while there are enough; else placed by its name).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SplitCopy {
-    pub name: Vec<u8>,
-    pub server: Option<usize>,
-}
-
-/// The stored key of copy `index` of a split key (copy 0 is the key itself).
-pub fn copy_key(key: &[u8], index: usize) -> Vec<u8> {
-    let mut copy = key.to_vec();
-    if index > 0 {
-        copy.extend_from_slice(format!(":memlease-copy-{index}").as_bytes());
-    }
-    copy
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,15 +500,6 @@ mod tests {
             is_miss(c.lookup(KeyRef::plain(b"k"))),
             "the next caller must become the refresher"
         );
-    }
-
-    #[test]
-    fn split_keys_name_their_copies() {
-        let split = SplitKeys::new([b"hot".to_vec()], 3);
-        assert_eq!(split.copies_of(b"hot"), 3);
-        assert_eq!(split.copies_of(b"cold"), 1);
-        assert_eq!(copy_key(b"hot", 0), b"hot");
-        assert_eq!(copy_key(b"hot", 2), b"hot:memlease-copy-2");
     }
 
     fn routed<'a>(route: &'a [u8], stored: &'a [u8]) -> KeyRef<'a> {
