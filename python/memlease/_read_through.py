@@ -8,6 +8,7 @@ hand it to the steps (``_consistency``) as their ``first``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
 
@@ -49,7 +50,7 @@ def plain_hit(result: LeaseResult, beta: float | None, counters: Counters) -> bo
     return False
 
 
-class ReadThroughCall(Generic[T]):
+class ReadThroughCall(ABC, Generic[T]):
     """One read-through call, as the drivers need it: what its first read asks for, the
     errors that read may raise without failing the call, what a plain hit answers, and the
     steps. (Kept to a few slots: the hit path builds one per call.)"""
@@ -61,11 +62,13 @@ class ReadThroughCall(Generic[T]):
     beta: float | None
     tolerated: tuple[type[BaseException], ...] = ()
 
+    @abstractmethod
     def answer(self, result: LeaseResult) -> T:
-        raise NotImplementedError
+        """What a plain hit on the first read answers."""
 
+    @abstractmethod
     def steps(self, state: State, first: c.FirstRead) -> Steps[T]:
-        raise NotImplementedError
+        """The decision's steps from the first read on, for anything but a plain hit."""
 
 
 class LeaseRead(ReadThroughCall[LeaseResult]):

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import inspect
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
@@ -27,14 +28,15 @@ AnyClient: TypeAlias = "Client | AsyncClient"
 T = TypeVar("T")
 
 
-class ClientCall:
+class ClientCall(ABC):
     """A step that calls one of the client's methods: the call's outcome is the step's (a
     blocking client returns it, an async one an awaitable of it)."""
 
     __slots__ = ()
 
+    @abstractmethod
     def perform(self, client: AnyClient) -> Any:
-        raise NotImplementedError
+        """Call the client's method with this step's arguments."""
 
 
 @dataclass(slots=True)
