@@ -41,6 +41,8 @@ mod _core {
     #[pymodule_export]
     use crate::py::client::Client;
     #[pymodule_export]
+    use crate::py::constructor::_option_defaults;
+    #[pymodule_export]
     use crate::py::lease::LeaseResult;
     #[pymodule_export]
     use crate::py::result::MetaResult;

@@ -1,4 +1,4 @@
-"""The constructor options are declared once (the core's signature) and every other spelling
+"""The constructor options are declared once (the core's option list) and every other spelling
 agrees with it: the stubs of both classes, the meanings table, the public signature and
 ``help()``."""
 
@@ -31,11 +31,18 @@ def stub_defaults(class_name: str) -> dict[str, Any]:
 
 
 def core_defaults() -> dict[str, Any]:
-    return {n: p.default for n, p in inspect.signature(_core.Client).parameters.items()}
+    return {n: p.default for n, p in _options.core_signature().parameters.items()}
+
+
+def test_the_core_declares_each_option_once_for_both_classes() -> None:
+    declared = _core._option_defaults()
+    for cls in (_core.Client, _core.AsyncClient):
+        assert list(inspect.signature(cls).parameters) == list(declared)
+    assert core_defaults() == declared
+    assert declared["timeout"] == 0.25 and declared["hashing"] == "ketama"
 
 
 def test_both_stubs_declare_the_cores_options_with_its_defaults() -> None:
-    assert inspect.signature(_core.AsyncClient) == inspect.signature(_core.Client)
     for name in ("Client", "AsyncClient"):
         assert stub_defaults(name) == core_defaults(), f"_core.pyi's {name} drifted"
 

@@ -17,7 +17,10 @@ _Hashing = Literal[
 _Servers = str | Sequence[_ServerSpec]
 _PoolSettings = Mapping[str, Any]
 
-__all__ = ["AsyncClient", "Client", "LeaseResult", "MetaResult"]
+__all__ = ["AsyncClient", "Client", "LeaseResult", "MetaResult", "_option_defaults"]
+
+def _option_defaults() -> dict[str, Any]:
+    """``{option: default}`` of both clients' constructors, in signature order."""
 
 class _Serde(Protocol):
     """Custom serialization: ``serialize(key, value) -> (bytes, flags)`` and back."""

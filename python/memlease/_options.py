@@ -1,6 +1,7 @@
 """The constructor options of ``Client`` and ``AsyncClient``, described once.
 
-The core (``memlease._core``) declares each option with its default; this module says what
+The core (``memlease._core``) declares each option with its default once (``src/py/constructor.rs``,
+read here through ``_core._option_defaults()``); this module says what
 each one means, and builds from both the public classes' signature and the option list of
 their docstrings, so ``help(memlease.Client)`` shows every option, its default and its
 meaning. ``tests/test_options.py`` checks that the core's signature, the stubs and this table
@@ -53,9 +54,21 @@ MEANINGS: dict[str, str] = {
 _WRITE_FAILURES = inspect.Parameter("write_failures", inspect.Parameter.KEYWORD_ONLY, default=None)
 
 
+def core_signature() -> inspect.Signature:
+    """The core's constructor signature with its defaults: pyo3 renders the declared defaults
+    as ``...``, so their values come from the option list the core declares them in."""
+    core = inspect.signature(_core.Client)
+    defaults = _core._option_defaults()
+    if list(defaults) != list(core.parameters):
+        raise RuntimeError("memlease._core: the option list and the constructor disagree")
+    return core.replace(
+        parameters=[p.replace(default=defaults[name]) for name, p in core.parameters.items()]
+    )
+
+
 def public_signature() -> inspect.Signature:
     """The core's constructor signature plus ``write_failures``."""
-    core = inspect.signature(_core.Client)
+    core = core_signature()
     return core.replace(parameters=[*core.parameters.values(), _WRITE_FAILURES])
 
 

@@ -7,10 +7,11 @@
 //! connection (or is skipped if it was not yet written), so no connection goes out of step and
 //! no capacity leaks.
 
+use super::constructor::Options;
 use super::delivery::Deliveries;
 use super::methods::{client_methods, conclude, fire_events, ClientClass};
 use super::ops::Op;
-use super::options::{Behaviour, OnServerError, Options};
+use super::options::{Behaviour, OnServerError};
 use super::serde::Serde;
 use crate::client::Client as Core;
 use crate::cluster::Cluster;

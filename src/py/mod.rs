@@ -2,6 +2,7 @@
 
 pub mod async_client;
 pub mod client;
+pub mod constructor;
 pub mod convert;
 pub mod delivery;
 pub mod errors;

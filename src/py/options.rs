@@ -1,6 +1,7 @@
 //! The constructor options both clients take, with their documented defaults.
 
-use super::convert::{key_bytes, servers, timeout, Count, GutterTtl, MaxTtl, RemapTtl, Seconds};
+use super::constructor::Options;
+use super::convert::{key_bytes, servers, timeout, Count, MaxTtl, Seconds};
 use super::errors::invalid_argument;
 use super::serde::Serde;
 use crate::client::hot::{LocalCache, LocalCacheConfig, SplitKeys};
@@ -8,31 +9,12 @@ use crate::client::HotKeys;
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::limits::{PoolConfig, Timeouts};
 use crate::py::errors::InvalidKey;
-use crate::route::health::{HealthPolicy, DEFAULT_FAILURES_TO_MARK_DOWN, DEFAULT_MARK_DOWN_PERIOD};
+use crate::route::health::HealthPolicy;
 use crate::route::ring::Hashing;
 use crate::route::topology::{PoolSpec, TopologyConfig, DEFAULT_POOL};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use std::time::Duration;
-
-/// Defaults, in seconds / counts. Low, like production memcache clients: a cache that answers
-/// slowly is worse than a miss.
-pub const DEFAULT_CONNECT_TIMEOUT: f64 = 0.25;
-pub const DEFAULT_TIMEOUT: f64 = 0.25;
-pub const DEFAULT_POOL_TIMEOUT: f64 = 0.25;
-pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
-pub const DEFAULT_FAILURES: usize = DEFAULT_FAILURES_TO_MARK_DOWN as usize;
-pub const DEFAULT_MARK_DOWN_SECONDS: f64 = DEFAULT_MARK_DOWN_PERIOD.as_secs_f64();
-/// TTL cap of everything written to the gutter pool, in seconds.
-pub const DEFAULT_GUTTER_TTL: i64 = 10;
-pub const DEFAULT_REMAP_TTL: i64 = 10;
-/// Hot keys: copies of each split key; the local cache (off by default: it trades
-/// read-your-own-writes across processes for load on the hottest keys).
-pub const DEFAULT_HOT_KEY_COPIES: usize = 3;
-pub const DEFAULT_LOCAL_CACHE_SIZE: usize = 0;
-pub const DEFAULT_LOCAL_CACHE_TTL: f64 = 1.0;
-pub const DEFAULT_LOCAL_CACHE_ADMISSION: f64 = 0.1;
-pub const DEFAULT_LOCAL_CACHE_HOT_WINDOW: usize = 1;
 
 /// What a call does when its server is unreachable (connect failure, timeout, reset, marked
 /// down): raise, or behave as a cache miss (reads return nothing, writes return False).
@@ -67,37 +49,6 @@ pub struct Built {
     pub serde: Serde,
     pub behaviour: Behaviour,
     pub hot: HotKeys,
-}
-
-/// Constructor arguments, before validation.
-pub struct Options<'a, 'py> {
-    pub servers: Option<&'a Bound<'py, PyAny>>,
-    pub connect_timeout: Seconds,
-    pub timeout: Seconds,
-    pub max_connections: Count,
-    pub pool_timeout: Seconds,
-    pub serde: Option<&'a Bound<'py, PyAny>>,
-    pub pickle: bool,
-    pub compress_threshold: Option<Count>,
-    pub hashing: &'a str,
-    pub failures_to_mark_down: Count,
-    pub mark_down_period: Seconds,
-    pub remap_on_failure: bool,
-    pub remap_ttl: RemapTtl,
-    pub on_server_error: &'a str,
-    pub on_event: Option<&'a Bound<'py, PyAny>>,
-    pub gutter: Option<&'a Bound<'py, PyAny>>,
-    pub gutter_ttl: GutterTtl,
-    pub mirror: Option<&'a Bound<'py, PyAny>>,
-    pub pools: Option<&'a Bound<'py, PyAny>>,
-    pub routes: Option<&'a Bound<'py, PyAny>>,
-    pub max_ttl: Option<MaxTtl>,
-    pub hot_keys: Option<&'a Bound<'py, PyAny>>,
-    pub hot_key_copies: Count,
-    pub local_cache_size: Count,
-    pub local_cache_ttl: Seconds,
-    pub local_cache_admission: f64,
-    pub local_cache_hot_window: Count,
 }
 
 /// Pool settings a pool inherits from the client unless it sets its own.
