@@ -1,10 +1,13 @@
 //! Single-key data methods of both client classes.
 
-/// The single-key data methods: get, gets, the stores, cas, delete, touch, incr and decr. Appends them to the methods gathered so far and hands all on to the next stage
-/// (see [`super::client_methods!`]).
+/// The single-key data methods: get, gets, the stores, cas, delete, touch, incr and decr.
+/// Appends them to the methods gathered so far and hands all on to the next stage (see
+/// [`super::client_methods!`]). Methods that differ only in their mode (set / add / replace,
+/// append / prepend, incr / decr) are written once, by the `@stores`, `@concatenations` and
+/// `@counters` arms.
 macro_rules! single_key_methods {
     ($class:ident [$($methods:tt)*]) => {
-        $crate::py::methods::multi::multi_key_methods! { $class [
+        $crate::py::methods::single::single_key_methods! { @stores $class [
             $($methods)*
 
             /// The value stored under `key`, or `default` on a miss.
@@ -33,88 +36,6 @@ macro_rules! single_key_methods {
             ) -> PyResult<Py<PyAny>> {
                 let started = std::time::Instant::now();
                 let op = $crate::py::ops::Get::with_cas(key, default, cas_default)?;
-                self.execute_with(py, started, op, on_server_error)
-            }
-
-            /// Store unconditionally. True when stored.
-            #[pyo3(
-                signature = (key, value, ttl = $crate::py::convert::Ttl(0), *, on_server_error = None),
-                text_signature = "($self, key, value, ttl=0, *, on_server_error=None)"
-            )]
-            fn set(
-                &self,
-                py: Python<'_>,
-                key: &Bound<'_, PyAny>,
-                value: &Bound<'_, PyAny>,
-                ttl: $crate::py::convert::Ttl,
-                on_server_error: Option<&str>,
-            ) -> PyResult<Py<PyAny>> {
-                let started = std::time::Instant::now();
-                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Set, key, value, ttl.0, None)?;
-                self.execute_with(py, started, op, on_server_error)
-            }
-
-            /// Store only if `key` is absent.
-            #[pyo3(
-                signature = (key, value, ttl = $crate::py::convert::Ttl(0), *, on_server_error = None),
-                text_signature = "($self, key, value, ttl=0, *, on_server_error=None)"
-            )]
-            fn add(
-                &self,
-                py: Python<'_>,
-                key: &Bound<'_, PyAny>,
-                value: &Bound<'_, PyAny>,
-                ttl: $crate::py::convert::Ttl,
-                on_server_error: Option<&str>,
-            ) -> PyResult<Py<PyAny>> {
-                let started = std::time::Instant::now();
-                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Add, key, value, ttl.0, None)?;
-                self.execute_with(py, started, op, on_server_error)
-            }
-
-            /// Store only if `key` exists.
-            #[pyo3(
-                signature = (key, value, ttl = $crate::py::convert::Ttl(0), *, on_server_error = None),
-                text_signature = "($self, key, value, ttl=0, *, on_server_error=None)"
-            )]
-            fn replace(
-                &self,
-                py: Python<'_>,
-                key: &Bound<'_, PyAny>,
-                value: &Bound<'_, PyAny>,
-                ttl: $crate::py::convert::Ttl,
-                on_server_error: Option<&str>,
-            ) -> PyResult<Py<PyAny>> {
-                let started = std::time::Instant::now();
-                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Replace, key, value, ttl.0, None)?;
-                self.execute_with(py, started, op, on_server_error)
-            }
-
-            /// Append to an existing value (the serialized forms are concatenated; the TTL is kept).
-            #[pyo3(signature = (key, value, *, on_server_error = None))]
-            fn append(
-                &self,
-                py: Python<'_>,
-                key: &Bound<'_, PyAny>,
-                value: &Bound<'_, PyAny>,
-                on_server_error: Option<&str>,
-            ) -> PyResult<Py<PyAny>> {
-                let started = std::time::Instant::now();
-                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Append, key, value, 0, None)?;
-                self.execute_with(py, started, op, on_server_error)
-            }
-
-            /// Prepend to an existing value.
-            #[pyo3(signature = (key, value, *, on_server_error = None))]
-            fn prepend(
-                &self,
-                py: Python<'_>,
-                key: &Bound<'_, PyAny>,
-                value: &Bound<'_, PyAny>,
-                on_server_error: Option<&str>,
-            ) -> PyResult<Py<PyAny>> {
-                let started = std::time::Instant::now();
-                let op = $crate::py::ops::Store::new(self.serde(), $crate::protocol::request::SetMode::Prepend, key, value, 0, None)?;
                 self.execute_with(py, started, op, on_server_error)
             }
 
@@ -156,14 +77,74 @@ macro_rules! single_key_methods {
             ) -> PyResult<Py<PyAny>> {
                 self.execute_with(py, std::time::Instant::now(), $crate::py::ops::Touch::new(key, ttl.0)?, on_server_error)
             }
-
-            /// Add `delta`; returns the new value, or None if the key is missing and `initial` is None.
-            /// With `initial`, a missing key is created holding `initial` with `ttl`.
+        ]
+            (set, Set, "Store unconditionally. True when stored.")
+            (add, Add, "Store only if `key` is absent.")
+            (replace, Replace, "Store only if `key` exists.")
+        }
+    };
+    (@stores $class:ident [$($methods:tt)*] $(($name:ident, $mode:ident, $doc:literal))*) => {
+        $crate::py::methods::single::single_key_methods! { @concatenations $class [
+            $($methods)*
+            $(
+            #[doc = $doc]
+            #[pyo3(
+                signature = (key, value, ttl = $crate::py::convert::Ttl(0), *, on_server_error = None),
+                text_signature = "($self, key, value, ttl=0, *, on_server_error=None)"
+            )]
+            fn $name(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                value: &Bound<'_, PyAny>,
+                ttl: $crate::py::convert::Ttl,
+                on_server_error: Option<&str>,
+            ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
+                let mode = $crate::protocol::request::SetMode::$mode;
+                let op = $crate::py::ops::Store::new(self.serde(), mode, key, value, ttl.0, None)?;
+                self.execute_with(py, started, op, on_server_error)
+            }
+            )*
+        ]
+            (append, Append, "Append to an existing value (the serialized forms are concatenated; the TTL is kept).")
+            (prepend, Prepend, "Prepend to an existing value.")
+        }
+    };
+    (@concatenations $class:ident [$($methods:tt)*] $(($name:ident, $mode:ident, $doc:literal))*) => {
+        $crate::py::methods::single::single_key_methods! { @counters $class [
+            $($methods)*
+            $(
+            #[doc = $doc]
+            #[pyo3(signature = (key, value, *, on_server_error = None))]
+            fn $name(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                value: &Bound<'_, PyAny>,
+                on_server_error: Option<&str>,
+            ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
+                let mode = $crate::protocol::request::SetMode::$mode;
+                let op = $crate::py::ops::Store::new(self.serde(), mode, key, value, 0, None)?;
+                self.execute_with(py, started, op, on_server_error)
+            }
+            )*
+        ]
+            (incr, Increment, "Add `delta`; returns the new value, or None if the key is missing and `initial` is None.\nWith `initial`, a missing key is created holding `initial` with `ttl`.")
+            (decr, Decrement, "Subtract `delta` (never below 0); same contract as `incr`.")
+        }
+    };
+    (@counters $class:ident [$($methods:tt)*] $(($name:ident, $mode:ident, $doc:literal))*) => {
+        $crate::py::methods::multi::multi_key_methods! { $class [
+            $($methods)*
+            $(
+            #[doc = $doc]
             #[pyo3(
                 signature = (key, delta = $crate::py::convert::Delta(1), *, initial = None, ttl = $crate::py::convert::Ttl(0), on_server_error = None),
                 text_signature = "($self, key, delta=1, *, initial=None, ttl=0, on_server_error=None)"
             )]
-            fn incr(
+            fn $name(
                 &self,
                 py: Python<'_>,
                 key: &Bound<'_, PyAny>,
@@ -173,30 +154,11 @@ macro_rules! single_key_methods {
                 on_server_error: Option<&str>,
             ) -> PyResult<Py<PyAny>> {
                 let started = std::time::Instant::now();
-                let mode = $crate::protocol::request::ArithmeticMode::Increment;
+                let mode = $crate::protocol::request::ArithmeticMode::$mode;
                 let op = $crate::py::ops::Arithmetic::new(key, mode, delta.0, initial.map(|i| i.0), ttl.0)?;
                 self.execute_with(py, started, op, on_server_error)
             }
-
-            /// Subtract `delta` (never below 0); same contract as `incr`.
-            #[pyo3(
-                signature = (key, delta = $crate::py::convert::Delta(1), *, initial = None, ttl = $crate::py::convert::Ttl(0), on_server_error = None),
-                text_signature = "($self, key, delta=1, *, initial=None, ttl=0, on_server_error=None)"
-            )]
-            fn decr(
-                &self,
-                py: Python<'_>,
-                key: &Bound<'_, PyAny>,
-                delta: $crate::py::convert::Delta,
-                initial: Option<$crate::py::convert::Initial>,
-                ttl: $crate::py::convert::Ttl,
-                on_server_error: Option<&str>,
-            ) -> PyResult<Py<PyAny>> {
-                let started = std::time::Instant::now();
-                let mode = $crate::protocol::request::ArithmeticMode::Decrement;
-                let op = $crate::py::ops::Arithmetic::new(key, mode, delta.0, initial.map(|i| i.0), ttl.0)?;
-                self.execute_with(py, started, op, on_server_error)
-            }
+            )*
         ] }
     };
 }
