@@ -7,7 +7,8 @@ import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from memlease._client import AsyncClient, Client, _maybe_lost
+from memlease._client import AsyncClient, Client
+from memlease._client_state import maybe_lost
 from memlease._commands import Add, At, Delete, MetaDelete, MetaGet, MetaSet, Set
 from memlease._core import MetaResult
 from memlease._errors import MemcacheError
@@ -191,7 +192,7 @@ class Migrating(Generic[C]):
     def _origin_failed(self, key: Any, error: BaseException) -> None:
         """The origin call raised; if it may have applied the change anyway, the destination's
         copy is no longer trusted (tracked, no further I/O here)."""
-        if _maybe_lost(error):
+        if maybe_lost(error):
             self.destination._record_lost([key], None, error)
 
 

@@ -13,15 +13,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
 
 from memlease import _consistency as c
-from memlease._consistency import (
-    Counters,
-    LeasePolicy,
-    ReadThroughPolicy,
-    RecachePolicy,
-    SpotOf,
-    StalePolicy,
-)
+from memlease._consistency import Counters, SpotOf
 from memlease._core import LeaseResult
+from memlease._policies import LeasePolicy, ReadThroughPolicy, RecachePolicy, StalePolicy
 from memlease._steps import Steps, run_async, run_sync
 from memlease._tracker import WriteFailureTracker
 

@@ -22,7 +22,7 @@ from memlease._errors import InvalidArgument
 
 if TYPE_CHECKING:
     from memlease._client import AsyncClient, Client
-    from memlease._consistency import ReadThroughPolicy
+    from memlease._policies import ReadThroughPolicy
 
 AnyClient: TypeAlias = "Client | AsyncClient"
 T = TypeVar("T")
