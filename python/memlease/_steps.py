@@ -78,12 +78,8 @@ class Invalidate(ClientCall):
 
 
 @dataclass(slots=True)
-class CoreInvalidate(ClientCall):
-    """The core's own ``invalidate``, untracked: what the tracked one wraps."""
-
-    key: Any
-    stale_ttl: int | None = None
-    cas: int | None = None
+class CoreInvalidate(Invalidate):
+    """The core's own ``invalidate``, untracked: what the tracked one wraps (same arguments)."""
 
     def perform(self, client: AnyClient) -> Any:
         return client._core_invalidate(self.key, self.stale_ttl, self.cas)
