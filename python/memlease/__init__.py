@@ -26,7 +26,6 @@ Errors form one tree rooted at :class:`MemcacheError`::
 from __future__ import annotations
 
 from memlease._client import AsyncClient, Client
-from memlease._consistency import LeasePolicy, RecachePolicy, StalePolicy
 from memlease._core import LeaseResult, MetaResult
 from memlease._errors import (
     ClientError,
@@ -45,6 +44,7 @@ from memlease._errors import (
     UnexpectedReply,
     ValueTooLarge,
 )
+from memlease._policies import LeasePolicy, RecachePolicy, StalePolicy
 from memlease._tracker import WriteFailureTracker
 from memlease.crud import AsyncRepository, Repository
 

@@ -13,17 +13,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
 
 from memlease import _consistency as c
-from memlease._consistency import (
-    Counters,
-    LeasePolicy,
-    ReadThroughPolicy,
-    RecachePolicy,
-    SpotOf,
-    StalePolicy,
-)
+from memlease._consistency import Counters
 from memlease._core import LeaseResult
+from memlease._policies import LeasePolicy, ReadThroughPolicy, RecachePolicy, StalePolicy
 from memlease._steps import Steps, run_async, run_sync
-from memlease._tracker import WriteFailureTracker
 
 if TYPE_CHECKING:
     from memlease._client import AsyncClient, Client
@@ -33,23 +26,6 @@ State = Union["Client", "AsyncClient"]
 T = TypeVar("T")
 
 
-def first_read_wanted(
-    key: Any, lease: LeasePolicy | None, tracker: WriteFailureTracker, spot_of: SpotOf
-) -> bool:
-    """Whether the fast path applies: leased, and no invalidation of `key` pending replay
-    (the steps replay it before reading)."""
-    return lease is not None and c.pending_spot(tracker, spot_of, key) is None
-
-
-def plain_hit(result: LeaseResult, beta: float | None, counters: Counters) -> bool:
-    """Whether a first read settles a read-through by itself: a fresh value no one asked this
-    caller to refresh."""
-    if result.found and not result.won and not result.stale and beta is None:
-        counters.add("hits")
-        return True
-    return False
-
-
 class ReadThroughCall(ABC, Generic[T]):
     """One read-through call, as the drivers need it: what its first read asks for, the
     errors that read may raise without failing the call, what a plain hit answers, and the
@@ -57,10 +33,26 @@ class ReadThroughCall(ABC, Generic[T]):
 
     __slots__ = ()
     key: Any
-    lease: LeasePolicy | None
-    recache: RecachePolicy | None
+    lease_ttl: int | None  # None: no lease, so no first read
+    recache_ttl: int | None
     beta: float | None
     tolerated: tuple[type[BaseException], ...] = ()
+
+    def reads_first(self, state: State) -> bool:
+        """Whether the fast path applies: leased, and no invalidation of the key pending
+        replay (the steps replay it before reading)."""
+        return (
+            self.lease_ttl is not None
+            and c.pending_spot(state._tracker, state._spot, self.key) is None
+        )
+
+    def is_plain_hit(self, result: LeaseResult, counters: Counters) -> bool:
+        """Whether a first read settles the call by itself: a fresh value no one asked this
+        caller to refresh."""
+        if result.found and not result.won and not result.stale and self.beta is None:
+            counters.add("hits")
+            return True
+        return False
 
     @abstractmethod
     def answer(self, result: LeaseResult) -> T:
@@ -71,10 +63,14 @@ class ReadThroughCall(ABC, Generic[T]):
         """The decision's steps from the first read on, for anything but a plain hit."""
 
 
+def _recache_ttl(recache: RecachePolicy | None) -> int | None:
+    return recache.threshold if recache else None
+
+
 class LeaseRead(ReadThroughCall[LeaseResult]):
     """``get_or_lease``: the read's errors are the caller's."""
 
-    __slots__ = ("key", "lease", "recache", "stale")
+    __slots__ = ("key", "lease", "lease_ttl", "recache", "recache_ttl", "stale")
     beta = None
 
     def __init__(
@@ -88,12 +84,13 @@ class LeaseRead(ReadThroughCall[LeaseResult]):
         self.lease = lease
         self.recache = recache
         self.stale = stale
+        self.lease_ttl = lease.lease_ttl
+        self.recache_ttl = _recache_ttl(recache)
 
     def answer(self, result: LeaseResult) -> LeaseResult:
         return result
 
     def steps(self, state: State, first: c.FirstRead) -> Steps[LeaseResult]:
-        assert self.lease is not None
         return c.get_or_lease(
             self.key,
             self.lease,
@@ -109,15 +106,15 @@ class LeaseRead(ReadThroughCall[LeaseResult]):
 class ComputeRead(ReadThroughCall[Any]):
     """``get_or_compute``: an unreachable cache falls back to the loader (in the steps)."""
 
-    __slots__ = ("beta", "key", "lease", "loader", "policy", "recache")
+    __slots__ = ("beta", "key", "lease_ttl", "loader", "policy", "recache_ttl")
     tolerated = c.CACHE_UNAVAILABLE
 
     def __init__(self, key: Any, loader: Callable[[], Any], policy: ReadThroughPolicy) -> None:
         self.key = key
         self.loader = loader
         self.policy = policy
-        self.lease = policy.lease
-        self.recache = policy.recache
+        self.lease_ttl = policy.lease.lease_ttl if policy.lease else None
+        self.recache_ttl = _recache_ttl(policy.recache)
         self.beta = policy.beta
 
     def answer(self, result: LeaseResult) -> Any:
@@ -139,38 +136,31 @@ def read_through_sync(client: Client, call: ReadThroughCall[T]) -> T:
     """Carry out `call` with blocking calls: the first read, then (unless it settled the call)
     the steps."""
     first: c.FirstRead = None
-    lease = call.lease
-    if lease is not None and first_read_wanted(call.key, lease, client._tracker, client._spot):
-        recache_ttl = call.recache.threshold if call.recache else None
+    if call.reads_first(client):
         try:
             # Called directly, not as a step: the hit path builds no more objects than it must.
-            result: LeaseResult = client.lease_get(
-                call.key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl
+            first = client.lease_get(
+                call.key, lease_ttl=call.lease_ttl, recache_ttl=call.recache_ttl
             )
         except call.tolerated as error:
             first = error
         else:
-            if plain_hit(result, call.beta, client._counters):
-                return call.answer(result)
-            first = result
+            if call.is_plain_hit(first, client._counters):
+                return call.answer(first)
     return run_sync(client, call.steps(client, first))
 
 
 async def read_through_async(client: AsyncClient, call: ReadThroughCall[T]) -> T:
     """:func:`read_through_sync` with awaited calls."""
     first: c.FirstRead = None
-    lease = call.lease
-    if lease is not None and first_read_wanted(call.key, lease, client._tracker, client._spot):
-        recache_ttl = call.recache.threshold if call.recache else None
+    if call.reads_first(client):
         try:
-            # Called directly, not as a step: the hit path builds no more objects than it must.
-            result: LeaseResult = await client.lease_get(
-                call.key, lease_ttl=lease.lease_ttl, recache_ttl=recache_ttl
+            first = await client.lease_get(
+                call.key, lease_ttl=call.lease_ttl, recache_ttl=call.recache_ttl
             )
         except call.tolerated as error:
             first = error
         else:
-            if plain_hit(result, call.beta, client._counters):
-                return call.answer(result)
-            first = result
+            if call.is_plain_hit(first, client._counters):
+                return call.answer(first)
     return await run_async(client, call.steps(client, first))

@@ -22,7 +22,7 @@ from memlease._errors import InvalidArgument
 
 if TYPE_CHECKING:
     from memlease._client import AsyncClient, Client
-    from memlease._consistency import ReadThroughPolicy
+    from memlease._policies import ReadThroughPolicy
 
 AnyClient: TypeAlias = "Client | AsyncClient"
 T = TypeVar("T")
@@ -78,12 +78,8 @@ class Invalidate(ClientCall):
 
 
 @dataclass(slots=True)
-class CoreInvalidate(ClientCall):
-    """The core's own ``invalidate``, untracked: what the tracked one wraps."""
-
-    key: Any
-    stale_ttl: int | None = None
-    cas: int | None = None
+class CoreInvalidate(Invalidate):
+    """The core's own ``invalidate``, untracked: what the tracked one wraps (same arguments)."""
 
     def perform(self, client: AnyClient) -> Any:
         return client._core_invalidate(self.key, self.stale_ttl, self.cas)

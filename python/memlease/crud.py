@@ -40,16 +40,16 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
-from memlease import _consistency as c
 from memlease._client import AsyncClient, Client
-from memlease._consistency import (
-    CACHE_UNAVAILABLE,
+from memlease._consistency import CACHE_UNAVAILABLE
+from memlease._errors import InvalidArgument
+from memlease._policies import (
     DEFAULT_LEASE,
     LeasePolicy,
     ReadThroughPolicy,
     StalePolicy,
+    check_beta,
 )
-from memlease._errors import InvalidArgument
 from memlease._steps import GetOrCompute, InvalidateMany, Load, Steps, Touch, run_async, run_sync
 
 log = logging.getLogger("memlease")
@@ -85,7 +85,7 @@ class _Rules(Generic[E]):
             raise InvalidArgument("load needs at least one lookup: {'id': load_by_id}")
         if ttl <= 0 or pre_write_ttl <= 0:
             raise InvalidArgument("ttl and pre_write_ttl must be positive numbers of seconds")
-        c.check_beta(beta)
+        check_beta(beta)
         self.name = name
         self.load = dict(load)
         self.lookups = lookups

@@ -8,17 +8,6 @@ from collections.abc import Iterator
 
 import memlease
 
-__all__ = [
-    "MemcacheClientError",
-    "MemcacheError",
-    "MemcacheIllegalInputError",
-    "MemcacheServerError",
-    "MemcacheUnexpectedCloseError",
-    "MemcacheUnknownCommandError",
-    "MemcacheUnknownError",
-    "translated",
-]
-
 
 class MemcacheError(memlease.MemcacheError):
     """Root of the pymemcache-named exceptions (also a ``memlease.MemcacheError``)."""
