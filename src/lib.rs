@@ -4,15 +4,18 @@
 //! - [`protocol`]: the meta protocol without I/O: encode requests, parse replies, pin replies
 //!   on their requests (`reply`), map keys to the wire (`keys`).
 //! - [`route`]: where a request goes: server specs, placement presets (`ring`), pools and
-//!   fallbacks (`topology`), mark-down (`health`), what servers owe (`ledger`).
+//!   fallbacks (`topology`: `config`, lookup, `fallback`), mark-down (`health`), what servers
+//!   owe (`ledger`).
 //! - [`blocking`]: the sync client's I/O: sockets, `poll(2)` exchanges, pools, combining.
 //! - [`mux`]: the async client's I/O: per-server queues and driver tasks.
 //! - [`cluster`]: pools + placement + health per process; admits and exchanges batches.
 //! - [`transport`]: how an operation waits (blocking, or multiplexed on the runtime).
 //! - [`client`]: the operations (get, set, cas, get_many, leases ...) on bytes and flags,
-//!   written once over a transport.
+//!   written once over a transport; `dispatch` (`plan`, `windows`, `encode`, `round`) is the
+//!   one path every keyed request takes.
 //! - [`call`]: when the running call began (its timeout covers the whole call).
-//! - [`limits`]: a pool's connection limit and its `Timeouts` (connect, read, pool).
+//! - [`limits`]: a pool's connection limit and its `Timeouts` (connect, read, pool); the
+//!   connections' buffer sizes.
 //! - [`runtime`]: the tokio runtime, rebuilt after fork; [`fork`]: fork detection.
 //! - [`error`]: the core error type and its predicates.
 //! - `py`: the Python classes, serialization and exception mapping.

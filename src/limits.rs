@@ -1,6 +1,8 @@
 //! A pool's connection limits and timeouts, carried as one value from the options to both I/O
-//! paths (the blocking pool and the multiplexed one).
+//! paths (the blocking pool and the multiplexed one), and how much buffer memory a connection
+//! of either path keeps.
 
+use bytes::BytesMut;
 use std::time::Duration;
 
 /// The three deadlines of a request to one of a pool's servers.
@@ -26,4 +28,26 @@ impl Timeouts {
 pub struct PoolConfig {
     pub max_connections: usize,
     pub timeouts: Timeouts,
+}
+
+/// A connection's read and write buffers start at this size.
+pub const IO_BUFFER: usize = 16 * 1024;
+/// Buffers grown beyond this by a large batch are released once it is done, so that one huge
+/// value does not pin its memory for the connection's lifetime.
+const KEEP_BUFFER_AT_MOST: usize = 256 * 1024;
+
+/// Empty a write buffer whose batch is written, releasing it if it grew too large.
+pub fn reset_write_buffer(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP_BUFFER_AT_MOST {
+        *buf = Vec::with_capacity(IO_BUFFER);
+    } else {
+        buf.clear();
+    }
+}
+
+/// Release a read buffer that grew too large, once every reply in it has been taken.
+pub fn trim_read_buffer(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > KEEP_BUFFER_AT_MOST {
+        *buf = BytesMut::with_capacity(IO_BUFFER);
+    }
 }

@@ -6,6 +6,7 @@
 //! guard drops it (see [`crate::blocking::pool`]).
 
 use crate::error::{Error, Result, TimeoutPhase};
+use crate::limits::{reset_write_buffer, trim_read_buffer, IO_BUFFER};
 use crate::route::server::Address;
 use bytes::BytesMut;
 use std::io;
@@ -14,11 +15,6 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Initial read buffer; grown to the size of the largest frame seen, shrunk back after.
-const READ_BUFFER: usize = 16 * 1024;
-/// Buffers above this are released after use so one huge value does not pin memory.
-const KEEP_BUFFER_AT_MOST: usize = 256 * 1024;
 
 enum Stream {
     Tcp(TcpStream),
@@ -71,8 +67,8 @@ impl Connection {
         })?;
         Ok(Connection {
             stream,
-            read_buf: BytesMut::with_capacity(READ_BUFFER),
-            write_buf: Vec::with_capacity(READ_BUFFER),
+            read_buf: BytesMut::with_capacity(IO_BUFFER),
+            write_buf: Vec::with_capacity(IO_BUFFER),
             server,
             idle_since: Instant::now(),
         })
@@ -115,7 +111,7 @@ impl Connection {
     /// whether the read filled all the room it had (more may be waiting).
     /// A clean EOF is an error: a server never closes a connection with a request pending.
     pub(crate) fn read_some(&mut self, size_hint: usize) -> Result<(usize, bool)> {
-        let want = size_hint.max(READ_BUFFER / 2);
+        let want = size_hint.max(IO_BUFFER / 2);
         if self.read_buf.capacity() - self.read_buf.len() < want {
             self.read_buf.reserve(want);
         }
@@ -140,13 +136,8 @@ impl Connection {
 
     /// Drop oversized buffers once a request is done.
     pub(crate) fn trim_buffers(&mut self) {
-        if self.read_buf.is_empty() && self.read_buf.capacity() > KEEP_BUFFER_AT_MOST {
-            self.read_buf = BytesMut::with_capacity(READ_BUFFER);
-        }
-        self.write_buf.clear();
-        if self.write_buf.capacity() > KEEP_BUFFER_AT_MOST {
-            self.write_buf = Vec::with_capacity(READ_BUFFER);
-        }
+        trim_read_buffer(&mut self.read_buf);
+        reset_write_buffer(&mut self.write_buf);
     }
 
     pub(crate) fn lost(&self, detail: String) -> Error {

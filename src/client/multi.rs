@@ -9,7 +9,6 @@ use crate::protocol::request::{Command, Flag, SetMode};
 use crate::protocol::response::Code;
 use crate::transport::Transport;
 use std::collections::hash_map::{Entry, HashMap};
-use std::sync::atomic::Ordering;
 
 /// A store request of a batch.
 pub struct StoreItem<'a> {
@@ -142,8 +141,7 @@ impl<T: Transport> Client<T> {
     pub async fn set_many(&self, items: &[StoreItem<'_>], ttl: i64, tolerant: bool) -> Result<Vec<bool>> {
         let known_limit = |item: &StoreItem<'_>| {
             let server = self.cluster().server_for(item.key.stored, &item.key.route);
-            let limit = self.item_size_limits[server].load(Ordering::Relaxed);
-            limit != 0 && item.data.len() > limit
+            self.known_too_large(server, item.data.len())
         };
         let (mut too_large, sendable): (Vec<usize>, Vec<usize>) =
             (0..items.len()).partition(|&i| known_limit(&items[i]));

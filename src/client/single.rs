@@ -111,8 +111,10 @@ impl<T: Transport> Client<T> {
         let cas = cas.map(Cas::token);
         let server = self.cluster().server_for(key.stored, &key.route);
         let _local = self.writing(key);
-        self.refuse_if_known_too_large(server, mode, key, data.len(), cas)
-            .await?;
+        if self.known_too_large(server, data.len()) {
+            // Fail fast, without sending the value.
+            return Err(self.too_large(server, mode, key, data.len(), cas).await);
+        }
         let split = self.split_count(key) > 1;
         let mut flags = store_flags(mode, client_flags, ttl, cas);
         if split && cas.is_some() {
@@ -195,20 +197,10 @@ impl<T: Transport> Client<T> {
         Ok(())
     }
 
-    /// Fail fast, without sending the value, when it exceeds a limit already learned.
-    async fn refuse_if_known_too_large(
-        &self,
-        server: usize,
-        mode: SetMode,
-        key: KeyRef<'_>,
-        size: usize,
-        cas: Option<u64>,
-    ) -> Result<()> {
+    /// Whether a value of `size` bytes exceeds the limit already learned for `server`.
+    pub(super) fn known_too_large(&self, server: usize, size: usize) -> bool {
         let limit = self.item_size_limits[server].load(Ordering::Relaxed);
-        if limit != 0 && size > limit {
-            return Err(self.too_large(server, mode, key, size, cas).await);
-        }
-        Ok(())
+        limit != 0 && size > limit
     }
 
     /// Build the `ValueTooLarge` error after making sure the old value is not left behind as if

@@ -7,6 +7,7 @@
 
 use super::{MuxPool, Next, Submission, MAX_IN_FLIGHT};
 use crate::error::{Error, Result, TimeoutPhase};
+use crate::limits::{reset_write_buffer, trim_read_buffer, IO_BUFFER};
 use crate::protocol::reply::{missing_bytes, Replies, ReplyReader};
 use crate::route::server::Address;
 use bytes::BytesMut;
@@ -17,10 +18,6 @@ use tokio::io::{Interest, Ready};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-
-const READ_CHUNK: usize = 16 * 1024;
-/// Buffers grown beyond this by a large batch are released once it is done.
-const KEEP_BUFFER_AT_MOST: usize = 256 * 1024;
 
 enum Stream {
     Tcp(TcpStream),
@@ -86,8 +83,8 @@ pub async fn run(pool: Arc<MuxPool>) {
     let mut driver = Driver {
         pool,
         stream,
-        read_buf: BytesMut::with_capacity(READ_CHUNK),
-        write_buf: Vec::with_capacity(READ_CHUNK),
+        read_buf: BytesMut::with_capacity(IO_BUFFER),
+        write_buf: Vec::with_capacity(IO_BUFFER),
         written: 0,
         in_flight: VecDeque::new(),
         taken: Vec::new(),
@@ -215,19 +212,14 @@ impl Driver {
         }
         if self.written == self.write_buf.len() {
             self.written = 0;
-            if self.write_buf.capacity() > KEEP_BUFFER_AT_MOST {
-                // One huge batch must not pin its buffer for the connection's lifetime.
-                self.write_buf = Vec::with_capacity(READ_CHUNK);
-            } else {
-                self.write_buf.clear();
-            }
+            reset_write_buffer(&mut self.write_buf);
         }
         Ok(())
     }
 
     fn read(&mut self) -> Result<()> {
         loop {
-            let want = missing_bytes(&self.read_buf).max(READ_CHUNK);
+            let want = missing_bytes(&self.read_buf).max(IO_BUFFER);
             self.read_buf.reserve(want);
             match self.stream.try_read_buf(&mut self.read_buf) {
                 Ok(0) => return Err(self.lost("server closed the connection".into())),
@@ -252,9 +244,7 @@ impl Driver {
         if !self.read_buf.is_empty() {
             return Err(self.lost("unexpected bytes with no request in flight".into()));
         }
-        if self.read_buf.capacity() > KEEP_BUFFER_AT_MOST {
-            self.read_buf = BytesMut::with_capacity(READ_CHUNK);
-        }
+        trim_read_buffer(&mut self.read_buf);
         Ok(())
     }
 

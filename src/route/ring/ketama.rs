@@ -213,20 +213,8 @@ mod tests {
         let mut checked = 0;
         for line in data.lines().filter(|l| !l.starts_with("# ")) {
             if let Some(fleet) = line.strip_prefix("fleet ") {
-                let nodes: Vec<NodeId> = fleet
-                    .split(' ')
-                    .skip(1)
-                    .map(|spec| {
-                        let mut parts = spec.rsplitn(3, ':');
-                        let weight = parts.next().unwrap().parse().unwrap();
-                        let port = parts.next().unwrap().parse().unwrap();
-                        NodeId {
-                            host: parts.next().unwrap().into(),
-                            port,
-                            weight,
-                        }
-                    })
-                    .collect();
+                let (_name, specs) = fleet.split_once(' ').unwrap();
+                let nodes = vectors::parse_fleet(specs);
                 ring = Some(Ketama::new(&nodes));
                 continue;
             }

@@ -75,16 +75,8 @@ impl LibmemcachedKetama {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route::ring::vectors;
+    use crate::route::ring::vectors::{self, node};
     use crate::route::ring::Hashing;
-
-    fn node(host: &str, port: u16, weight: u32) -> NodeId {
-        NodeId {
-            host: host.into(),
-            port,
-            weight,
-        }
-    }
 
     #[test]
     fn matches_the_protocol_notes_table() {

@@ -78,24 +78,18 @@ mod tests {
 
     #[test]
     fn high_bytes_are_sign_extended() {
-        // With an unsigned read, b"\x80" would hash like this instead.
-        let unsigned = {
-            let mut v: u32 = 0x80;
+        // One-at-a-time of a single byte read as `first` (the hash's one round, then its finish).
+        let hash_of_one = |first: u32| {
+            let mut v = first;
             v = v.wrapping_add(v << 10);
             v ^= v >> 6;
             v = v.wrapping_add(v << 3);
             v ^= v >> 11;
             v.wrapping_add(v << 15)
         };
-        assert_ne!(one_at_a_time(b"\x80"), unsigned);
-        assert_eq!(one_at_a_time(b"\x80"), {
-            let mut v: u32 = 0xFFFF_FF80;
-            v = v.wrapping_add(v << 10);
-            v ^= v >> 6;
-            v = v.wrapping_add(v << 3);
-            v ^= v >> 11;
-            v.wrapping_add(v << 15)
-        });
+        // With an unsigned read, b"\x80" would hash like this instead.
+        assert_ne!(one_at_a_time(b"\x80"), hash_of_one(0x80));
+        assert_eq!(one_at_a_time(b"\x80"), hash_of_one(0xFFFF_FF80));
     }
 
     #[test]

@@ -79,16 +79,8 @@ impl Uhashring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route::ring::vectors;
+    use crate::route::ring::vectors::{self, node};
     use crate::route::ring::Hashing;
-
-    fn node(host: &str, port: u16, weight: u32) -> NodeId {
-        NodeId {
-            host: host.into(),
-            port,
-            weight,
-        }
-    }
 
     #[test]
     fn names_nodes_like_server_address() {

@@ -21,7 +21,17 @@ pub fn keys() -> Vec<(Vec<u8>, bool)> {
         .collect()
 }
 
-fn parse_fleet(specs: &str) -> Vec<NodeId> {
+/// A node as the presets see it.
+pub fn node(host: &str, port: u16, weight: u32) -> NodeId {
+    NodeId {
+        host: host.into(),
+        port,
+        weight,
+    }
+}
+
+/// The nodes of a vector file's fleet line: `host:port:weight` separated by spaces.
+pub fn parse_fleet(specs: &str) -> Vec<NodeId> {
     specs
         .split(' ')
         .map(|spec| {
@@ -29,11 +39,7 @@ fn parse_fleet(specs: &str) -> Vec<NodeId> {
             let mut parts = spec.rsplitn(3, ':');
             let weight = parts.next().unwrap().parse().unwrap();
             let port = parts.next().unwrap().parse().unwrap();
-            NodeId {
-                host: parts.next().unwrap().into(),
-                port,
-                weight,
-            }
+            node(parts.next().unwrap(), port, weight)
         })
         .collect()
 }
