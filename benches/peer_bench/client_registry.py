@@ -13,7 +13,8 @@ from .async_clients import (
 from .client_api import AnyClient, AsyncBenchClient, BenchClient
 from .progress import log
 from .raw_socket import RawSocketClient
-from .scenarios import SCENARIOS, AsyncScenario, Scenario
+from .scenario_types import AsyncScenario, Scenario
+from .scenarios import SCENARIOS
 from .sync_clients import MemleaseClient, MetaMemcacheClient, PylibmcClient, PymemcacheClient
 
 # Round order within a scenario: memlease first, then the peers, then the floor.
