@@ -15,6 +15,7 @@ from .ratios import CPU_BUDGET, BestPeerRatio
 BAR_HEIGHT = 0.38
 THROUGHPUT_COLOR = "#2f6db3"
 CPU_COLOR = "#d07a2b"
+LEGEND_STRIP_IN = 0.6  # inches under the axes for the legend and the caption
 TICKS = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
 
 
@@ -27,7 +28,8 @@ def write_chart(path: Path, ratios: list[BestPeerRatio], caption: str) -> None:
     shown = [ratio for ratio in ratios if finite(ratio.throughput) or finite(ratio.cpu)]
     if not shown:
         raise ValueError("no scenario with both memlease and a peer measured")
-    figure, axes = plt.subplots(figsize=(9, 1.6 + 0.62 * len(shown)))
+    height = 1.2 + LEGEND_STRIP_IN + 0.55 * len(shown)
+    figure, axes = plt.subplots(figsize=(9, height))
     rows = range(len(shown))
     bars = [
         ("throughput ÷ fastest peer (> 1: faster)", THROUGHPUT_COLOR, -BAR_HEIGHT / 2, True),
@@ -58,11 +60,11 @@ def write_chart(path: Path, ratios: list[BestPeerRatio], caption: str) -> None:
     axes.set_ylim(len(shown) - 0.4, -1.0)  # the first scenario on top
     axes.set_xlabel("memlease ÷ peer (log scale)")
     axes.set_title("memlease against the best peer, per scenario", fontsize=11)
-    axes.legend(
-        loc="upper center", bbox_to_anchor=(0.5, -0.5 / len(shown) - 0.12), ncols=2, fontsize=8
-    )
+    # Legend and caption in a strip of fixed height under the axes, whatever the scenario count.
+    strip = LEGEND_STRIP_IN / height
+    figure.legend(loc="lower center", bbox_to_anchor=(0.5, strip / 3), ncols=2, fontsize=8)
     figure.text(0.01, 0.005, caption, fontsize=7, color="#555555")
-    figure.tight_layout(rect=(0, 0.03, 1, 1))
+    figure.tight_layout(rect=(0, strip, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     plt.close(figure)

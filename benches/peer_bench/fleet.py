@@ -9,7 +9,7 @@ from typing import Any
 
 from memlease.testing import MemcachedServer
 
-from .client_api import AnyClient
+from .client_registry import open_named
 from .dataset import FLEET_KEYS, FLEET_SIZE, SMALL_VALUE
 from .fleet_clients import FLEET_CLIENTS
 from .progress import log
@@ -46,15 +46,8 @@ def run_fleet(
     join env's."""
     log(f"[{scenario.name}] starting {scenario.servers} memcached")
     with fleet_servers(scenario.servers) as addresses:
-        clients: list[AnyClient] = []
+        clients = open_named(FLEET_CLIENTS, names, addresses)
         try:
-            for name, factory in FLEET_CLIENTS.items():
-                if name not in names:
-                    continue
-                try:
-                    clients.append(factory(addresses))
-                except ImportError as error:
-                    log(f"skipping {name}: {error} (pip install -r benches/requirements.txt)")
             for client in clients:
                 env["clients"][f"{client.name} ({scenario.servers} servers)"] = client.describe()
             return run_scenario(scenario, clients, args)

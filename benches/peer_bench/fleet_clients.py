@@ -87,7 +87,8 @@ class PymemcacheFleetClient(FleetClient):
     def describe(self) -> str:
         return (
             f"{version('pymemcache')} (HashClient of {self.servers} servers, no_delay=True, "
-            "default_noreply=False; it asks the servers one after the other)"
+            "default_noreply=False, its default RendezvousHash: a pure-Python hash of each key "
+            "with every server; it asks the servers one after the other)"
         )
 
     def close(self) -> None:

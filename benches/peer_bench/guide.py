@@ -19,9 +19,9 @@ A run writes its report to benches/results/<date>.md (<date>-2.md, ... if that e
 machine, Python, memcached and commit, and the chart beside it (<date>.svg); --results and
 --chart choose other paths, --no-results writes neither unless --chart names one.
 
-Scenarios (one thread, one connection per client unless named threads*, async* or fleet*; values are
-random bytes stored with flags 0, so no client can win by compressing, and memlease runs with
-``serde="raw"`` and compression off):
+Scenarios (one thread, one connection per client unless named threads*, async* or fleet*;
+values are random bytes stored with flags 0, so no client can win by compressing, and memlease
+runs with ``serde="raw"`` and compression off):
 
     get_100B            sequential get hit, 100 B value
     set_100B            sequential acknowledged set, 100 B value (pymemcache with noreply=False)
