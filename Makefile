@@ -68,9 +68,12 @@ format: venv ## Apply cargo fmt and ruff format
 	$(RUFF) format $(LINTED)
 	$(RUFF) check --fix $(LINTED)
 
-bench: build memcached ## Benchmark memlease against peer clients (prints a markdown table)
+# BENCH_ARGS: options of benches/bench.py, e.g. BENCH_ARGS="--scenarios fleet16_get_many_1000".
+BENCH_ARGS ?=
+
+bench: build memcached ## Benchmark memlease against peers (table on stdout; benches/results/<date>.md + .svg chart)
 	$(PY) -m pip install -q -r benches/requirements.txt
-	$(PY) benches/bench.py
+	$(PY) benches/bench.py $(BENCH_ARGS)
 
 bench-frozen: build memcached ## Latency while a server is frozen, before and after mark-down
 	$(PY) -m pip install -q -r benches/requirements.txt

@@ -23,6 +23,9 @@ class MemleaseAsyncClient(AsyncBenchClient):
     def get(self, key: str) -> Awaitable[Any]:
         return self._client.get(key)
 
+    def set(self, key: str, value: bytes) -> Awaitable[Any]:
+        return self._client.set(key, value)
+
     def describe(self) -> str:
         return (
             f"{memlease.__version__} AsyncClient (serde='raw', compress_threshold=None, default "
@@ -45,6 +48,9 @@ class AiomcacheClient(AsyncBenchClient):
 
     def get(self, key: str) -> Awaitable[Any]:
         return self._client.get(key.encode())
+
+    def set(self, key: str, value: bytes) -> Awaitable[Any]:
+        return self._client.set(key.encode(), value)
 
     def describe(self) -> str:
         return f"{version('aiomcache')} (Client(host, port): default pool_size=2; shared)"
@@ -70,6 +76,9 @@ class EmcacheClient(AsyncBenchClient):
     async def get(self, key: str) -> Any:
         item = await self._client.get(key.encode())
         return None if item is None else item.value
+
+    async def set(self, key: str, value: bytes) -> Any:
+        await self._client.set(key.encode(), value)  # raises if not stored; returns None
 
     def describe(self) -> str:
         return (

@@ -27,6 +27,9 @@ class BenchClient(ABC):
     # Whether it has a lease-aware read (lease_get_100B); pymemcache and pylibmc do not.
     leases = False
 
+    # The servers it spreads keys over: a Scenario runs only on clients with as many.
+    servers = 1
+
     def lease_get(self, key: str) -> Any:
         """The value, read the way a lease-protected read-through reads a hit."""
         raise NotImplementedError(f"{self.name} has no leases")
@@ -62,11 +65,12 @@ class BenchClient(ABC):
 class AsyncBenchClient(ABC):
     """One asyncio client under test, on an event loop of its own (asyncio's default loop).
 
-    Async scenarios only call ``get`` (str keys), from coroutines that ``run`` hands to that
-    loop. The client is opened in the loop, used there by every round and closed there. The
-    loop runs all along on a thread of its own, as an application's would: a client's own
-    timers and background tasks (emcache opens its connections in one) go on between rounds
-    instead of all firing late when the next round starts. It idles while other clients run.
+    Async scenarios only call ``get`` and ``set`` (str keys, bytes values), from coroutines
+    that ``run`` hands to that loop. The client is opened in the loop, used there by every
+    round and closed there. The loop runs all along on a thread of its own, as an
+    application's would: a client's own timers and background tasks (emcache opens its
+    connections in one) go on between rounds instead of all firing late when the next round
+    starts. It idles while other clients run.
     """
 
     name: str
@@ -97,6 +101,10 @@ class AsyncBenchClient(ABC):
 
     @abstractmethod
     def get(self, key: str) -> Awaitable[Any]: ...
+
+    @abstractmethod
+    def set(self, key: str, value: bytes) -> Awaitable[Any]:
+        """Store the value; the result is False (or an exception) if it was not stored."""
 
     @abstractmethod
     def describe(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from .async_clients import (
     AiomcacheClient,
@@ -13,7 +14,8 @@ from .async_clients import (
 from .client_api import AnyClient, AsyncBenchClient, BenchClient
 from .progress import log
 from .raw_socket import RawSocketClient
-from .scenarios import SCENARIOS, AsyncScenario, Scenario
+from .scenario_types import AsyncScenario, Scenario
+from .scenarios import SCENARIOS
 from .sync_clients import MemleaseClient, MetaMemcacheClient, PylibmcClient, PymemcacheClient
 
 # Round order within a scenario: memlease first, then the peers, then the floor.
@@ -31,6 +33,8 @@ ASYNC_CLIENTS: dict[str, Callable[[str], AsyncBenchClient]] = {
     "emcache": EmcacheClient,
     "emcache-notimeout": EmcacheNoTimeoutClient,
 }
+T = TypeVar("T")  # what a factory connects to: an address, or a fleet's addresses
+
 CLIENT_NAMES = list(dict.fromkeys([*CLIENTS, *ASYNC_CLIENTS]))
 
 
@@ -43,13 +47,20 @@ def open_clients(names: list[str], address: str, scenarios: list[str]) -> list[A
         families.append(CLIENTS)
     if any(isinstance(scenario, AsyncScenario) for scenario in chosen):
         families.append(ASYNC_CLIENTS)
+    return [client for family in families for client in open_named(family, names, address)]
+
+
+def open_named(
+    family: Mapping[str, Callable[[T], AnyClient]], names: list[str], servers: T
+) -> list[AnyClient]:
+    """Connect the family's clients that `names` asks for, in the family's order, to `servers`;
+    a peer that is not installed is skipped."""
     clients: list[AnyClient] = []
-    for family in families:
-        for name, factory in family.items():
-            if name not in names:
-                continue
-            try:
-                clients.append(factory(address))
-            except ImportError as error:
-                log(f"skipping {name}: {error} (pip install -r benches/requirements.txt)")
+    for name, factory in family.items():
+        if name not in names:
+            continue
+        try:
+            clients.append(factory(servers))
+        except ImportError as error:
+            log(f"skipping {name}: {error} (pip install -r benches/requirements.txt)")
     return clients

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from .client_api import BenchClient, split_address
@@ -38,6 +39,18 @@ class RawSocketConnection:
         reply = self._recv()
         if reply != b"HD\r\n":
             raise RuntimeError(f"unexpected reply to ms: {reply!r}")
+
+    def store_many(self, keys: Sequence[str], value: bytes) -> None:
+        """Store `value` under every key in one pipelined write: quiet sets, then a no-op whose
+        reply says they are all done (a quiet set answers only when it fails)."""
+        header = b"ms %s %d T0 q\r\n"
+        request = b"".join(header % (key.encode(), len(value)) + value + b"\r\n" for key in keys)
+        self._sock.sendall(request + b"mn\r\n")
+        reply = self._recv()
+        while not reply.endswith(b"MN\r\n"):
+            reply += self._recv()
+        if reply != b"MN\r\n":
+            raise RuntimeError(f"unexpected reply to quiet ms: {reply[:200]!r}")
 
     def _recv(self) -> bytes:
         chunk = self._sock.recv(self.RECV_SIZE)

@@ -1,61 +1,28 @@
-"""The report: the markdown tables and notes on stdout, and the --json document."""
+"""The report: the markdown tables and notes (stdout and the results file), and --json."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import math
-import os
-import platform
 from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
-import memlease
-
-from .client_api import AnyClient, AsyncBenchClient
 from .dataset import MEMCACHED_THREADS
 from .memory import MEMORY_SERVER_MB, MemoryRun
-from .results import Row, format_kinds
-from .scenarios import CONCURRENCY_BASELINE, MEMORY_SCENARIO, SCENARIOS, AsyncScenario, Scenario
+from .ratios import CPU_BUDGET, NOT_A_WIN, peer_ratios, ratio_table
+from .results import CPU_PER_ITEMS, Row, format_kinds
+from .scenario_types import AsyncScenario
+from .scenarios import CONCURRENCY_BASELINE, MEMORY_SCENARIO, SCENARIOS
+from .table import markdown_table
 
-TABLE_HEADER = (
-    "| scenario | client | throughput (median) | p50 µs | p99 µs | max µs | errors "
-    "| memlease ÷ client | spread |\n"
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+CPU_NOTE = (
+    f"CPU s / {CPU_PER_ITEMS // 1000}k ops: this process's user + system CPU time (every thread: "
+    "the callers, an async client's event loop, memlease's runtime workers) over each round, "
+    f"divided by the calls it paid for, per {CPU_PER_ITEMS:,} operations (keys, for get_many, "
+    "set_many and the fleet); median over the rounds. memcached's own CPU is not counted: it "
+    "runs in another process."
 )
-
-
-def markdown_table(rows: list[Row]) -> str:
-    lines = [TABLE_HEADER]
-    memlease_rows = {row.scenario: row for row in rows if row.client == "memlease"}
-    for row in rows:
-        scenario = SCENARIOS[row.scenario]
-        if row.error is not None or not row.rounds:
-            lines.append(f"| {row.scenario} | {row.client} | error: {row.error} | | | | | | |")
-            continue
-        throughput = row.median_throughput(scenario.items_per_call)
-        reference = memlease_rows.get(row.scenario)
-        errors = f"**{row.errors():,}**" if row.errors() else "0"
-        spread = "—" if math.isnan(row.spread()) else f"{row.spread():.0%}"
-        lines.append(
-            f"| {row.scenario} | {row.client} | {throughput:,.0f} {scenario.unit} "
-            f"| {row.median_p50_us():.1f} | {row.median_p99_us():.1f} "
-            f"| {row.median_max_us():,.0f} | {errors} "
-            f"| {memlease_ratio(reference, throughput, scenario)} | {spread} |"
-        )
-    return "\n".join(lines)
-
-
-def memlease_ratio(
-    memlease_row: Row | None, throughput: float, scenario: Scenario | AsyncScenario
-) -> str:
-    if memlease_row is None or memlease_row.error is not None or not memlease_row.rounds:
-        return "—"
-    if throughput == 0:
-        return "∞"
-    return f"{memlease_row.median_throughput(scenario.items_per_call) / throughput:.2f}"
 
 
 def error_lines(rows: list[Row]) -> list[str]:
@@ -138,36 +105,14 @@ def memory_notes(runs: list[MemoryRun]) -> list[str]:
     return lines
 
 
-def environment(address: str, clients: list[AnyClient]) -> dict[str, Any]:
-    probe = memlease.Client(address)
-    try:
-        memcached_version = next(iter(probe.version().values()))
-    finally:
-        probe.close()
-    loop = asyncio.new_event_loop()
-    loop_class = type(loop).__name__
-    loop.close()
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "memcached": memcached_version,
-        "event_loop": loop_class,
-        "clients": {client_label(client): client.describe() for client in clients},
-    }
-
-
-def client_label(client: AnyClient) -> str:
-    return f"{client.name} (async)" if isinstance(client, AsyncBenchClient) else client.name
-
-
-def print_report(
+def render_report(
     rows: list[Row], memory: list[MemoryRun], env: dict[str, Any], args: argparse.Namespace
-) -> None:
+) -> str:
     setup = [
         f"memcached {env['memcached']} ({MEMCACHED_THREADS} threads, loopback)",
         env["python"],
-        f"{env['cpus']} CPUs",
+        f"{env['cpus']} CPUs ({env['cpu_model']})",
+        f"commit {env['commit']}",
     ]
     if rows:
         setup.append(
@@ -176,24 +121,31 @@ def print_report(
         if any(isinstance(SCENARIOS[row.scenario], AsyncScenario) for row in rows):
             setup.append(f"asyncio {env['event_loop']}")
         setup.append("medians over rounds")
-    print("\n" + " · ".join(setup))
+    parts = [" · ".join(setup)]
     if rows:
-        print("\n" + markdown_table(rows))
+        parts += [CPU_NOTE, markdown_table(rows)]
     for lines in (error_lines(rows), concurrency_scaling(rows)):
         if lines:
-            print("\n" + "\n".join(lines))
-    if memory:
-        print(
-            f"\n{MEMORY_SCENARIO}: memlease with serde='raw', compress_threshold=None and default "
-            f"timeouts, each run on a memcached of its own ({MEMORY_SERVER_MB} MB); RSS of this "
-            f"process, warm-up: the first {memory[0].warmup_ops:,} ops\n"
+            parts.append("\n".join(lines))
+    ratios = peer_ratios(rows)
+    if ratios:
+        parts.append(
+            "memlease ÷ each peer, per scenario. A row where memlease is faster but spends more "
+            f'than {CPU_BUDGET:g}x the peer\'s CPU per operation is marked "{NOT_A_WIN}". '
+            "Compare a ratio with the rows' spread above: a smaller difference is noise."
         )
-        print(memory_table(memory))
-        print("\n" + "\n".join(memory_notes(memory)))
+        parts.append(ratio_table(ratios))
+    if memory:
+        parts.append(
+            f"{MEMORY_SCENARIO}: memlease with serde='raw', compress_threshold=None and default "
+            f"timeouts, each run on a memcached of its own ({MEMORY_SERVER_MB} MB); RSS of this "
+            f"process, warm-up: the first {memory[0].warmup_ops:,} ops"
+        )
+        parts += [memory_table(memory), "\n".join(memory_notes(memory))]
     if env["clients"]:
-        print("\nClients:")
-        for name, description in env["clients"].items():
-            print(f"- {name}: {description}")
+        described = (f"- {name}: {text}" for name, text in env["clients"].items())
+        parts.append("Clients:\n" + "\n".join(described))
+    return "\n\n".join(parts)
 
 
 def write_json(

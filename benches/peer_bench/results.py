@@ -7,6 +7,8 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
+CPU_PER_ITEMS = 100_000  # CPU time is reported in seconds per this many operations or keys
+
 
 @dataclass
 class Round:
@@ -18,6 +20,11 @@ class Round:
     errors: int = 0  # failed calls (async rounds; elsewhere a failure ends the row)
     error_kinds: dict[str, int] = field(default_factory=dict)  # failed calls by exception
     starved: int = 0  # async rounds: coroutines that completed no call inside the window
+    cpu_s: float = 0.0  # this process's CPU time (user + sys, all threads) over the round
+    cpu_calls: int = 0  # the calls that CPU time paid for (see timing.py for each loop)
+
+    def cpu_per_call_s(self) -> float:
+        return self.cpu_s / self.cpu_calls if self.cpu_calls else math.nan
 
 
 @dataclass
@@ -40,6 +47,12 @@ class Row:
 
     def median_max_us(self) -> float:
         return statistics.median(r.max_us for r in self.rounds)
+
+    def median_cpu_per_100k(self, items_per_call: int) -> float:
+        """Median over the rounds of CPU seconds per 100,000 operations (keys, for calls that
+        move several: get_many, set_many)."""
+        per_call = statistics.median(r.cpu_per_call_s() for r in self.rounds)
+        return per_call / items_per_call * CPU_PER_ITEMS
 
     def spread(self) -> float:
         rates = [r.calls_per_s for r in self.rounds]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from .client_api import AnyClient, AsyncBenchClient, BenchClient
 from .progress import log
 from .results import Round, Row, format_kinds
-from .scenarios import AsyncScenario, Scenario
+from .scenario_types import AsyncScenario, Scenario
 from .timing import run_coroutines, run_for, run_threads
 
 Runner = Callable[[float], Round]  # runner(seconds) measures one round of a scenario

@@ -2,100 +2,59 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from .client_api import AnyClient, AsyncBenchClient, BenchClient
+from .checks import (
+    verify_fleet_get_many,
+    verify_get_big,
+    verify_get_many,
+    verify_get_many_medium,
+    verify_get_small,
+    verify_get_small_async,
+    verify_mixed,
+    verify_mixed_async,
+    verify_set_big,
+    verify_set_many,
+    verify_set_small,
+)
+from .client_api import AnyClient, AsyncBenchClient
 from .dataset import (
     BATCH_SIZE,
     BATCHES,
     BIG_KEYS,
     BIG_SET_KEYS,
     BIG_VALUE,
+    FLEET_BATCH_SIZE,
+    FLEET_BATCHES,
+    FLEET_SIZE,
+    MEDIUM_BATCHES,
+    MEDIUM_VALUE,
+    MIXED_PLAN,
     SET_BATCHES,
     SET_KEYS,
     SMALL_KEYS,
     SMALL_VALUE,
 )
-from .timing import AsyncOp, Op
+from .scenario_types import AsyncScenario, Scenario, cycle
 
 ASYNC_COROUTINES = 256  # in async_get_100B and in the AsyncClient run of the memory check
+ASYNC_MIXED_COROUTINES = 500  # in async_mixed_1KB
 
 
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    unit: str  # what the throughput counts
-    items_per_call: int  # keys moved by one call: throughput = calls/s * items_per_call
-    make_op: Callable[[BenchClient], Op]  # op(i) does the i-th call of a round
-    verify: Callable[[BenchClient], None]  # raises unless the client sees the expected data
-    threads: int = 0  # > 0: that many threads call op at once, each on its thread_clients()
+def mixed(get: Callable[[str], Any], set_: Callable[[str, bytes], Any]) -> Callable[[int], Any]:
+    """The i-th call of the 1 KB mix: MIXED_PLAN's get or set (9 gets to 1 set)."""
+    count = len(MIXED_PLAN)
 
-    @property
-    def callers(self) -> str:
-        count = max(1, self.threads)
-        return f"{count} thread" if count == 1 else f"{count} threads"
+    def op(i: int) -> Any:
+        key, is_set = MIXED_PLAN[i % count]
+        return set_(key, MEDIUM_VALUE) if is_set else get(key)
+
+    return op
 
 
-@dataclass(frozen=True)
-class AsyncScenario:
-    """A scenario for AsyncBenchClients: `coroutines` coroutines await op on the client's loop."""
-
-    name: str
-    unit: str
-    items_per_call: int
-    make_op: Callable[[AsyncBenchClient], AsyncOp]
-    verify: Callable[[AsyncBenchClient], Awaitable[None]]
-    coroutines: int = 1
-
-    @property
-    def callers(self) -> str:
-        return f"{self.coroutines} coroutine" + ("" if self.coroutines == 1 else "s")
-
-
-R = TypeVar("R")
-
-
-def cycle(items: Sequence[Any], call: Callable[[Any], R]) -> Callable[[int], R]:
-    count = len(items)
-    return lambda i: call(items[i % count])
-
-
-def expect(condition: bool, what: str) -> None:
-    if not condition:
-        raise RuntimeError(f"wrong result: {what}")
-
-
-def verify_get_small(client: BenchClient) -> None:
-    expect(client.get(SMALL_KEYS[0]) == SMALL_VALUE, "get of a 100 B value")
-
-
-async def verify_get_small_async(client: AsyncBenchClient) -> None:
-    expect(await client.get(SMALL_KEYS[0]) == SMALL_VALUE, "get of a 100 B value")
-
-
-def verify_set_small(client: BenchClient) -> None:
-    expect(bool(client.set(SET_KEYS[0], SMALL_VALUE)), "set of a 100 B value returned false")
-
-
-def verify_get_many(client: BenchClient) -> None:
-    found = client.get_many(BATCHES[0])
-    hits = [value for value in found.values() if value == SMALL_VALUE]
-    expect(len(hits) == BATCH_SIZE, f"get_many found {len(hits)} of {BATCH_SIZE} values")
-
-
-def verify_set_many(client: BenchClient) -> None:
-    failed = client.set_many(SET_BATCHES[0])
-    expect(not failed, f"set_many did not store {len(failed)} of {BATCH_SIZE} values")
-
-
-def verify_get_big(client: BenchClient) -> None:
-    expect(client.get(BIG_KEYS[0]) == BIG_VALUE, "get of a 100 KB value")
-
-
-def verify_set_big(client: BenchClient) -> None:
-    expect(bool(client.set(BIG_SET_KEYS[0], BIG_VALUE)), "set of a 100 KB value returned false")
+def mixed_async(client: AsyncBenchClient) -> Callable[[int], Awaitable[Any]]:
+    return mixed(client.get, client.set)
 
 
 ALL_SCENARIOS: list[Scenario | AsyncScenario] = [
@@ -107,12 +66,20 @@ ALL_SCENARIOS: list[Scenario | AsyncScenario] = [
         lambda c: cycle(SET_KEYS, lambda key: c.set(key, SMALL_VALUE)),
         verify_set_small,
     ),
+    Scenario("mixed_1KB", "ops/s", 1, lambda c: mixed(c.get, c.set), verify_mixed),
     Scenario(
         "get_many_100",
         "keys/s",
         BATCH_SIZE,
         lambda c: cycle(BATCHES, c.get_many),
         verify_get_many,
+    ),
+    Scenario(
+        "get_many_100_1KB",
+        "keys/s",
+        BATCH_SIZE,
+        lambda c: cycle(MEDIUM_BATCHES, c.get_many),
+        verify_get_many_medium,
     ),
     Scenario(
         "set_many_100",
@@ -167,6 +134,22 @@ ALL_SCENARIOS: list[Scenario | AsyncScenario] = [
         lambda c: cycle(SMALL_KEYS, c.get),
         verify_get_small_async,
     ),
+    AsyncScenario(
+        "async_mixed_1KB",
+        "ops/s",
+        1,
+        mixed_async,
+        verify_mixed_async,
+        coroutines=ASYNC_MIXED_COROUTINES,
+    ),
+    Scenario(
+        f"fleet{FLEET_SIZE}_get_many_{FLEET_BATCH_SIZE}",
+        "keys/s",
+        FLEET_BATCH_SIZE,
+        lambda c: cycle(FLEET_BATCHES, c.get_many),
+        verify_fleet_get_many,
+        servers=FLEET_SIZE,
+    ),
 ]
 SCENARIOS = {scenario.name: scenario for scenario in ALL_SCENARIOS}
 # Scenarios only clients with leases run (memlease and meta-memcache).
@@ -181,12 +164,23 @@ CONCURRENCY_BASELINE = {
 MEMORY_SCENARIO = "memory_mixed_1M"
 
 
+def is_fleet(name: str) -> bool:
+    """Whether scenario `name` runs on a fleet of servers (fleet.py) rather than the one."""
+    scenario = SCENARIOS[name]
+    return isinstance(scenario, Scenario) and scenario.servers > 1
+
+
 def supports(client: AnyClient, name: str) -> bool:
-    """Whether `client` runs scenario `name`: of its kind (sync or async), with leases if the
-    scenario needs them, and among the client's own scenarios if it names some."""
+    """Whether `client` runs scenario `name`: of its kind (sync or async), on as many servers,
+    with leases if the scenario needs them, and among the client's own scenarios if it names
+    some."""
     scenario = SCENARIOS[name]
     if isinstance(client, AsyncBenchClient):
         fits = isinstance(scenario, AsyncScenario)
     else:
-        fits = isinstance(scenario, Scenario) and (name not in LEASE_SCENARIOS or client.leases)
+        fits = (
+            isinstance(scenario, Scenario)
+            and scenario.servers == client.servers
+            and (name not in LEASE_SCENARIOS or client.leases)
+        )
     return fits and (client.scenarios is None or name in client.scenarios)

@@ -147,7 +147,9 @@ class MetaMemcacheClient(BenchClient):
         {
             "get_100B",
             "set_100B",
+            "mixed_1KB",
             "get_many_100",
+            "get_many_100_1KB",
             "get_100KB",
             "set_100KB",
             "threads4_get_100B",

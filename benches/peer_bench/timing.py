@@ -16,6 +16,11 @@ AsyncOp = Callable[[int], Awaitable[object]]  # an Op whose call is awaited on a
 
 HUNG_AFTER_S = 5.0  # an async call still pending this long after its round is cancelled
 
+# This process's user + system CPU time, every thread included (the Python threads, an async
+# client's loop thread, memlease's runtime workers), in ns. memcached's is not: it is another
+# process.
+cpu_clock = time.process_time_ns
+
 
 def run_for(op: Op, seconds: float) -> Round:
     """Call op back to back for `seconds`, timing every call."""
@@ -25,6 +30,7 @@ def run_for(op: Op, seconds: float) -> Round:
     calls = 0
     # One clock read per call: the end of a call is the start of the next, so the loop's own
     # overhead is counted in the latency, equally for every client.
+    cpu_start = cpu_clock()
     start = now = clock()
     deadline = start + int(seconds * 1e9)
     while True:  # at least one call, so that a round always has a rate and percentiles
@@ -35,6 +41,7 @@ def run_for(op: Op, seconds: float) -> Round:
         calls += 1
         if now >= deadline:
             break
+    cpu_ns = cpu_clock() - cpu_start
     latencies.sort()
     return Round(
         calls_per_s=calls / ((now - start) / 1e9),
@@ -42,6 +49,8 @@ def run_for(op: Op, seconds: float) -> Round:
         p99_us=percentile(latencies, 0.99) / 1000,
         max_us=latencies[-1] / 1000,
         calls=calls,
+        cpu_s=cpu_ns / 1e9,
+        cpu_calls=calls,
     )
 
 
@@ -50,11 +59,15 @@ def run_threads(ops: Sequence[Op], seconds: float) -> Round:
 
     The threads wait at a barrier; the last to arrive opens the window, and a call counts only
     if it ends inside it, so that every thread is measured over the same span of time.
+    The CPU time runs from the window's opening until the last thread is done, and covers the
+    counted calls and each thread's last one, which ended after the window closed.
     """
     clock = time.perf_counter_ns
     window: list[int] = []  # [start, deadline] in perf_counter_ns
+    cpu_start: list[int] = []
 
     def open_window() -> None:
+        cpu_start.append(cpu_clock())
         start = clock()
         window[:] = [start, start + int(seconds * 1e9)]
 
@@ -87,6 +100,7 @@ def run_threads(ops: Sequence[Op], seconds: float) -> Round:
         thread.start()
     for thread in threads:
         thread.join()
+    cpu_ns = cpu_clock() - cpu_start[0] if cpu_start else 0
     if errors:
         raise errors[0]
     merged = sorted(latency for found in latencies for latency in found)
@@ -98,6 +112,8 @@ def run_threads(ops: Sequence[Op], seconds: float) -> Round:
         p99_us=percentile(merged, 0.99) / 1000,
         max_us=merged[-1] / 1000,
         calls=len(merged),
+        cpu_s=cpu_ns / 1e9,
+        cpu_calls=len(merged) + len(ops),  # each thread's uncounted last call, too
     )
 
 
@@ -110,12 +126,15 @@ async def run_coroutines(op: AsyncOp, coroutines: int, seconds: float) -> Round:
     it serves others cannot hide them past the end of the window. A call that raises is an
     error, not the end of the round: its coroutine goes on with the next call. A call still
     pending HUNG_AFTER_S after the window closed is cancelled and counted as an error too.
+    The CPU time runs from the window's opening until every call started in it has ended, and
+    is divided among those calls (the latencies), failed ones included.
     """
     clock = time.perf_counter_ns
     latencies: list[int] = []  # one loop, one thread: every coroutine appends to the same list
     record = latencies.append
     errors: Counter[str] = Counter()
     succeeded = [0] * coroutines  # successful calls that ended inside the window, by coroutine
+    cpu_start = cpu_clock()
     start = clock()
     deadline = start + int(seconds * 1e9)
 
@@ -147,6 +166,7 @@ async def run_coroutines(op: AsyncOp, coroutines: int, seconds: float) -> Round:
             task.cancel()
         await asyncio.wait(pending, timeout=HUNG_AFTER_S)
         errors[f"hung: no reply {HUNG_AFTER_S:g} s after the round, cancelled"] += len(pending)
+    cpu_ns = cpu_clock() - cpu_start
     for task in tasks:  # work() lets only BaseExceptions through: they stop the bench
         failure = task.exception() if task.done() and not task.cancelled() else None
         if failure is not None:
@@ -164,6 +184,8 @@ async def run_coroutines(op: AsyncOp, coroutines: int, seconds: float) -> Round:
         errors=sum(errors.values()),
         error_kinds=dict(errors),
         starved=succeeded.count(0),
+        cpu_s=cpu_ns / 1e9,
+        cpu_calls=len(latencies),
     )
 
 
