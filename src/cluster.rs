@@ -7,11 +7,13 @@ use crate::blocking::exchange::{self, Job};
 use crate::blocking::pool::{Pool, PooledConnection};
 use crate::error::{Error, Result};
 use crate::fork;
+use crate::limits::Timeouts;
 use crate::mux::MuxPool;
 use crate::protocol::reply::{Expect, Replies};
 use crate::route::health::{Admission, HealthEvent, HealthPolicy, HealthSnapshot, ServerHealth};
 use crate::route::ledger::{self, Ledger};
 use crate::route::ring::PlacementKey;
+use crate::route::server::Address;
 use crate::route::topology::{Topology, TopologyConfig};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,6 +151,14 @@ impl Cluster {
     /// The per-request deadline of a server (its pool's `timeout`).
     pub fn timeout_of(&self, server: usize) -> Duration {
         self.topology.pool_of_server(server).connections.timeouts.read
+    }
+
+    /// Where `server` is, its display name, and its pool's timeouts: what opening a
+    /// connection to it needs.
+    pub fn endpoint(&self, server: usize) -> (Address, Arc<str>, Timeouts) {
+        let entry = &self.topology.servers()[server];
+        let timeouts = self.topology.pool_of_server(server).connections.timeouts;
+        (entry.spec.address.clone(), Arc::clone(&entry.name), timeouts)
     }
 
     /// The longest time a request to `server` may wait in all: pool, connect and reply.

@@ -33,6 +33,7 @@ pub mod route;
 pub mod runtime;
 pub mod transport;
 
+pub mod aio;
 mod py;
 
 use pyo3::prelude::*;

@@ -55,6 +55,19 @@ impl Transport for Multiplexed {
     }
 
     fn exchange(&self, batches: Vec<Batch>) -> impl Future<Output = Vec<Result<Replies>>> + Send {
+        // An operation polled by an event loop's executor does its I/O on that loop.
+        let on_loop = crate::aio::LoopIo::current();
+        async move {
+            match on_loop {
+                Some(loop_io) => crate::aio::exchange(loop_io, &self.0, batches).await,
+                None => self.exchange_on_runtime(batches).await,
+            }
+        }
+    }
+}
+
+impl Multiplexed {
+    fn exchange_on_runtime(&self, batches: Vec<Batch>) -> impl Future<Output = Vec<Result<Replies>>> + Send + '_ {
         // The drivers enforce pool_timeout and timeout themselves; the longest patience of the
         // servers involved is the backstop for a batch stuck behind a connection that cannot
         // make progress. Within a call, the caller waits no longer than `timeout` from the

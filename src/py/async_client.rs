@@ -8,11 +8,12 @@
 //! no capacity leaks.
 
 use super::constructor::Options;
-use super::delivery::Deliveries;
+use super::delivery::{Deliveries, Resolve};
 use super::methods::{client_methods, conclude, fire_events, ClientClass};
 use super::ops::Op;
 use super::options::{Behaviour, OnServerError};
 use super::serde::Serde;
+use crate::aio::Loops;
 use crate::client::Client as Core;
 use crate::cluster::Cluster;
 use crate::runtime;
@@ -29,6 +30,10 @@ struct Inner {
     serde: Serde,
     behaviour: Behaviour,
     deliveries: Deliveries,
+    /// The event-loop I/O path's state, per loop (see `crate::aio`).
+    loops: Loops,
+    /// Whether calls run on their event loop (`crate::aio`) or on the runtime.
+    on_loop: bool,
 }
 
 /// An asyncio memcached client; every method is awaitable. Safe to share between tasks (and
@@ -45,6 +50,7 @@ impl Drop for AsyncClient {
     /// this finds nothing left to release.)
     fn drop(&mut self) {
         self.inner.deliveries.release();
+        self.inner.loops.close();
     }
 }
 
@@ -56,6 +62,8 @@ impl ClientClass for AsyncClient {
             serde: built.serde,
             behaviour: built.behaviour,
             deliveries: Deliveries::default(),
+            loops: Loops::default(),
+            on_loop: std::env::var("MEMLEASE_ASYNC_IO").is_ok_and(|v| v == "loop"),
         };
         Ok(AsyncClient { inner: Arc::new(inner) })
     }
@@ -80,8 +88,19 @@ impl ClientClass for AsyncClient {
         &self.inner.behaviour
     }
 
+    fn loop_connections(&self) -> Vec<usize> {
+        Python::attach(|py| {
+            self.inner
+                .loops
+                .connection_counts(py, self.inner.core.cluster().server_count())
+        })
+    }
+
     /// Run `op` on the runtime; the returned future is resolved by the running loop.
     fn run<O: Op>(&self, py: Python<'_>, started: Instant, op: O, policy: OnServerError) -> PyResult<Py<PyAny>> {
+        if self.inner.on_loop {
+            return self.run_on_loop(py, started, op, policy);
+        }
         let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
         let delivery = self.inner.deliveries.for_loop(&event_loop)?;
         let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
@@ -100,11 +119,42 @@ impl ClientClass for AsyncClient {
     }
 }
 
+impl AsyncClient {
+    /// Run `op` as a task of the running loop's executor: its I/O happens on this thread.
+    fn run_on_loop<O: Op>(
+        &self,
+        py: Python<'_>,
+        started: Instant,
+        op: O,
+        policy: OnServerError,
+    ) -> PyResult<Py<PyAny>> {
+        let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
+        let loop_io = self
+            .inner
+            .loops
+            .for_loop(&event_loop, self.inner.core.cluster().server_count())?;
+        let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+        let handle = future.clone().unbind();
+        let inner = Arc::clone(&self.inner);
+        loop_io.start_call(py, async move {
+            let output = crate::call::scope(started, op.run(&inner.core)).await;
+            let resolve: Resolve = Box::new(move |py: Python<'_>| {
+                fire_events(py, inner.core.cluster(), &inner.behaviour);
+                conclude(py, op, output, policy, &inner.serde)
+            });
+            Some((handle, resolve))
+        });
+        Ok(future.unbind())
+    }
+}
+
 client_methods!(AsyncClient, {
     /// Close: new calls fail with `MemcacheConnectionError`, queued batches fail, batches in
     /// flight finish; the returned awaitable resolves once every operation has been delivered.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.inner.core.close();
+        self.inner.loops.forget_unusable(py);
+        self.inner.loops.close();
         let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
         let delivery = self.inner.deliveries.for_loop(&event_loop)?;
         let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
@@ -121,7 +171,9 @@ client_methods!(AsyncClient, {
         runtime::spawn(async move {
             let give_up = tokio::time::Instant::now() + patience;
             // This close is itself outstanding until delivered.
-            while inner.deliveries.outstanding() > 1 && tokio::time::Instant::now() < give_up {
+            while inner.deliveries.outstanding() + inner.loops.outstanding() > 1
+                && tokio::time::Instant::now() < give_up
+            {
                 tokio::time::sleep(CLOSE_POLL).await;
             }
             let detach = Arc::clone(&inner);

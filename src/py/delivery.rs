@@ -106,22 +106,27 @@ impl Delivery {
         self.armed.store(false, Ordering::SeqCst);
         let batch = std::mem::take(&mut *self.finished.lock());
         for Finished { future, resolve } in batch {
-            let future = future.bind(py);
-            if future
-                .call_method0(pyo3::intern!(py, "done"))
-                .and_then(|d| d.is_truthy())
-                .unwrap_or(true)
-            {
-                continue;
-            }
-            let outcome = match resolve(py) {
-                Ok(value) => future.call_method1(pyo3::intern!(py, "set_result"), (value,)),
-                Err(error) => future.call_method1(pyo3::intern!(py, "set_exception"), (error.into_value(py),)),
-            };
-            if let Err(error) = outcome {
-                error.write_unraisable(py, Some(future));
-            }
+            resolve_future(py, future.bind(py), resolve);
         }
+    }
+}
+
+/// Resolve `future` with what `resolve` builds, unless it is done already (its caller
+/// cancelled it): the operation itself has completed, so nothing is left out of step.
+pub fn resolve_future(py: Python<'_>, future: &Bound<'_, PyAny>, resolve: Resolve) {
+    if future
+        .call_method0(pyo3::intern!(py, "done"))
+        .and_then(|d| d.is_truthy())
+        .unwrap_or(true)
+    {
+        return;
+    }
+    let outcome = match resolve(py) {
+        Ok(value) => future.call_method1(pyo3::intern!(py, "set_result"), (value,)),
+        Err(error) => future.call_method1(pyo3::intern!(py, "set_exception"), (error.into_value(py),)),
+    };
+    if let Err(error) = outcome {
+        error.write_unraisable(py, Some(future));
     }
 }
 

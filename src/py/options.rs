@@ -337,14 +337,16 @@ pub fn server_names(cluster: &Cluster) -> Vec<String> {
 }
 
 /// `{server: {"open": n, "idle": n, ...}}`: this process's connections.
-pub fn pool_stats<'py>(py: Python<'py>, cluster: &Cluster) -> PyResult<Bound<'py, PyDict>> {
+/// `on_loop`: each server's connections on event loops (`crate::aio`), counted as multiplexed:
+/// they are pipelined the same way, only driven by the loop instead of the runtime.
+pub fn pool_stats<'py>(py: Python<'py>, cluster: &Cluster, on_loop: &[usize]) -> PyResult<Bound<'py, PyDict>> {
     let result = PyDict::new(py);
     let multiplexed = cluster.multiplexed_counts();
     for (i, (open, idle)) in cluster.connection_counts().into_iter().enumerate() {
         let entry = PyDict::new(py);
         entry.set_item("open", open)?;
         entry.set_item("idle", idle)?;
-        entry.set_item("multiplexed", multiplexed[i].0)?;
+        entry.set_item("multiplexed", multiplexed[i].0 + on_loop.get(i).copied().unwrap_or(0))?;
         entry.set_item("queued", multiplexed[i].1)?;
         result.set_item(cluster.server_name(i).to_string(), entry)?;
     }

@@ -62,7 +62,7 @@ macro_rules! admin_methods {
             /// `{server: {"open": n, "idle": n, "multiplexed": n, "queued": n}}`: this process's
             /// connections.
             fn pool_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-                $crate::py::options::pool_stats(py, self.cluster())
+                $crate::py::options::pool_stats(py, self.cluster(), &self.loop_connections())
             }
 
             /// `{server: {"down": bool, "failures": n, "consecutive_failures": n, "mark_downs": n,

@@ -26,6 +26,11 @@ pub trait ClientClass: Sized {
     fn local_cache(&self) -> Option<crate::client::hot::LocalStats>;
     fn split_keys(&self) -> &crate::client::hot::SplitKeys;
 
+    /// Each server's connections on event loops (`crate::aio`); none for the sync client.
+    fn loop_connections(&self) -> Vec<usize> {
+        Vec::new()
+    }
+
     /// Run `op` under `policy`: its result (sync) or an awaitable of it (async). The call
     /// began at `started` (before its arguments were converted): its timeout counts from there.
     fn run<O: Op>(&self, py: Python<'_>, started: Instant, op: O, policy: OnServerError) -> PyResult<Py<PyAny>>;
