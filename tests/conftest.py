@@ -78,9 +78,26 @@ def loop_thread() -> Iterator[EventLoopThread]:
     runner.stop()
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=["sync", "async", "async-runtime"])
 def flavor(request: pytest.FixtureRequest) -> str:
+    """`Client`; `AsyncClient` doing its I/O on the event loop (its default); `AsyncClient`
+    doing it on memlease's runtime (`io="runtime"`)."""
     return str(request.param)
+
+
+@pytest.fixture(params=["loop", "runtime"])
+def async_io(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test twice, with every `memlease.AsyncClient` it makes on each I/O path (modules
+    that build their clients themselves use it through `pytestmark`)."""
+    path = str(request.param)
+
+    class OnPath(memlease.AsyncClient):
+        def __new__(cls, *args: Any, **kwargs: Any) -> OnPath:
+            kwargs.setdefault("io", path)
+            return super().__new__(cls, *args, **kwargs)
+
+    monkeypatch.setattr(memlease, "AsyncClient", OnPath)
+    return path
 
 
 @pytest.fixture
@@ -92,6 +109,8 @@ def make_client(flavor: str, loop_thread: EventLoopThread) -> Iterator[Callable[
         client: Any
         if flavor == "sync":
             client = memlease.Client(*args, **kwargs)
+        elif flavor == "async-runtime":
+            client = AwaitingClient(loop_thread, *args, io="runtime", **kwargs)
         else:
             client = AwaitingClient(loop_thread, *args, **kwargs)
         made.append(client)

@@ -14,6 +14,9 @@ import pytest
 import memlease
 from memlease.testing import MemcachedServer
 
+# Every test here runs with AsyncClient on each I/O path (the event loop, the runtime).
+pytestmark = pytest.mark.usefixtures("async_io")
+
 T = TypeVar("T")
 
 

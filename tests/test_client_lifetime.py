@@ -16,6 +16,9 @@ import pytest
 import memlease
 from memlease.testing import MemcachedServer
 
+# Every test here runs with AsyncClient on each I/O path (the event loop, the runtime).
+pytestmark = pytest.mark.usefixtures("async_io")
+
 DROPPED = 100
 # Far below the minute an idle multiplexed connection lives: only a release on collection
 # gets the counts back in time.

@@ -64,7 +64,7 @@ def test_a_loader_raising_generator_exit_or_stop_iteration_hands_the_lease_on(
         raise own
 
     # A StopIteration cannot leave a coroutine: Python turns it into RuntimeError, chained.
-    expected = RuntimeError if flavor == "async" and raised is StopIteration else raised
+    expected = RuntimeError if flavor != "sync" and raised is StopIteration else raised
     with pytest.raises(expected) as caught:
         client.get_or_compute("gx", loader, 60)
     assert caught.value is own or caught.value.__cause__ is own

@@ -134,6 +134,7 @@ class Client:
         local_cache_ttl: float = 1.0,
         local_cache_admission: float = 0.1,
         local_cache_hot_window: int = 1,
+        io: Literal["loop", "runtime"] = "loop",
     ) -> Self: ...
     def get(
         self, key: _Key, default: Any = None, *, on_server_error: _OnServerError | None = None
@@ -287,6 +288,7 @@ class AsyncClient:
         local_cache_ttl: float = 1.0,
         local_cache_admission: float = 0.1,
         local_cache_hot_window: int = 1,
+        io: Literal["loop", "runtime"] = "loop",
     ) -> Self: ...
     def get(
         self, key: _Key, default: Any = None, *, on_server_error: _OnServerError | None = None

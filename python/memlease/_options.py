@@ -46,6 +46,8 @@ MEANINGS: dict[str, str] = {
     "local_cache_ttl": "Seconds a local copy is served.",
     "local_cache_admission": "Probability that a hot key read is kept locally.",
     "local_cache_hot_window": "Seconds since its last access within which a key counts as hot.",
+    "io": 'AsyncClient: "loop" does its I/O on the event loop\'s own thread (no thread hop '
+    'per call), "runtime" on memlease\'s I/O threads. Client ignores it.',
     "write_failures": "WriteFailureTracker keeping failed invalidations for replay "
     "(default: one of the client's own).",
 }

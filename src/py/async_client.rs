@@ -7,11 +7,11 @@
 //! connection (or is skipped if it was not yet written), so no connection goes out of step and
 //! no capacity leaks.
 
+use super::behaviour::{AsyncIo, Behaviour, OnServerError};
 use super::constructor::Options;
 use super::delivery::{Deliveries, Resolve};
 use super::methods::{client_methods, conclude, fire_events, ClientClass};
 use super::ops::Op;
-use super::options::{Behaviour, OnServerError};
 use super::serde::Serde;
 use crate::aio::Loops;
 use crate::client::Client as Core;
@@ -32,8 +32,6 @@ struct Inner {
     deliveries: Deliveries,
     /// The event-loop I/O path's state, per loop (see `crate::aio`).
     loops: Loops,
-    /// Whether calls run on their event loop (`crate::aio`) or on the runtime.
-    on_loop: bool,
 }
 
 /// An asyncio memcached client; every method is awaitable. Safe to share between tasks (and
@@ -63,7 +61,6 @@ impl ClientClass for AsyncClient {
             behaviour: built.behaviour,
             deliveries: Deliveries::default(),
             loops: Loops::default(),
-            on_loop: std::env::var("MEMLEASE_ASYNC_IO").is_ok_and(|v| v == "loop"),
         };
         Ok(AsyncClient { inner: Arc::new(inner) })
     }
@@ -98,7 +95,7 @@ impl ClientClass for AsyncClient {
 
     /// Run `op` on the runtime; the returned future is resolved by the running loop.
     fn run<O: Op>(&self, py: Python<'_>, started: Instant, op: O, policy: OnServerError) -> PyResult<Py<PyAny>> {
-        if self.inner.on_loop {
+        if self.inner.behaviour.io == AsyncIo::Loop {
             return self.run_on_loop(py, started, op, policy);
         }
         let event_loop = pyo3_async_runtimes::get_running_loop(py)?;

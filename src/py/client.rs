@@ -2,10 +2,10 @@
 //! runs it on the calling thread with the GIL released, then builds the Python result. The
 //! methods themselves are shared with `AsyncClient` (`py::methods`).
 
+use super::behaviour::{Behaviour, OnServerError};
 use super::constructor::Options;
 use super::methods::{client_methods, conclude, fire_events, ClientClass};
 use super::ops::Op;
-use super::options::{Behaviour, OnServerError};
 use super::serde::Serde;
 use crate::call;
 use crate::client::Client as Core;

@@ -62,6 +62,7 @@ macro_rules! constructor_options {
             local_cache_ttl: $crate::py::convert::Seconds = $crate::py::convert::Seconds($crate::py::constructor::DEFAULT_LOCAL_CACHE_TTL),
             local_cache_admission: f64 = $crate::py::constructor::DEFAULT_LOCAL_CACHE_ADMISSION,
             local_cache_hot_window: $crate::py::convert::Count = $crate::py::convert::Count($crate::py::constructor::DEFAULT_LOCAL_CACHE_HOT_WINDOW),
+            io: &'a str = "loop",
         }
     };
 }

@@ -1,6 +1,7 @@
 //! All pyo3 glue: argument conversion, serialization, the exception mapping and the classes.
 
 pub mod async_client;
+pub mod behaviour;
 pub mod client;
 pub mod constructor;
 pub mod convert;

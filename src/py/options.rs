@@ -1,5 +1,6 @@
 //! The constructor options both clients take, with their documented defaults.
 
+use super::behaviour::{AsyncIo, Behaviour, OnServerError};
 use super::constructor::Options;
 use super::convert::{key_bytes, servers, timeout, Count, MaxTtl, Seconds};
 use super::errors::invalid_argument;
@@ -15,33 +16,6 @@ use crate::route::topology::{PoolSpec, TopologyConfig, DEFAULT_POOL};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use std::time::Duration;
-
-/// What a call does when its server is unreachable (connect failure, timeout, reset, marked
-/// down): raise, or behave as a cache miss (reads return nothing, writes return False).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnServerError {
-    Raise,
-    Miss,
-}
-
-impl OnServerError {
-    pub fn parse(value: &str) -> PyResult<Self> {
-        match value {
-            "raise" => Ok(OnServerError::Raise),
-            "miss" => Ok(OnServerError::Miss),
-            other => Err(invalid_argument(format!(
-                "on_server_error must be \"raise\" or \"miss\", not {other:?}"
-            ))),
-        }
-    }
-}
-
-/// Client-level behaviour beyond the cluster: error policy and the event hook.
-pub struct Behaviour {
-    pub on_server_error: OnServerError,
-    /// Called as `on_event(event, server, detail)` for mark-downs and rejoins.
-    pub on_event: Option<Py<PyAny>>,
-}
 
 /// Everything a client class is made of.
 pub struct Built {
@@ -183,6 +157,7 @@ impl Options<'_, '_> {
         let behaviour = Behaviour {
             on_server_error: OnServerError::parse(self.on_server_error)?,
             on_event: self.on_event.map(|h| h.clone().unbind()),
+            io: AsyncIo::parse(self.io)?,
         };
         Ok(Built {
             cluster: Cluster::new(config)?,

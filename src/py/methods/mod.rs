@@ -8,9 +8,9 @@ pub mod meta;
 pub mod multi;
 pub mod single;
 
+use super::behaviour::{Behaviour, OnServerError};
 use super::constructor::Options;
 use super::ops::Op;
-use super::options::{Behaviour, OnServerError};
 use super::serde::Serde;
 use crate::cluster::Cluster;
 use crate::error::Result;

@@ -1,0 +1,79 @@
+"""`AsyncClient`'s event-loop I/O path (`io="loop"`, the default): what is particular to it,
+beyond the whole suite that runs on both paths."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import memlease
+from memlease.testing import MemcachedServer
+
+
+def test_a_loop_closed_with_calls_in_flight_leaves_the_client_usable(
+    own_server: MemcachedServer,
+) -> None:
+    client = memlease.AsyncClient(own_server.address, timeout=2.0)
+    first = asyncio.new_event_loop()
+
+    async def start_and_abandon() -> None:
+        await client.set("k", "v")
+        # Calls left in flight when the loop stops: never awaited to their end.
+        abandoned = [client.get(f"k{n}") for n in range(50)]
+        await asyncio.sleep(0)
+        assert not all(call.done() for call in abandoned)
+
+    first.run_until_complete(start_and_abandon())
+    first.close()
+
+    async def on_a_new_loop() -> Any:
+        values = [await client.get("k") for _ in range(20)]
+        stats = client.pool_stats()[own_server.address]
+        await client.close()
+        return values, stats
+
+    values, stats = asyncio.run(on_a_new_loop())
+    assert values == ["v"] * 20
+    # The closed loop's connection is gone; only the new loop's is left.
+    assert stats["multiplexed"] == 1
+
+
+def test_loops_on_several_threads_share_one_client(server: MemcachedServer) -> None:
+    client = memlease.AsyncClient(server.address)
+    wrong: list[tuple[str, Any]] = []
+
+    def worker(n: int) -> None:
+        async def run() -> None:
+            for i in range(200):
+                key = f"t{n}-{i % 10}"
+                await client.set(key, key)
+                got = await client.get(key)
+                if got != key:
+                    wrong.append((key, got))
+
+        asyncio.run(run())
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not any(t.is_alive() for t in threads)
+    assert wrong == []
+    asyncio.run(client.close())
+
+
+def test_a_call_on_an_idle_connection_is_written_before_the_method_returns(
+    server: MemcachedServer,
+) -> None:
+    async def main() -> Any:
+        async with memlease.AsyncClient(server.address) as client:
+            await client.set("written", "early")
+            pending = client.get("written")  # not awaited yet
+            # The reply is already on its way: one loop pass later it is in.
+            await asyncio.sleep(0.05)
+            assert pending.done()
+            return await pending
+
+    assert asyncio.run(main()) == "early"
