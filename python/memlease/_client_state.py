@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from memlease._consistency import CACHE_UNAVAILABLE, Counters
 from memlease._errors import MemcacheConnectionError, MemcacheError, ServerError
-from memlease._steps import CoreInvalidate, DeleteManyReporting, Invalidate, Steps
+from memlease._steps import DeleteManyReporting, Invalidate, Steps
 from memlease._tracker import Spot, WriteFailureTracker
 
 if TYPE_CHECKING:
@@ -118,19 +118,6 @@ class ConsistencyState:
             raise error
 
     # What both clients' consistency methods do, as steps and calls for the drivers.
-
-    def _invalidate_steps(self, key: Any, stale_ttl: int | None, cas: int | None) -> Steps[bool]:
-        """The core's invalidation, tracked: a failed unconditional one is recorded for
-        replay (then raised); a success resolves what was pending before it was sent."""
-        since = self._tracker.generation()
-        try:
-            existed: bool = yield CoreInvalidate(key, stale_ttl, cas)
-        except BaseException as error:
-            self._invalidation_failed(key, stale_ttl, cas, error)
-            raise
-        if cas is None:
-            self._resolved(key, since)
-        return existed
 
     def _invalidate_many_steps(self, keys: Iterable[Any], stale_ttl: int | None) -> Steps[int]:
         keys = list(keys)

@@ -78,14 +78,6 @@ class Invalidate(ClientCall):
 
 
 @dataclass(slots=True)
-class CoreInvalidate(Invalidate):
-    """The core's own ``invalidate``, untracked: what the tracked one wraps (same arguments)."""
-
-    def perform(self, client: AnyClient) -> Any:
-        return client._core_invalidate(self.key, self.stale_ttl, self.cas)
-
-
-@dataclass(slots=True)
 class DeleteManyReporting(ClientCall):
     """The core's batched delete: ``(how many existed, the keys it could not reach)``."""
 

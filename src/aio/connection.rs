@@ -35,8 +35,20 @@ struct State {
     in_flight: VecDeque<InFlight>,
     watching_writes: bool,
     flush_queued: bool,
-    timer_armed: bool,
+    /// The armed timer: when it fires, and its number (a timer superseded by a sooner one
+    /// finds another number there and does nothing).
+    timer: Option<(Instant, u64)>,
+    timers_armed: u64,
     ended: bool,
+}
+
+impl State {
+    /// Record a timer due at `at`; its number.
+    fn set_timer(&mut self, at: Instant) -> u64 {
+        self.timers_armed += 1;
+        self.timer = Some((at, self.timers_armed));
+        self.timers_armed
+    }
 }
 
 pub struct LoopConnection {
@@ -119,8 +131,10 @@ impl LoopConnection {
         let write_now = connected && idle;
         let queue_flush = connected && !idle && !state.flush_queued && !state.watching_writes;
         state.flush_queued |= queue_flush;
-        let arm_timer = !state.timer_armed;
-        state.timer_armed = true;
+        // A later request may have an earlier deadline (a call's second round keeps its
+        // start): each request is checked by its own deadline at the latest.
+        let arm_timer = state.timer.is_none_or(|(at, _)| deadline < at);
+        let timer = arm_timer.then(|| state.set_timer(deadline));
         drop(state);
         if write_now {
             self.flush(py, loop_io);
@@ -128,8 +142,8 @@ impl LoopConnection {
             let callback = Callback::new(self, loop_io, Event::Flush);
             self.call(py, loop_io, "call_soon", (callback,));
         }
-        if arm_timer {
-            self.arm_timer(py, loop_io, deadline);
+        if let Some(number) = timer {
+            self.arm_timer(py, loop_io, deadline, number);
         }
         receiver
     }
@@ -245,30 +259,34 @@ impl LoopConnection {
         }
     }
 
-    /// The timer: end the connection if its oldest request is overdue, else check again at
-    /// that request's deadline. (One timer per connection, re-armed lazily: requests finish
-    /// long before their deadline, so it fires about once per `timeout` while busy.)
-    fn on_timer(self: &Arc<Self>, py: Python<'_>, loop_io: &Arc<LoopIo>) {
+    /// The timer: end the connection if a request in flight is overdue, else check again at
+    /// the soonest deadline. (Re-armed lazily, not per request: requests finish long before
+    /// their deadline, so it fires about once per `timeout` while busy.)
+    fn on_timer(self: &Arc<Self>, py: Python<'_>, loop_io: &Arc<LoopIo>, number: u64) {
         let mut state = self.state.lock();
-        state.timer_armed = false;
-        let Some(oldest) = state.in_flight.front().map(|f| f.deadline) else {
+        if state.timer.is_none_or(|(_, armed)| armed != number) {
+            return; // superseded by a timer armed since for a sooner deadline
+        }
+        state.timer = None;
+        let now = Instant::now();
+        let Some(soonest) = state.in_flight.iter().map(|f| f.deadline).min() else {
             return;
         };
-        if Instant::now() >= oldest {
+        if now >= soonest {
             drop(state);
             let error = Error::read_timeout(&self.name, self.timeout);
             return self.end(py, loop_io, Some(error));
         }
-        state.timer_armed = true;
+        let number = state.set_timer(soonest);
         drop(state);
-        self.arm_timer(py, loop_io, oldest);
+        self.arm_timer(py, loop_io, soonest, number);
     }
 
-    fn arm_timer(self: &Arc<Self>, py: Python<'_>, loop_io: &Arc<LoopIo>, deadline: Instant) {
+    fn arm_timer(self: &Arc<Self>, py: Python<'_>, loop_io: &Arc<LoopIo>, deadline: Instant, number: u64) {
         let delay = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
-        let callback = Callback::new(self, loop_io, Event::Timer);
+        let callback = Callback::new(self, loop_io, Event::Timer(number));
         if !self.call(py, loop_io, "call_later", (delay, callback)) {
-            self.state.lock().timer_armed = false;
+            self.state.lock().timer = None;
         }
     }
 
@@ -342,7 +360,7 @@ enum Event {
     Readable,
     Writable,
     Flush,
-    Timer,
+    Timer(u64),
 }
 
 /// What the loop calls back: one event of one connection, run as an entry point of its
@@ -371,7 +389,7 @@ impl Callback {
         loop_io.enter(py, |py| match self.event {
             Event::Readable => connection.on_readable(py, loop_io),
             Event::Writable | Event::Flush => connection.flush(py, loop_io),
-            Event::Timer => connection.on_timer(py, loop_io),
+            Event::Timer(number) => connection.on_timer(py, loop_io, number),
         });
     }
 }

@@ -48,6 +48,9 @@ impl Drop for AsyncClient {
     /// this finds nothing left to release.)
     fn drop(&mut self) {
         self.inner.deliveries.release();
+        // Calls stranded on closed loops hold the client's state through their wakers: free
+        // them now rather than rely on a later call noticing the loop is gone.
+        Python::attach(|py| self.inner.loops.forget_unusable(py));
         self.inner.loops.close();
     }
 }
