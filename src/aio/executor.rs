@@ -15,21 +15,30 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
+use tokio_util::sync::ReusableBoxFuture;
 
 /// What a task ends with: the asyncio future it resolves and how to build its result, or
 /// nothing (a task of the executor's own, such as a connect).
 pub type Finished = Option<(Py<PyAny>, Resolve)>;
-type TaskFuture = Pin<Box<dyn Future<Output = Finished> + Send>>;
+
+/// Finished tasks kept for reuse, per loop.
+const SPARE_TASKS: usize = 256;
 
 struct Task {
     loop_io: Weak<LoopIo>,
-    future: Mutex<Option<TaskFuture>>,
+    future: Mutex<Slot>,
     /// In the ready queue already: a second wake adds nothing.
     queued: AtomicBool,
+}
+
+/// A task's future. A finished one is kept (it holds nothing any more: a completed async
+/// block has dropped its state) so that the next call on this loop reuses its allocation.
+struct Slot {
+    future: ReusableBoxFuture<'static, Finished>,
+    running: bool,
 }
 
 impl Wake for Task {
@@ -53,6 +62,8 @@ thread_local! {
 pub struct LoopIo {
     event_loop: Py<PyAny>,
     ready: Mutex<VecDeque<Arc<Task>>>,
+    /// Finished tasks nothing refers to any more, for reuse.
+    spare: Mutex<Vec<Arc<Task>>>,
     /// Written by a wake from another thread; the loop watches it.
     wakeup: OwnedFd,
     armed: AtomicBool,
@@ -78,6 +89,7 @@ impl LoopIo {
         let loop_io = Arc::new(LoopIo {
             event_loop: event_loop.clone().unbind(),
             ready: Mutex::new(VecDeque::new()),
+            spare: Mutex::new(Vec::new()),
             wakeup,
             armed: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
@@ -110,11 +122,25 @@ impl LoopIo {
 
     /// Start a task of the executor's own (it resolves no client call).
     pub fn spawn(self: &Arc<Self>, py: Python<'_>, future: impl Future<Output = Finished> + Send + 'static) {
-        let task = Arc::new(Task {
-            loop_io: Arc::downgrade(self),
-            future: Mutex::new(Some(Box::pin(future))),
-            queued: AtomicBool::new(true),
-        });
+        let spare = self.spare.lock().pop();
+        let task = match spare {
+            Some(task) => {
+                let mut slot = task.future.lock();
+                slot.future.set(future);
+                slot.running = true;
+                drop(slot);
+                task.queued.store(true, Ordering::Release);
+                task
+            }
+            None => Arc::new(Task {
+                loop_io: Arc::downgrade(self),
+                future: Mutex::new(Slot {
+                    future: ReusableBoxFuture::new(future),
+                    running: true,
+                }),
+                queued: AtomicBool::new(true),
+            }),
+        };
         self.ready.lock().push_back(task);
         self.enter(py, |_| {});
     }
@@ -155,14 +181,14 @@ impl LoopIo {
             task.queued.store(false, Ordering::Release);
             let finished = {
                 let mut slot = task.future.lock();
-                let Some(future) = slot.as_mut() else {
-                    continue;
-                };
+                if !slot.running {
+                    continue; // a stale wake of a finished task
+                }
                 let waker = Waker::from(Arc::clone(&task));
-                match future.as_mut().poll(&mut Context::from_waker(&waker)) {
+                match slot.future.poll(&mut Context::from_waker(&waker)) {
                     Poll::Pending => continue,
                     Poll::Ready(finished) => {
-                        *slot = None;
+                        slot.running = false;
                         finished
                     }
                 }
@@ -170,6 +196,14 @@ impl LoopIo {
             if let Some((future, resolve)) = finished {
                 self.outstanding.fetch_sub(1, Ordering::AcqRel);
                 resolve_future(py, future.bind(py), resolve);
+            }
+            // Reusable once nothing else refers to it (no waker left anywhere), so a wake
+            // meant for this task can never poll the next one.
+            if Arc::strong_count(&task) == 1 {
+                let mut spare = self.spare.lock();
+                if spare.len() < SPARE_TASKS {
+                    spare.push(task);
+                }
             }
         }
     }
@@ -239,8 +273,11 @@ impl LoopIo {
         }
         let queued: Vec<Arc<Task>> = self.ready.lock().drain(..).collect();
         for task in queued {
-            drop(task.future.lock().take());
+            let mut slot = task.future.lock();
+            slot.future.set(std::future::ready(None));
+            slot.running = false;
         }
+        self.spare.lock().clear();
     }
 
     /// The client is closing or gone: end connections as they go idle. Called on any thread;
