@@ -60,7 +60,8 @@ macro_rules! admin_methods {
             }
 
             /// `{server: {"open": n, "idle": n, "multiplexed": n, "queued": n}}`: this process's
-            /// connections.
+            /// connections: blocking ones (open, idle), pipelined ones (`AsyncClient`'s, on its
+            /// event loops or its runtime), and batches queued for the runtime's.
             fn pool_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
                 $crate::py::options::pool_stats(py, self.cluster(), &self.loop_connections())
             }
