@@ -79,8 +79,8 @@ impl Key {
     /// The key as the operations see it.
     pub fn key_ref(&self) -> KeyRef<'_> {
         let (route, route_is_bytes) = match &self.parts.route {
-            Some((route, is_bytes)) => (route.as_slice(), *is_bytes),
-            None => (self.parts.stored.as_slice(), self.parts.is_bytes),
+            Some((route, is_bytes)) => (&route[..], *is_bytes),
+            None => (&self.parts.stored[..], self.parts.is_bytes),
         };
         KeyRef {
             stored: &self.parts.stored,
