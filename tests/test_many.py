@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import memlease
 from memlease.testing import MemcachedServer
 
@@ -33,6 +35,25 @@ def test_get_many_edge_cases(cluster_client: memlease.Client) -> None:
     mixed: list[str | bytes] = ["dup", "dup", b"dup"]
     assert cluster_client.get_many(mixed) == {"dup": 1, b"dup": 1}
     assert cluster_client.get_many(iter(["dup"])) == {"dup": 1}
+
+
+def test_get_many_takes_any_iterable_whatever_its_len_says(
+    cluster_client: memlease.Client,
+) -> None:
+    # The key list is sized from len() when there is one: a __len__ that lies must not make
+    # the client reserve memory it cannot have, nor lose keys.
+    cluster_client.set_many({"len:a": b"1", "len:b": b"2"})
+
+    class Boastful:
+        def __len__(self) -> int:
+            return 10**15
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(["len:a", "len:b"])
+
+    expected = {"len:a": b"1", "len:b": b"2"}
+    assert cluster_client.get_many(Boastful()) == expected
+    assert cluster_client.get_many(k for k in ["len:a", "len:b"]) == expected
 
 
 def test_set_many_reports_failures_and_ttl(cluster_client: memlease.Client) -> None:

@@ -11,7 +11,7 @@
 
 use super::effect::Decider;
 use super::key::KeyRef;
-use super::{item_of, unexpected, Client, Item};
+use super::{unexpected, Client, Item};
 use crate::error::Result;
 use crate::protocol::request::{Command, Flag};
 use crate::protocol::response::{Code, Response};
@@ -48,16 +48,26 @@ pub(super) fn stale_win(reply: &Response) -> Option<WinToHandOn> {
     (reply.flags.stale && reply.flags.win).then_some(WinToHandOn { cas: reply.flags.cas })
 }
 
-pub(super) fn plain_read(reply: Response) -> PlainRead {
-    let unusable = reply.code == Code::Value && (reply.flags.stale || is_placeholder(&reply));
+pub(super) fn plain_read(mut reply: Response) -> PlainRead {
+    plain_read_in(&mut reply)
+}
+
+/// [`plain_read`] of a reply left in place (a multi-key read's replies are large structs,
+/// taken apart where they lie): its value is taken out.
+pub(super) fn plain_read_in(reply: &mut Response) -> PlainRead {
+    let unusable = reply.code == Code::Value && (reply.flags.stale || is_placeholder(reply));
     if reply.code != Code::Value || unusable {
         return PlainRead {
             item: None,
-            win_to_hand_on: stale_win(&reply),
+            win_to_hand_on: stale_win(reply),
         };
     }
     PlainRead {
-        item: Some(item_of(reply)),
+        item: Some(Item {
+            data: reply.value.take().unwrap_or_default(),
+            client_flags: reply.flags.client_flags.unwrap_or(0),
+            cas: reply.flags.cas,
+        }),
         win_to_hand_on: None,
     }
 }

@@ -21,7 +21,7 @@ pub use lease::is_placeholder;
 pub use multi::StoreItem;
 
 use effect::{BatchMode, Call, Decider};
-use single::{item_of, store_flags};
+use single::store_flags;
 
 use crate::cluster::{Batch, Cluster};
 use crate::error::{Error, Result};
@@ -118,21 +118,29 @@ pub fn display_key(key: &[u8]) -> String {
 
 /// Turn an error reply into an error; pass any other reply through.
 fn check(server: &str, reply: Response) -> Result<Response> {
+    match refusal(server, &reply) {
+        Some(error) => Err(error),
+        None => Ok(reply),
+    }
+}
+
+/// The error an error reply stands for (see [`check`]), without moving the reply.
+fn refusal(server: &str, reply: &Response) -> Option<Error> {
     let message = || String::from_utf8_lossy(reply.message.as_deref().unwrap_or_default()).into_owned();
     match reply.code {
-        Code::ClientError => Err(Error::ClientErrorReply {
+        Code::ClientError => Some(Error::ClientErrorReply {
             server: server.to_owned(),
             message: message(),
         }),
-        Code::ServerError => Err(Error::ServerErrorReply {
+        Code::ServerError => Some(Error::ServerErrorReply {
             server: server.to_owned(),
             message: message(),
         }),
-        Code::Error => Err(Error::UnexpectedReply {
+        Code::Error => Some(Error::UnexpectedReply {
             server: server.to_owned(),
             detail: "ERROR".into(),
         }),
-        _ => Ok(reply),
+        _ => None,
     }
 }
 

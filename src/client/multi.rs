@@ -3,7 +3,7 @@
 
 use super::effect::{BatchMode, Call};
 use super::key::KeyRef;
-use super::{check, hot, lease, store_flags, unexpected, Client, Item, Read, Slot, TOO_LARGE};
+use super::{check, hot, lease, refusal, store_flags, unexpected, Client, Item, Read, Slot, TOO_LARGE};
 use crate::error::{Error, Result};
 use crate::protocol::request::{Command, Flag, SetMode};
 use crate::protocol::response::Code;
@@ -102,20 +102,22 @@ impl<T: Transport> Client<T> {
         tolerant: bool,
     ) -> Result<Vec<Read>> {
         let call = Call::new(BatchMode::Quiet, Command::Get, tolerant);
-        let replies = self.dispatch(call, targets, flags, None).await?;
+        let mut replies = self.dispatch(call, targets, flags, None).await?;
         let mut reads = Vec::with_capacity(targets.len());
         let mut wins_to_hand_on = Vec::new();
-        for (target, slot) in targets.iter().zip(replies) {
+        for (target, slot) in targets.iter().zip(&mut replies) {
             reads.push(match slot {
                 Slot::Quiet | Slot::Unavailable => (None, None, None),
                 Slot::Reply(server, reply) => {
-                    let name = self.cluster().server_name(server);
-                    let reply = check(name, reply)?;
+                    let name = self.cluster().server_name(*server);
+                    if let Some(error) = refusal(name, reply) {
+                        return Err(error);
+                    }
                     if reply.code != Code::Value {
-                        return Err(unexpected(name, "mg", &reply));
+                        return Err(unexpected(name, "mg", reply));
                     }
                     let (hit, last) = (reply.flags.hit_before, reply.flags.last_access);
-                    let read = lease::plain_read(reply);
+                    let read = lease::plain_read_in(reply);
                     if let Some(win) = read.win_to_hand_on {
                         wins_to_hand_on.push((*target, win));
                     }

@@ -313,14 +313,6 @@ impl<T: Transport> Client<T> {
     }
 }
 
-pub(super) fn item_of(reply: Response) -> Item {
-    Item {
-        data: reply.value.unwrap_or_default(),
-        client_flags: reply.flags.client_flags.unwrap_or(0),
-        cas: reply.flags.cas,
-    }
-}
-
 /// A store the key itself accepted, for its split copies to follow.
 struct Stored<'a> {
     mode: SetMode,

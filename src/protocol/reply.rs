@@ -134,9 +134,15 @@ pub struct ReplyReader {
 impl ReplyReader {
     pub fn new(expect: Expect) -> Self {
         let done = matches!(&expect, Expect::Replies(awaited) if awaited.is_empty());
+        // Room for every reply up front: a reply is a large struct, and growing the vector
+        // one doubling at a time copies a multi-key batch's replies over and over.
+        let meta = match &expect {
+            Expect::Replies(awaited) | Expect::UntilNoop(awaited) => Vec::with_capacity(awaited.len()),
+            _ => Vec::new(),
+        };
         ReplyReader {
             expect,
-            replies: Replies::default(),
+            replies: Replies { meta, text: None },
             next: 0,
             done,
         }

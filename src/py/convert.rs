@@ -4,6 +4,7 @@ use super::errors::invalid_argument;
 use crate::py::errors::InvalidKey;
 use crate::route::server::ServerSpec;
 use pyo3::prelude::*;
+use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyBool, PyBytes, PyString, PyTuple};
 use std::time::Duration;
 
@@ -11,9 +12,9 @@ use std::time::Duration;
 /// the routing key of a `(routing_key, key)` tuple (placed by the routing key, stored under the
 /// key, so related keys can share a server).
 pub struct KeyParts {
-    pub stored: Vec<u8>,
+    pub stored: KeyBytes,
     pub is_bytes: bool,
-    pub route: Option<(Vec<u8>, bool)>,
+    pub route: Option<(KeyBytes, bool)>,
 }
 
 /// Take a key argument apart (see [`KeyParts`]).
@@ -25,29 +26,51 @@ pub fn key_parts(key: &Bound<'_, PyAny>) -> PyResult<KeyParts> {
         let route = pair.get_item(0)?;
         let stored = pair.get_item(1)?;
         return Ok(KeyParts {
-            stored: key_bytes(&stored)?,
+            stored: key_backed(&stored)?,
             is_bytes: stored.cast::<PyBytes>().is_ok(),
-            route: Some((key_bytes(&route)?, route.cast::<PyBytes>().is_ok())),
+            route: Some((key_backed(&route)?, route.cast::<PyBytes>().is_ok())),
         });
     }
     Ok(KeyParts {
-        stored: key_bytes(key)?,
+        stored: key_backed(key)?,
         is_bytes: key.cast::<PyBytes>().is_ok(),
         route: None,
     })
 }
 
+/// A key's bytes, held by its Python object rather than copied: a `str` keeps its own UTF-8
+/// form (for an ASCII `str`, its characters), `bytes` are immutable. (A copy per key was a
+/// quarter of converting a `get_many`'s keys.)
+pub enum KeyBytes {
+    Str(PyBackedStr),
+    Bytes(PyBackedBytes),
+}
+
+impl std::ops::Deref for KeyBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            KeyBytes::Str(text) => text.as_bytes(),
+            KeyBytes::Bytes(raw) => raw,
+        }
+    }
+}
+
 /// The bytes of a key: `str` as UTF-8, `bytes` as is.
 pub fn key_bytes(key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    key_backed(key).map(|bytes| bytes.to_vec())
+}
+
+/// [`key_bytes`], held by the key object.
+pub fn key_backed(key: &Bound<'_, PyAny>) -> PyResult<KeyBytes> {
     let bytes = if let Ok(text) = key.cast::<PyString>() {
         // A lone surrogate has no UTF-8 form: the key cannot be sent, which is the caller's
         // input at fault (`InvalidKey`), not an encoding accident.
-        let utf8 = text
-            .to_str()
+        let utf8 = PyBackedStr::try_from(text.clone())
             .map_err(|_| InvalidKey::new_err("keys must be encodable as UTF-8; this str holds a lone surrogate"))?;
-        utf8.as_bytes().to_vec()
+        KeyBytes::Str(utf8)
     } else if let Ok(raw) = key.cast::<PyBytes>() {
-        raw.as_bytes().to_vec()
+        KeyBytes::Bytes(PyBackedBytes::from(raw.clone()))
     } else {
         let type_name = key.get_type().name().map(|n| n.to_string()).unwrap_or_default();
         return Err(InvalidKey::new_err(format!(

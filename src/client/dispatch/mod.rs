@@ -131,7 +131,13 @@ impl<T: Transport> Client<T> {
         let mut planner = Planner::new(call, keys, &names, self.cluster(), &flags_for);
         let (plan, primaries) = planner.first_round();
         let first = self.send(call, &names, &plan, &flags_for, values).await?;
-        let mut out: Vec<Option<Result<Slot>>> = vec![None; keys.len()];
+        if is_one_round(&plan, &first) {
+            // Each key's own request and nothing else, and no server to fall back from: the
+            // round's results are the keys' (a multi-key read's common case; its replies are
+            // large, and every move of them costs).
+            return first.into_iter().map(|result| settled(call, result)).collect();
+        }
+        let mut out: Vec<Option<Result<Slot>>> = std::iter::repeat_with(|| None).take(keys.len()).collect();
         for (sent, result) in plan.iter().zip(first) {
             if sent.role == Role::Request {
                 out[sent.key] = Some(result);
@@ -156,11 +162,26 @@ impl<T: Transport> Client<T> {
         }
 
         out.into_iter()
-            .map(|slot| match slot.expect("every key was sent") {
-                Ok(slot) => Ok(slot),
-                Err(e) if call.tolerant && e.is_connection_lost() => Ok(Slot::Unavailable),
-                Err(e) => Err(e),
-            })
+            .map(|slot| settled(call, slot.expect("every key was sent")))
             .collect()
+    }
+}
+
+/// Whether a first round's `plan` sent each key's own request in key order, and nothing else,
+/// and no result calls for a fallback: then its results are the dispatch's.
+fn is_one_round(plan: &[Send], results: &[Result<Slot>]) -> bool {
+    plan.iter()
+        .enumerate()
+        .all(|(i, sent)| sent.key == i && sent.role == Role::Request)
+        && !results
+            .iter()
+            .any(|result| matches!(result, Err(e) if e.is_connection_lost()))
+}
+
+/// A key's final result: a lost connection is an unavailable key for a tolerant call.
+fn settled(call: Call, result: Result<Slot>) -> Result<Slot> {
+    match result {
+        Err(e) if call.tolerant && e.is_connection_lost() => Ok(Slot::Unavailable),
+        other => other,
     }
 }

@@ -44,7 +44,7 @@ impl<T: Transport> Client<T> {
     ) -> Result<Vec<Result<Slot>>> {
         let ledger = self.cluster().ledger();
         let mut groups = group_by_server(plan);
-        let mut out: Vec<Result<Slot>> = vec![Ok(Slot::Quiet); plan.len()];
+        let mut out: Vec<Result<Slot>> = std::iter::repeat_with(|| Ok(Slot::Quiet)).take(plan.len()).collect();
         let debts = self.debts_of(&mut groups, &mut out, names, plan).await;
         let mut encoder = Encoder::new(call, names, plan, flags_for, values);
         let mut batches = Vec::with_capacity(groups.len());

@@ -175,6 +175,20 @@ fn parse_number<T: std::str::FromStr>(token: &[u8], what: &str) -> Result<T, Pro
         .ok_or_else(|| ProtocolError(format!("bad {what} {:?}", String::from_utf8_lossy(token))))
 }
 
+/// [`parse_number`] for the unsigned fields, without the detour through `str` for the plain
+/// digits memcached sends (every reply of a multi-key read carries two or three of them);
+/// anything else takes the general path, so both accept exactly the same tokens.
+fn parse_unsigned<T: TryFrom<u64> + std::str::FromStr>(token: &[u8], what: &str) -> Result<T, ProtocolError> {
+    // 19 digits always fit in a u64.
+    if !token.is_empty() && token.len() <= 19 && token.iter().all(u8::is_ascii_digit) {
+        let n = token.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        if let Ok(n) = T::try_from(n) {
+            return Ok(n);
+        }
+    }
+    parse_number(token, what)
+}
+
 /// Parse the response at the front of `input`.
 ///
 /// `Ok(None)` means the buffer holds only part of a response; call again with more bytes.
@@ -229,7 +243,7 @@ pub fn parse(input: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
     let mut pos = rest_start;
     if code == Code::Value {
         let end = memchr::memchr(b' ', &line[pos..]).map_or(line_end, |i| pos + i);
-        let size: usize = parse_number(&line[pos..end], "value size")?;
+        let size: usize = parse_unsigned(&line[pos..end], "value size")?;
         if size > MAX_VALUE_LEN {
             return Err(ProtocolError(format!("value size {size} exceeds {MAX_VALUE_LEN}")));
         }
@@ -261,9 +275,9 @@ fn parse_return_flag(parsed: &mut Parsed, line: &[u8], start: usize, end: usize)
     let token = &line[start + 1..end];
     let flags = &mut parsed.flags;
     match line[start] {
-        b'c' => flags.cas = Some(parse_number(token, "CAS")?),
+        b'c' => flags.cas = Some(parse_unsigned(token, "CAS")?),
         b't' => flags.ttl = Some(parse_number(token, "TTL")?),
-        b'f' => flags.client_flags = Some(parse_number(token, "client flags")?),
+        b'f' => flags.client_flags = Some(parse_unsigned(token, "client flags")?),
         b'h' => {
             flags.hit_before = Some(match token {
                 b"0" => false,
@@ -271,8 +285,8 @@ fn parse_return_flag(parsed: &mut Parsed, line: &[u8], start: usize, end: usize)
                 _ => return Err(ProtocolError("bad hit-before flag".into())),
             })
         }
-        b'l' => flags.last_access = Some(parse_number(token, "last access")?),
-        b's' => flags.size = Some(parse_number(token, "size")?),
+        b'l' => flags.last_access = Some(parse_unsigned(token, "last access")?),
+        b's' => flags.size = Some(parse_unsigned(token, "size")?),
         b'O' => parsed.opaque = Some(start + 1..end),
         b'k' => parsed.key = Some(start + 1..end),
         b'b' => flags.base64_key = true,

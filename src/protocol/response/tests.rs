@@ -200,3 +200,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn fast_unsigned_parse_accepts_exactly_what_the_general_one_does() {
+    let tokens: [&[u8]; 12] = [
+        b"0",
+        b"007",
+        b"+5",
+        b"",
+        b"-1",
+        b"12a",
+        b"4294967295",
+        b"4294967296",
+        b"9999999999999999999",
+        b"18446744073709551615",
+        b"18446744073709551616",
+        "١".as_bytes(),
+    ];
+    for token in tokens {
+        let fast: Result<u32, _> = parse_unsigned(token, "n");
+        let general: Result<u32, _> = parse_number(token, "n");
+        assert_eq!(fast, general, "u32 {token:?}");
+        let fast: Result<u64, _> = parse_unsigned(token, "n");
+        let general: Result<u64, _> = parse_number(token, "n");
+        assert_eq!(fast, general, "u64 {token:?}");
+    }
+}

@@ -79,8 +79,8 @@ impl Key {
     /// The key as the operations see it.
     pub fn key_ref(&self) -> KeyRef<'_> {
         let (route, route_is_bytes) = match &self.parts.route {
-            Some((route, is_bytes)) => (route.as_slice(), *is_bytes),
-            None => (self.parts.stored.as_slice(), self.parts.is_bytes),
+            Some((route, is_bytes)) => (&route[..], *is_bytes),
+            None => (&self.parts.stored[..], self.parts.is_bytes),
         };
         KeyRef {
             stored: &self.parts.stored,
@@ -94,7 +94,14 @@ impl Key {
     }
 
     fn many(keys: &Bound<'_, PyAny>) -> PyResult<Vec<Key>> {
-        keys.try_iter()?.map(|k| Key::new(&k?)).collect()
+        // Sized up front when the keys say how many they are: a list's iterator does not, and
+        // growing the vector one doubling at a time copies every key converted so far.
+        // (Bounded: `__len__` is the caller's code, and may say anything.)
+        let mut many = Vec::with_capacity(keys.len().unwrap_or(0).min(1 << 16));
+        for key in keys.try_iter()? {
+            many.push(Key::new(&key?)?);
+        }
+        Ok(many)
     }
 
     pub fn bind<'py>(&self, py: Python<'py>) -> &Bound<'py, PyAny> {
