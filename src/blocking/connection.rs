@@ -222,3 +222,40 @@ fn connect_tcp(host: &str, port: u16, server: &str, timeout: Duration) -> Result
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::EarlyReads;
+
+    /// How many of the next `n` exchanges read first, each early read finding data or not.
+    fn reads_first(early: &mut EarlyReads, n: usize, found: bool) -> usize {
+        (0..n)
+            .filter(|_| {
+                let now = early.try_now();
+                if now {
+                    early.record(found);
+                }
+                now
+            })
+            .count()
+    }
+
+    #[test]
+    fn early_reads_pause_longer_after_each_miss_and_resume_on_data() {
+        let mut early = EarlyReads::default();
+        assert_eq!(reads_first(&mut early, 10, true), 10, "kept while they find data");
+        assert_eq!(
+            reads_first(&mut early, 9, false),
+            1,
+            "a miss pauses them for 8 exchanges"
+        );
+        assert_eq!(reads_first(&mut early, 17, false), 1, "a second miss in a row, for 16");
+        assert_eq!(reads_first(&mut early, 1, true), 1, "then they are tried again");
+        assert_eq!(reads_first(&mut early, 5, true), 5, "and data resumes them");
+        assert_eq!(
+            reads_first(&mut early, 1000, false),
+            8,
+            "the pause is bounded: 256 at most"
+        );
+    }
+}
