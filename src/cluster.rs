@@ -48,6 +48,8 @@ struct Pools {
     health: Vec<ServerHealth>,
     /// Mark-downs and rejoins not yet handed to the event hook.
     events: parking_lot::Mutex<Vec<HealthEvent>>,
+    /// Whether `events` may hold any: every call looks, and almost never finds one.
+    events_pending: AtomicBool,
     multiplexed: Vec<OnceLock<Arc<MuxPool>>>,
 }
 
@@ -93,6 +95,7 @@ impl Cluster {
             combiners,
             health: servers.iter().map(|s| ServerHealth::new(Arc::clone(&s.name))).collect(),
             events: parking_lot::Mutex::new(Vec::new()),
+            events_pending: AtomicBool::new(false),
             multiplexed: servers.iter().map(|_| OnceLock::new()).collect(),
         }
     }
@@ -176,15 +179,11 @@ impl Cluster {
             Ok(pools) => pools,
             Err(e) => return batches.iter().map(|_| Err(e.clone())).collect(),
         };
-        if batches.len() == 1 && batches[0].bytes.len() <= COMBINE_AT_MOST {
-            let Batch { server, bytes, expect } = batches.pop().expect("one batch");
-            let result = self.admit(server).and_then(|admitted| {
-                let result =
-                    pools.combiners[server].exchange(&pools.blocking[server], bytes, expect, self.timeout_of(server));
-                admitted.record(&result);
-                result
-            });
-            return vec![result];
+        if let [batch] = &batches[..] {
+            if batch.bytes.len() <= COMBINE_AT_MOST {
+                let batch = batches.pop().expect("one batch");
+                return vec![self.combined(&pools, batch)];
+            }
         }
         let mut results: Vec<Option<Result<Replies>>> = Vec::with_capacity(batches.len());
         // (result slot, admission, connection) of each batch sent, and its expectation.
@@ -239,6 +238,23 @@ impl Cluster {
             .collect()
     }
 
+    /// [`Cluster::exchange_blocking`] of one batch.
+    pub fn exchange_one_blocking(&self, batch: Batch) -> Result<Replies> {
+        if batch.bytes.len() > COMBINE_AT_MOST {
+            return self.exchange_blocking(vec![batch]).pop().expect("one result per batch");
+        }
+        self.combined(&*self.pools()?, batch)
+    }
+
+    /// A lone, small batch through its server's [`Combiner`].
+    fn combined(&self, pools: &Pools, batch: Batch) -> Result<Replies> {
+        let Batch { server, bytes, expect } = batch;
+        let admitted = self.admit(server)?;
+        let result = pools.combiners[server].exchange(&pools.blocking[server], bytes, expect, self.timeout_of(server));
+        admitted.record(&result);
+        result
+    }
+
     fn admit_in(&self, pools: &Pools, server: usize) -> Result<Admission> {
         let health = &pools.health[server];
         match health.admit() {
@@ -251,6 +267,7 @@ impl Cluster {
         let outcome = result.as_ref().map(|_| ());
         if let Some(event) = pools.health[server].record(admission, outcome, &self.health_policy) {
             pools.events.lock().push(event);
+            pools.events_pending.store(true, Ordering::Release);
         }
     }
 
@@ -288,9 +305,15 @@ impl Cluster {
 
     /// Mark-downs and rejoins since the last call, oldest first.
     pub fn take_events(&self) -> Vec<HealthEvent> {
-        self.pools()
-            .map(|p| std::mem::take(&mut *p.events.lock()))
-            .unwrap_or_default()
+        match self.pools() {
+            Ok(pools)
+                if pools.events_pending.load(Ordering::Relaxed)
+                    && pools.events_pending.swap(false, Ordering::Acquire) =>
+            {
+                std::mem::take(&mut *pools.events.lock())
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Health counters of every server, in configuration order.

@@ -21,6 +21,12 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Send each batch to its server; one result per batch, in order.
     fn exchange(&self, batches: Vec<Batch>) -> impl Future<Output = Vec<Result<Replies>>> + Send;
+
+    /// Send one batch to its server.
+    fn exchange_one(&self, batch: Batch) -> impl Future<Output = Result<Replies>> + Send {
+        let results = self.exchange(vec![batch]);
+        async move { results.await.pop().expect("one result per batch") }
+    }
 }
 
 /// Blocking I/O on the calling thread.
@@ -33,6 +39,10 @@ impl Transport for Blocking {
 
     fn exchange(&self, batches: Vec<Batch>) -> impl Future<Output = Vec<Result<Replies>>> + Send {
         std::future::ready(self.0.exchange_blocking(batches))
+    }
+
+    fn exchange_one(&self, batch: Batch) -> impl Future<Output = Result<Replies>> + Send {
+        std::future::ready(self.0.exchange_one_blocking(batch))
     }
 }
 

@@ -35,10 +35,6 @@ struct Waiter {
     /// When the caller reached the combiner: its wait here, queueing included, is bounded by
     /// `timeout`.
     arrived: Instant,
-    /// When its call began (before converting and encoding): a caller that leads a round of
-    /// its own is bounded by `timeout` from there. A round shared with others keeps their
-    /// deadlines: one slow caller must not make the others' calls fail.
-    started: Instant,
     request: Mutex<Option<(Vec<u8>, Expect)>>,
     outcome: Mutex<Option<Outcome>>,
     ready: Condvar,
@@ -96,42 +92,89 @@ impl Combiner {
                 after: timeout,
             });
         }
+        // The caller leads at once (the common case: no more callers than connections), with
+        // its request in hand; only a caller that must queue builds a waiter for others to
+        // wake. A caller is in exactly one place: leading (not queued), or queued until a
+        // leader takes it into a round or pops it to lead the next one.
+        let own = match self.lead_or_queue(arrived, started, bytes, expect) {
+            Ok(own) => own,
+            Err(me) => match me.wait() {
+                Outcome::Done(result) => return result,
+                Outcome::Lead => {
+                    let (bytes, expect) = me
+                        .request
+                        .lock()
+                        .take()
+                        .expect("a leader's own batch is not served yet");
+                    Own {
+                        arrived,
+                        started,
+                        bytes,
+                        expect,
+                    }
+                }
+            },
+        };
+        let queued = std::mem::take(&mut self.state.lock().queue);
+        let handoff = Handoff(self);
+        let result = serve(pool, own, &queued, timeout);
+        drop(handoff);
+        result
+    }
+
+    /// Take a leader's slot if one is free; else queue a waiter for this batch and return it.
+    fn lead_or_queue(
+        &self,
+        arrived: Instant,
+        started: Instant,
+        bytes: Vec<u8>,
+        expect: Expect,
+    ) -> std::result::Result<Own, Arc<Waiter>> {
+        {
+            let mut state = self.state.lock();
+            if state.leaders < self.max_leaders {
+                state.leaders += 1;
+                return Ok(Own {
+                    arrived,
+                    started,
+                    bytes,
+                    expect,
+                });
+            }
+        }
+        // Built outside the lock; the slots are checked again under it.
         let me = Arc::new(Waiter {
             arrived,
-            started,
             request: Mutex::new(Some((bytes, expect))),
             outcome: Mutex::new(None),
             ready: Condvar::new(),
         });
-        // A caller is in exactly one place: leading (not queued), or queued until a leader
-        // takes it into a round or pops it to lead the next one.
-        let lead_now = {
-            let mut state = self.state.lock();
-            if state.leaders < self.max_leaders {
-                state.leaders += 1;
-                true
-            } else {
-                state.queue.push(Arc::clone(&me));
-                false
-            }
-        };
-        if !lead_now {
-            match me.wait() {
-                Outcome::Done(result) => return result,
-                Outcome::Lead => {}
-            }
+        let mut state = self.state.lock();
+        if state.leaders < self.max_leaders {
+            state.leaders += 1;
+            drop(state);
+            let (bytes, expect) = me.request.lock().take().expect("not queued");
+            return Ok(Own {
+                arrived,
+                started,
+                bytes,
+                expect,
+            });
         }
-        let mut round = vec![Arc::clone(&me)];
-        round.append(&mut self.state.lock().queue);
-        let handoff = Handoff(self);
-        serve(pool, &round, timeout);
-        drop(handoff);
-        let outcome = me.outcome.lock().take();
-        match outcome {
-            Some(Outcome::Done(result)) => result,
-            _ => unreachable!("the leader's own batch is part of its round"),
-        }
+        state.queue.push(Arc::clone(&me));
+        Err(me)
     }
+}
+
+/// The leader's own batch.
+struct Own {
+    arrived: Instant,
+    /// When its call began: a leader alone in its round is bounded by `timeout` from there.
+    /// A round shared with others keeps their deadlines: one slow caller must not make the
+    /// others' calls fail.
+    started: Instant,
+    bytes: Vec<u8>,
+    expect: Expect,
 }
 
 /// Passes leadership on when a round ends, even by unwinding, so queued callers never wait
@@ -149,32 +192,54 @@ impl Drop for Handoff<'_> {
     }
 }
 
-/// Write every batch of `round` on one connection, read the replies in order, and tell each
-/// waiter its own. The round must end by the deadline of its earliest caller, so no caller
-/// waits longer than `timeout` in all, however long it queued behind a hung round.
-fn serve(pool: &Arc<Pool>, round: &[Arc<Waiter>], timeout: Duration) {
-    let mut deadline = round.iter().map(|w| w.arrived).min().expect("a round has a caller") + timeout;
-    if let [alone] = round {
-        deadline = deadline.min(alone.started + timeout);
+/// Write the leader's batch and every queued one on one connection, read the replies in
+/// order, tell each waiter its own and return the leader's. The round must end by the deadline
+/// of its earliest caller, so no caller waits longer than `timeout` in all, however long it
+/// queued behind a hung round.
+fn serve(pool: &Arc<Pool>, own: Own, queued: &[Arc<Waiter>], timeout: Duration) -> Result<Replies> {
+    let earliest = queued.iter().map(|w| w.arrived).fold(own.arrived, Instant::min);
+    let mut deadline = earliest + timeout;
+    if queued.is_empty() {
+        deadline = deadline.min(own.started + timeout);
     }
     if Instant::now() >= deadline {
         let server = pool.name().to_string();
-        return fail(
-            round,
-            &Error::Timeout {
-                server,
-                phase: TimeoutPhase::BeforeSend,
-                after: timeout,
-            },
-        );
+        let error = Error::Timeout {
+            server,
+            phase: TimeoutPhase::BeforeSend,
+            after: timeout,
+        };
+        fail(queued, &error);
+        return Err(error);
     }
-    let mut expects = Vec::with_capacity(round.len());
     let mut conn = match pool.get() {
         Ok(conn) => conn,
-        Err(error) => return fail(round, &error),
+        Err(error) => {
+            fail(queued, &error);
+            return Err(error);
+        }
     };
     conn.write_buf.clear();
-    for waiter in round {
+    conn.write_buf.extend_from_slice(&own.bytes);
+    if queued.is_empty() {
+        // Alone in the round: one batch, no waiters to tell.
+        let mut job = Job::new(&mut conn, own.expect);
+        exchange::run(std::slice::from_mut(&mut job), deadline, timeout);
+        let (error, replies) = job.into_outcome();
+        return match error {
+            None => {
+                conn.release();
+                Ok(replies)
+            }
+            Some(error) => {
+                tracing::debug!(%error, "closing connection after a failed exchange");
+                Err(error)
+            }
+        };
+    }
+    let mut expects = Vec::with_capacity(queued.len() + 1);
+    expects.push(own.expect);
+    for waiter in queued {
         let (bytes, expect) = waiter.request.lock().take().expect("each batch is served once");
         conn.write_buf.extend_from_slice(&bytes);
         expects.push(expect);
@@ -185,13 +250,17 @@ fn serve(pool: &Arc<Pool>, round: &[Arc<Waiter>], timeout: Duration) {
     match error {
         None => {
             conn.release();
-            for (waiter, replies) in round.iter().zip(replies) {
+            let mut replies = replies.into_iter();
+            let mine = replies.next().expect("one reply set per batch");
+            for (waiter, replies) in queued.iter().zip(replies) {
                 waiter.tell(Outcome::Done(Ok(replies)));
             }
+            Ok(mine)
         }
         Some(error) => {
             tracing::debug!(%error, "closing connection after a failed combined round");
-            fail(round, &error);
+            fail(queued, &error);
+            Err(error)
         }
     }
 }

@@ -41,6 +41,45 @@ pub struct Connection {
     pub(crate) server: Arc<str>,
     /// When the connection was last returned to its pool.
     pub(crate) idle_since: Instant,
+    /// Whether a reply is read before polling for it (see [`EarlyReads`]).
+    pub(crate) early_reads: EarlyReads,
+}
+
+/// Whether to try reading a reply right after its request is written, before poll(2). When
+/// the reply is already there (the server shares the machine, or is quick), that saves a
+/// system call; when it is not, the read is one wasted. Each connection keeps reading first
+/// while that finds data; after a miss it polls first for a while, longer after each miss in
+/// a row, then tries again.
+#[derive(Debug, Default)]
+pub(crate) struct EarlyReads {
+    /// Exchanges left that poll first.
+    pause: u16,
+    /// Early reads in a row that found nothing.
+    misses: u8,
+}
+
+impl EarlyReads {
+    /// Most exchanges that poll first after a run of misses.
+    const LONGEST_PAUSE_SHIFT: u8 = 6;
+
+    /// Whether this exchange reads first (called once per exchange).
+    pub(crate) fn try_now(&mut self) -> bool {
+        if self.pause == 0 {
+            return true;
+        }
+        self.pause -= 1;
+        false
+    }
+
+    /// How the early read went.
+    pub(crate) fn record(&mut self, found: bool) {
+        if found {
+            self.misses = 0;
+        } else {
+            self.misses = (self.misses + 1).min(Self::LONGEST_PAUSE_SHIFT);
+            self.pause = 4 << self.misses;
+        }
+    }
 }
 
 impl Connection {
@@ -71,6 +110,7 @@ impl Connection {
             write_buf: Vec::with_capacity(IO_BUFFER),
             server,
             idle_since: Instant::now(),
+            early_reads: EarlyReads::default(),
         })
     }
 
@@ -180,5 +220,42 @@ fn connect_tcp(host: &str, port: u16, server: &str, timeout: Duration) -> Result
             phase: TimeoutPhase::Connect,
             after: timeout,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EarlyReads;
+
+    /// How many of the next `n` exchanges read first, each early read finding data or not.
+    fn reads_first(early: &mut EarlyReads, n: usize, found: bool) -> usize {
+        (0..n)
+            .filter(|_| {
+                let now = early.try_now();
+                if now {
+                    early.record(found);
+                }
+                now
+            })
+            .count()
+    }
+
+    #[test]
+    fn early_reads_pause_longer_after_each_miss_and_resume_on_data() {
+        let mut early = EarlyReads::default();
+        assert_eq!(reads_first(&mut early, 10, true), 10, "kept while they find data");
+        assert_eq!(
+            reads_first(&mut early, 9, false),
+            1,
+            "a miss pauses them for 8 exchanges"
+        );
+        assert_eq!(reads_first(&mut early, 17, false), 1, "a second miss in a row, for 16");
+        assert_eq!(reads_first(&mut early, 1, true), 1, "then they are tried again");
+        assert_eq!(reads_first(&mut early, 5, true), 5, "and data resumes them");
+        assert_eq!(
+            reads_first(&mut early, 1000, false),
+            8,
+            "the pause is bounded: 256 at most"
+        );
     }
 }

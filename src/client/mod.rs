@@ -239,8 +239,7 @@ impl<T: Transport> Client<T> {
 
     /// Send one batch to one server.
     async fn exchange_one(&self, server: usize, bytes: Vec<u8>, expect: Expect) -> Result<Replies> {
-        let mut results = self.transport.exchange(vec![Batch { server, bytes, expect }]).await;
-        results.pop().expect("one result per batch")
+        self.transport.exchange_one(Batch { server, bytes, expect }).await
     }
 
     /// One request to the server that owns `key` (or its fallback), one reply back; error
@@ -265,21 +264,12 @@ impl<T: Transport> Client<T> {
         value: Option<&[u8]>,
         decider: Decider,
     ) -> Result<Response> {
-        let values = value.map(|v| [v]);
         let call = Call {
             decider,
             ..Call::new(BatchMode::Loud, command, false)
         };
-        let slots = self
-            .dispatch(
-                call,
-                std::slice::from_ref(&key),
-                |_, f| f.extend_from_slice(flags),
-                values.as_ref().map(|v| &v[..]),
-            )
-            .await?;
-        match slots.into_iter().next() {
-            Some(Slot::Reply(server, reply)) => check(self.cluster().server_name(server), reply),
+        match self.dispatch_one(call, key, flags, value).await? {
+            Slot::Reply(server, reply) => check(self.cluster().server_name(server), reply),
             _ => Err(Error::UnexpectedReply {
                 server: self.server_of(&key),
                 detail: "no reply to the request".into(),

@@ -43,21 +43,20 @@ impl<T: Transport> Client<T> {
             Some(hot::Local::Miss(ticket)) => Some(ticket),
             None => None,
         };
-        let mut flags = vec![Flag::ReturnValue, Flag::ReturnClientFlags];
-        if with_cas {
-            flags.push(Flag::ReturnCas);
-        }
-        if local.is_some() {
-            flags.extend([Flag::ReturnHit, Flag::ReturnLastAccess]);
-        }
+        let flags = match (with_cas, local.is_some()) {
+            (false, false) => GET,
+            (true, false) => GETS,
+            (false, true) => GET_ADMITTING,
+            (true, true) => GETS_ADMITTING,
+        };
         let copy = if with_cas { None } else { self.read_copy(key) };
         let mut read = self
-            .read_plain(copy.as_ref().map_or(key, |copy| key.copy(copy)), &flags)
+            .read_plain(copy.as_ref().map_or(key, |copy| key.copy(copy)), flags)
             .await?;
         if copy.is_some() && read.0.is_none() {
             // A copy that misses was dropped (or missed a write and paid for it): the key
             // itself has the value.
-            read = self.read_plain(key, &flags).await?;
+            read = self.read_plain(key, flags).await?;
         }
         let (item, hit_before, last_access) = read;
         if let Some(ticket) = ticket {
@@ -325,9 +324,28 @@ struct Stored<'a> {
     stored_cas: Option<u64>,
 }
 
-/// Flags of an `ms`: only non-default ones go on the wire.
+/// The flags of a get: the value and its client flags, and the CAS (`gets`); with the local
+/// cache, whether the item was fetched before and when it was last accessed, for admission.
+const GET: &[Flag] = &[Flag::ReturnValue, Flag::ReturnClientFlags];
+const GETS: &[Flag] = &[Flag::ReturnValue, Flag::ReturnClientFlags, Flag::ReturnCas];
+const GET_ADMITTING: &[Flag] = &[
+    Flag::ReturnValue,
+    Flag::ReturnClientFlags,
+    Flag::ReturnHit,
+    Flag::ReturnLastAccess,
+];
+const GETS_ADMITTING: &[Flag] = &[
+    Flag::ReturnValue,
+    Flag::ReturnClientFlags,
+    Flag::ReturnCas,
+    Flag::ReturnHit,
+    Flag::ReturnLastAccess,
+];
+
+/// Flags of an `ms`: only non-default ones go on the wire (none for a plain set: no
+/// allocation).
 pub(super) fn store_flags(mode: SetMode, client_flags: u32, ttl: i64, cas: Option<u64>) -> Vec<Flag> {
-    let mut flags = Vec::with_capacity(4);
+    let mut flags = Vec::new();
     if ttl != 0 {
         flags.push(Flag::Ttl(ttl));
     }

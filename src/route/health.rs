@@ -87,6 +87,9 @@ pub struct ServerHealth {
     name: Arc<str>,
     /// Fast path: false while up, so healthy servers never take the lock.
     down: AtomicBool,
+    /// Fast path: false while no failure is counted, so a success on a healthy server takes
+    /// no lock either. Set under the lock with each failure, cleared under it by a success.
+    failing: AtomicBool,
     window: Mutex<Window>,
     failures: AtomicU64,
     mark_downs: AtomicU64,
@@ -125,6 +128,7 @@ impl ServerHealth {
         ServerHealth {
             name,
             down: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
             window: Mutex::new(Window::default()),
             failures: AtomicU64::new(0),
             mark_downs: AtomicU64::new(0),
@@ -193,12 +197,16 @@ impl ServerHealth {
 
     fn succeeded(&self, admission: Admission) -> Option<HealthEvent> {
         if admission == Admission::Open && !self.down.load(Ordering::Acquire) {
-            let mut window = self.window.lock();
-            window.consecutive_failures = 0;
+            if self.failing.load(Ordering::Acquire) {
+                let mut window = self.window.lock();
+                window.consecutive_failures = 0;
+                self.failing.store(false, Ordering::Release);
+            }
             return None;
         }
         let mut window = self.window.lock();
         window.consecutive_failures = 0;
+        self.failing.store(false, Ordering::Release);
         window.probing = false;
         if window.down_until.take().is_some() {
             self.down.store(false, Ordering::Release);
@@ -214,6 +222,7 @@ impl ServerHealth {
         let detail = error.to_string();
         let mut window = self.window.lock();
         window.consecutive_failures += 1;
+        self.failing.store(true, Ordering::Release);
         window.last_error = Some(detail.clone());
         let was_probe = admission == Admission::Probe;
         window.probing = false;

@@ -24,10 +24,13 @@
 //!   their tags, TTL caps and quiet flags, and which replies to await.
 //! - `round`: one round on the wire (step 2): group by server, pay what servers owe, exchange,
 //!   match each reply to its request, record what a server may have missed.
+//! - `lone`: one key's request when its own server alone is involved (most single-key calls),
+//!   without the plan and grouping of a round; the fallback round is shared.
 //! - this module: what a plan is made of, and the two rounds put together into one result per
 //!   key (step 4).
 
 mod encode;
+mod lone;
 mod plan;
 mod round;
 mod windows;
@@ -143,27 +146,41 @@ impl<T: Transport> Client<T> {
                 out[sent.key] = Some(result);
             }
         }
-
-        // Second round: the keys whose server was unreachable, to their fallback.
-        let retry = planner.fallbacks(&out, &primaries);
-        if !retry.is_empty() {
-            let second = self.send(call, &names, &retry, &flags_for, values).await?;
-            // A delete on the fallback clears what the fallback holds, but the primary keeps
-            // its old value: the caller must learn that the delete did not reach it (the
-            // write-failure tracker replays invalidations; a plain delete replayed later could
-            // remove another client's newer lock, so it is not owed).
-            if call.command != Command::Delete {
-                for (sent, result) in retry.iter().zip(second) {
-                    if sent.role == Role::Request {
-                        out[sent.key] = Some(result);
-                    }
-                }
-            }
-        }
-
+        self.fall_back(call, &names, &mut planner, &mut out, &primaries, values)
+            .await?;
         out.into_iter()
             .map(|slot| settled(call, slot.expect("every key was sent")))
             .collect()
+    }
+
+    /// The second round: the keys whose server was unreachable in the first (their results in
+    /// `out`), to their fallback.
+    async fn fall_back<F: Fn(usize, &mut Vec<Flag>)>(
+        &self,
+        call: Call,
+        names: &Names<'_>,
+        planner: &mut Planner<'_, '_, F>,
+        out: &mut [Option<Result<Slot>>],
+        primaries: &[usize],
+        values: Option<&[&[u8]]>,
+    ) -> Result<()> {
+        let retry = planner.fallbacks(out, primaries);
+        if retry.is_empty() {
+            return Ok(());
+        }
+        let second = self.send(call, names, &retry, planner.flags_for(), values).await?;
+        // A delete on the fallback clears what the fallback holds, but the primary keeps its
+        // old value: the caller must learn that the delete did not reach it (the write-failure
+        // tracker replays invalidations; a plain delete replayed later could remove another
+        // client's newer lock, so it is not owed).
+        if call.command != Command::Delete {
+            for (sent, result) in retry.iter().zip(second) {
+                if sent.role == Role::Request {
+                    out[sent.key] = Some(result);
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -48,6 +48,11 @@ impl<'a, 'k, F: Fn(usize, &mut Vec<Flag>)> Planner<'a, 'k, F> {
         }
     }
 
+    /// The caller's flags of each key.
+    pub(super) fn flags_for(&self) -> &'a F {
+        self.flags_for
+    }
+
     /// What key `i`'s request does, judged by its command and flags.
     fn effect_of(&mut self, i: usize) -> Effect {
         self.flags.clear();
