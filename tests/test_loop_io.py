@@ -4,7 +4,9 @@ beyond the whole suite that runs on both paths."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import time
 from typing import Any
 
 import memlease
@@ -77,3 +79,37 @@ def test_a_call_on_an_idle_connection_is_written_before_the_method_returns(
             return await pending
 
     assert asyncio.run(main()) == "early"
+
+
+def test_a_bare_core_client_dropped_after_its_loop_closed_mid_call_frees_its_socket(
+    own_server: MemcachedServer,
+) -> None:
+    # The core class alone (no Python __del__ to look at pool_stats): calls stranded on a
+    # closed loop hold the client through their wakers, so its drop must free them itself.
+    def connections() -> int:
+        with memlease.Client(own_server.address) as probe:
+            return int(probe.stats()[own_server.address]["curr_connections"])
+
+    baseline = connections()
+    client: Any = memlease._core.AsyncClient(own_server.address, timeout=5.0)
+    first = asyncio.new_event_loop()
+
+    async def strand_calls() -> list[Any]:
+        await client.set("k", "v")
+        own_server.freeze()
+        calls = [client.get(f"k{n}") for n in range(10)]
+        await asyncio.sleep(0.01)
+        return calls
+
+    try:
+        stranded = first.run_until_complete(strand_calls())
+        first.close()
+    finally:
+        own_server.thaw()
+    assert not any(call.done() for call in stranded)
+    del client, stranded
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while connections() > baseline and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert connections() <= baseline
