@@ -94,15 +94,15 @@ def test_a_bare_core_client_dropped_after_its_loop_closed_mid_call_frees_its_soc
     client: Any = memlease._core.AsyncClient(own_server.address, timeout=5.0)
     first = asyncio.new_event_loop()
 
-    async def strand_calls() -> list[Any]:
-        await client.set("k", "v")
+    async def strand_calls(c: Any) -> list[Any]:
+        await c.set("k", "v")
         own_server.freeze()
-        calls = [client.get(f"k{n}") for n in range(10)]
+        calls = [c.get(f"k{n}") for n in range(10)]
         await asyncio.sleep(0.01)
         return calls
 
     try:
-        stranded = first.run_until_complete(strand_calls())
+        stranded = first.run_until_complete(strand_calls(client))
         first.close()
     finally:
         own_server.thaw()
