@@ -61,6 +61,16 @@ pub enum Error {
 impl Error {
     /// A reply that did not come within `after`, the call's timeout: raised as `ReadTimeout`
     /// by both I/O paths.
+    /// The call spent its `timeout` before its request was sent: nothing was sent, so the
+    /// timeout never leaves a write that may or may not have happened.
+    pub fn before_send(server: &str, after: std::time::Duration) -> Self {
+        Error::Timeout {
+            server: server.to_owned(),
+            phase: TimeoutPhase::BeforeSend,
+            after,
+        }
+    }
+
     pub fn read_timeout(server: &str, after: std::time::Duration) -> Self {
         Error::Timeout {
             server: server.to_owned(),

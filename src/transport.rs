@@ -8,7 +8,7 @@
 //!   the requests of all concurrent callers over shared connections.
 
 use crate::cluster::{Batch, Cluster};
-use crate::error::{Error, Result, TimeoutPhase};
+use crate::error::{Error, Result};
 use crate::protocol::reply::Replies;
 use std::future::Future;
 use std::pin::pin;
@@ -107,11 +107,7 @@ impl Multiplexed {
                 if out_of_time {
                     // The call spent its time before anything was sent: send nothing, so the
                     // caller's timeout never leaves a write that may or may not have happened.
-                    return Err(Error::Timeout {
-                        server: self.0.server_name(batch.server).to_string(),
-                        phase: TimeoutPhase::BeforeSend,
-                        after: wait,
-                    });
+                    return Err(Error::before_send(self.0.server_name(batch.server), wait));
                 }
                 let admitted = self.0.admit(batch.server)?;
                 let pool = self.0.multiplexed(batch.server)?;

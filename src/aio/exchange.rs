@@ -4,7 +4,7 @@
 use super::connection::connection_for;
 use super::executor::LoopIo;
 use crate::cluster::{Admitted, Batch, Cluster};
-use crate::error::{Error, Result, TimeoutPhase};
+use crate::error::{Error, Result};
 use crate::protocol::reply::Replies;
 use pyo3::prelude::*;
 use std::sync::Arc;
@@ -54,11 +54,7 @@ fn submit<'a>(
     if deadline <= Instant::now() {
         // The call spent its time before anything was sent: send nothing, so the caller's
         // timeout never leaves a write that may or may not have happened.
-        return Err(Error::Timeout {
-            server: cluster.server_name(batch.server).to_string(),
-            phase: TimeoutPhase::BeforeSend,
-            after: timeout,
-        });
+        return Err(Error::before_send(cluster.server_name(batch.server), timeout));
     }
     let admitted = cluster.admit(batch.server)?;
     let connection = connection_for(loop_io, py, cluster, batch.server);

@@ -18,7 +18,7 @@
 
 use crate::blocking::exchange::{self, Job};
 use crate::blocking::pool::Pool;
-use crate::error::{Error, Result, TimeoutPhase};
+use crate::error::{Error, Result};
 use crate::protocol::reply::{Expect, Replies};
 use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
@@ -86,11 +86,7 @@ impl Combiner {
         let started = crate::call::started().unwrap_or(arrived);
         if arrived.duration_since(started) >= timeout {
             // Out of time before anything was sent: refused alone, never in a shared round.
-            return Err(Error::Timeout {
-                server: pool.name().to_string(),
-                phase: TimeoutPhase::BeforeSend,
-                after: timeout,
-            });
+            return Err(Error::before_send(pool.name(), timeout));
         }
         // The caller leads at once (the common case: no more callers than connections), with
         // its request in hand; only a caller that must queue builds a waiter for others to
@@ -203,12 +199,7 @@ fn serve(pool: &Arc<Pool>, own: Own, queued: &[Arc<Waiter>], timeout: Duration) 
         deadline = deadline.min(own.started + timeout);
     }
     if Instant::now() >= deadline {
-        let server = pool.name().to_string();
-        let error = Error::Timeout {
-            server,
-            phase: TimeoutPhase::BeforeSend,
-            after: timeout,
-        };
+        let error = Error::before_send(pool.name(), timeout);
         fail(queued, &error);
         return Err(error);
     }

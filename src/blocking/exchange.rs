@@ -6,7 +6,7 @@
 //! and a multi-server operation waits for all servers in parallel rather than in turn.
 
 use crate::blocking::connection::Connection;
-use crate::error::{Error, Result, TimeoutPhase};
+use crate::error::{Error, Result};
 use crate::protocol::reply::{missing_bytes, Expect, Replies, ReplyReader};
 use std::time::{Duration, Instant};
 
@@ -102,12 +102,8 @@ pub fn run(jobs: &mut [Job<'_>], deadline: Instant, timeout: Duration) {
         // The call spent its time before anything was sent: send nothing, so the caller's
         // timeout never leaves a write that may or may not have happened.
         for job in jobs.iter_mut() {
-            let server = job.conn.server.to_string();
-            job.fail(Error::Timeout {
-                server,
-                phase: TimeoutPhase::BeforeSend,
-                after: timeout,
-            });
+            let error = Error::before_send(&job.conn.server, timeout);
+            job.fail(error);
         }
         return;
     }
