@@ -4,7 +4,9 @@ beyond the whole suite that runs on both paths."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import socket
 import threading
 import time
 from typing import Any
@@ -113,3 +115,55 @@ def test_a_bare_core_client_dropped_after_its_loop_closed_mid_call_frees_its_soc
     while connections() > baseline and time.monotonic() < deadline:
         time.sleep(0.05)
     assert connections() <= baseline
+
+
+def test_a_later_request_with_an_earlier_deadline_is_held_to_its_own(
+    own_server: MemcachedServer,
+) -> None:
+    # Two primaries fail over to one frozen gutter. `late` starts after `early` but reaches the
+    # gutter first (its primary refuses at once); `early` gets there later (its primary holds
+    # the request, then drops the connection), with the earlier deadline. `early` must fail at
+    # its own deadline, not at `late`'s.
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    refuser = socket.socket()
+    refuser.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    holding = f"127.0.0.1:{holder.getsockname()[1]}"
+    refusing = f"127.0.0.1:{refuser.getsockname()[1]}"
+
+    def hold_then_drop() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = holder.accept()
+                connection.recv(4096)
+                time.sleep(0.6)
+                connection.close()
+
+    threading.Thread(target=hold_then_drop, daemon=True).start()
+    timeout = 1.0
+    client = memlease.AsyncClient([holding, refusing], gutter=[own_server.address], timeout=timeout)
+    early_key = next(k for k in (f"e{n}" for n in range(1000)) if client.server_for(k) == holding)
+    late_key = next(k for k in (f"l{n}" for n in range(1000)) if client.server_for(k) == refusing)
+
+    async def main() -> float:
+        started = time.monotonic()
+        early = client.get(early_key)
+        early_done: list[float] = []
+        early.add_done_callback(lambda _: early_done.append(time.monotonic()))
+        await asyncio.sleep(0.3)
+        late = client.get(late_key)
+        results = await asyncio.gather(early, late, return_exceptions=True)
+        assert all(isinstance(r, memlease.ReadTimeout) for r in results), results
+        await client.close()
+        return early_done[0] - started
+
+    own_server.freeze()
+    try:
+        early_took = asyncio.run(main())
+    finally:
+        own_server.thaw()
+        holder.close()
+        refuser.close()
+    # Its deadline is `timeout` after it began (plus a loop pass); `late`'s is 0.3 s later.
+    assert early_took < timeout + 0.2
