@@ -244,20 +244,27 @@ class ShadowChecker:
             fresh = fallback()
             if inspect.isawaitable(fresh):
                 fresh = _await_elsewhere(fresh, loop)
-        except Exception as error:
-            self._failed(check, error)
+        except BaseException as error:  # CancelledError too: the loop it waited on closed
+            self._conclude(check, None, error)
         else:
-            self._compare(check, fresh)
-        finally:
-            self._slots.release()
+            self._conclude(check, fresh, None)
 
     async def _run_async(self, check: _Check, fallback: Callable[[], Awaitable[Any]]) -> None:
         try:
             fresh = await fallback()
         except Exception as error:
-            self._failed(check, error)
+            self._conclude(check, None, error)
         else:
-            self._compare(check, fresh)
+            self._conclude(check, fresh, None)
+        # (Cancelled by close(): the slot goes with the checker.)
+
+    def _conclude(self, check: _Check, fresh: Any, error: BaseException | None) -> None:
+        """Count and report a check's outcome, and give its slot back."""
+        try:
+            if error is not None:
+                self._failed(check, error)
+            else:
+                self._compare(check, fresh)
         finally:
             self._slots.release()
 
