@@ -96,12 +96,14 @@ def decode(blob: Any) -> Snapshot | None:
 class Outcome:
     """What one refresh attempt came to. `snapshot`: the newest copy seen (loaded here or
     read), if any; `loaded`: this process called the loader and it returned; `busy`: another
-    process holds the lock; `error`: the loader's or the store's failure."""
+    process holds the lock; `error`: the loader's or the store's failure, or the client's;
+    `called`: the loader was called here (whether or not it returned)."""
 
     snapshot: Snapshot | None = None
     loaded: bool = False
     busy: bool = False
     error: BaseException | None = None
+    called: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +144,7 @@ def _load(
         if not isinstance(data, Mapping):
             raise InvalidArgument(f"the loader returned {type(data).__name__}, not a mapping")
     except Exception as error:
-        return Outcome(previous, error=error)  # the lock stays until it expires: see above
+        return Outcome(previous, error=error, called=True)  # the lock stays: see above
     snapshot = Snapshot(started, MappingProxyType(dict(data)))
     if not shared:
         return Outcome(snapshot, loaded=True)
@@ -209,7 +211,7 @@ class _DatasetBase:
 
     def stats(self) -> dict[str, Any]:
         """``refreshes``: successful loads in this process; ``snapshot_reads``: copies taken
-        from another process's snapshot; ``failures``: loads or snapshot stores that failed;
+        from another process's snapshot; ``failures``: refreshes that failed (the loader, the snapshot store, the client);
         ``loads``: loader calls here; ``entries``, ``last_refresh``, ``last_error``."""
         with self._lock:
             result: dict[str, Any] = dict(self._counts)
@@ -226,11 +228,10 @@ class _DatasetBase:
             self._copy is None or outcome.snapshot.loaded_at > self._copy.loaded_at
         )
         with self._lock:
+            if outcome.loaded or outcome.called:
+                self._counts["loads"] += 1
             if outcome.loaded:
-                self._counts["loads"] += 1
                 self._counts["refreshes"] += 1
-            elif outcome.error is not None:
-                self._counts["loads"] += 1
             elif newer:
                 self._counts["snapshot_reads"] += 1
             if outcome.error is not None:
