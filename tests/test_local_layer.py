@@ -3,6 +3,8 @@ and key invalidation, the stale-put token, runtime changes, counters, threads, b
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -224,31 +226,44 @@ def test_threads_hammering_never_see_a_wrong_value() -> None:
     assert len(layer) <= 100
 
 
+# Run in a child process: a destructor run under one of the layer's locks would deadlock with
+# the GIL held, hanging every thread of the process, the test runner's included.
+_REENTRANT_CHURN = """
+from memlease._core import LocalLayer
+
+layer = LocalLayer(1, 60)
+calls = []
+
+class Reentrant:
+    def __del__(self):
+        layer.get("other")
+        layer.put("from-del", 1)
+        layer.remove_tags(["t"])
+        calls.append(1)
+
+for i in range(50):
+    layer.put(f"k{i}", Reentrant(), tags=["t"])
+    layer.put(f"k{i}", Reentrant())
+    layer.get(f"k{i}")
+layer.put("last", Reentrant())
+layer.configure(max_entries=1000)
+layer.put("last", Reentrant())
+layer.clear()
+print(len(calls))
+"""
+
+
 def test_a_value_whose_destructor_uses_the_layer_does_not_deadlock() -> None:
     """Evicted, replaced and cleared values are released with no lock held: their
     ``__del__`` may call the layer again."""
-    layer = LocalLayer(1, 60)
-    calls = []
-
-    class Reentrant:
-        def __del__(self) -> None:
-            layer.get("other")
-            layer.put("from-del", 1)
-            layer.remove_tags(["t"])
-            calls.append(1)
-
-    def churn() -> None:
-        for i in range(50):
-            layer.put(f"k{i}", Reentrant(), tags=["t"])
-            layer.put(f"k{i}", Reentrant())
-            layer.get(f"k{i}")
-        layer.put("last", Reentrant())
-        layer.configure(max_entries=1000)
-        layer.put("last", Reentrant())
-        layer.clear()
-
-    worker = threading.Thread(target=churn, daemon=True)
-    worker.start()
-    worker.join(timeout=30)
-    assert not worker.is_alive(), "a destructor re-entering the layer deadlocked"
-    assert len(calls) >= 100
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", _REENTRANT_CHURN],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("a destructor re-entering the layer deadlocked")
+    assert int(child.stdout) >= 100
