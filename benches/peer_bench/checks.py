@@ -29,6 +29,10 @@ async def verify_get_small_async(client: AsyncBenchClient) -> None:
     expect(await client.get(SMALL_KEYS[0]) == SMALL_VALUE, "get of a 100 B value")
 
 
+def verify_local_hit(client: BenchClient) -> None:
+    expect(client.local_get(SMALL_KEYS[0]) == SMALL_VALUE, "in-process hit of a 100 B value")
+
+
 def verify_set_small(client: BenchClient) -> None:
     expect(bool(client.set(SET_KEYS[0], SMALL_VALUE)), "set of a 100 B value returned false")
 

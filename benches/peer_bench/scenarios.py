@@ -12,6 +12,7 @@ from .checks import (
     verify_get_many_medium,
     verify_get_small,
     verify_get_small_async,
+    verify_local_hit,
     verify_mixed,
     verify_mixed_async,
     verify_set_big,
@@ -113,6 +114,13 @@ ALL_SCENARIOS: list[Scenario | AsyncScenario] = [
         threads=8,
     ),
     Scenario(
+        "local_hit",
+        "ops/s",
+        1,
+        lambda c: cycle(SMALL_KEYS, c.local_get),
+        verify_local_hit,
+    ),
+    Scenario(
         "lease_get_100B",
         "ops/s",
         1,
@@ -154,6 +162,8 @@ ALL_SCENARIOS: list[Scenario | AsyncScenario] = [
 SCENARIOS = {scenario.name: scenario for scenario in ALL_SCENARIOS}
 # Scenarios only clients with leases run (memlease and meta-memcache).
 LEASE_SCENARIOS = frozenset({"lease_get_100B"})
+# Scenarios only clients with an in-process layer run (memlease's LocalLayer, cachetools).
+LOCAL_SCENARIOS = frozenset({"local_hit"})
 # The concurrent scenarios and the single-caller one each is compared with, under the table.
 CONCURRENCY_BASELINE = {
     "threads4_get_100B": "get_100B",
@@ -182,5 +192,6 @@ def supports(client: AnyClient, name: str) -> bool:
             isinstance(scenario, Scenario)
             and scenario.servers == client.servers
             and (name not in LEASE_SCENARIOS or client.leases)
+            and (name not in LOCAL_SCENARIOS or client.local_layer)
         )
     return fits and (client.scenarios is None or name in client.scenarios)

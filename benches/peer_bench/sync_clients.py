@@ -9,6 +9,7 @@ from typing import Any
 import memlease
 
 from .client_api import BenchClient, split_address
+from .local_layer import filled_local_layer
 
 
 class MemleaseClient(BenchClient):
@@ -17,8 +18,13 @@ class MemleaseClient(BenchClient):
     def __init__(self, address: str) -> None:
         # Values are bytes already: store them as-is, and never compress (see the 100 KB case).
         self._client = memlease.Client(address, serde="raw", compress_threshold=None)
+        self._local = filled_local_layer()
 
     leases = True
+    local_layer = True
+
+    def local_get(self, key: str) -> Any:
+        return self._local.get(key)
 
     def get(self, key: str) -> Any:
         return self._client.get(key)

@@ -17,7 +17,7 @@ _Hashing = Literal[
 _Servers = str | Sequence[_ServerSpec]
 _PoolSettings = Mapping[str, Any]
 
-__all__ = ["AsyncClient", "Client", "LeaseResult", "MetaResult", "_option_defaults"]
+__all__ = ["AsyncClient", "Client", "LeaseResult", "LocalLayer", "MetaResult", "_option_defaults"]
 
 def _option_defaults() -> dict[str, Any]:
     """``{option: default}`` of both clients' constructors, in signature order."""
@@ -27,6 +27,34 @@ class _Serde(Protocol):
 
     def serialize(self, key: _Key, value: Any) -> tuple[bytes | str, int]: ...
     def deserialize(self, key: _Key, data: bytes, flags: int) -> Any: ...
+
+@final
+class LocalLayer:
+    """A bounded, TTL'd, tag-invalidated in-process cache of values by str key (named caches).
+
+    Take ``since = layer.generation()`` before reading a value from its source and pass it to
+    ``put``: the put is refused if the key, one of its tags or the layer was invalidated after
+    the token was taken, so a value read before an invalidation is never stored after it.
+    """
+
+    def __new__(cls, max_entries: int, ttl: float) -> Self: ...
+    def get(self, key: str, default: object = None) -> Any: ...
+    def put(
+        self,
+        key: str,
+        value: object,
+        tags: Iterable[str] | None = (),
+        ttl: float | None = None,
+        *,
+        since: int | None = None,
+    ) -> None: ...
+    def generation(self) -> int: ...
+    def remove(self, key: str) -> bool: ...
+    def remove_tags(self, tags: Iterable[str]) -> int: ...
+    def clear(self) -> None: ...
+    def configure(self, *, max_entries: int | None = None, ttl: float | None = None) -> None: ...
+    def stats(self) -> dict[str, int]: ...
+    def __len__(self) -> int: ...
 
 @final
 class MetaResult:
