@@ -1,0 +1,5 @@
+"""``python -m memlease``: the command-line tool (see ``memlease.cli``)."""
+
+from memlease.cli import main
+
+main()
