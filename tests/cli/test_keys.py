@@ -43,7 +43,9 @@ def test_binary_value_is_shown_as_a_preview_not_written_to_the_terminal(run_cli:
     assert as_json["length"] == len(BINARY)
 
 
-def test_get_json_reports_flags_size_ttl_and_server(run_cli: RunCli, server: MemcachedServer) -> None:
+def test_get_json_reports_flags_size_ttl_and_server(
+    run_cli: RunCli, server: MemcachedServer
+) -> None:
     run_cli("set", "k", "v", "--ttl", "100")
     data = json.loads(run_cli("get", "k", "--json").stdout)
     assert data["found"] is True

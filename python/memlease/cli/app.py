@@ -9,7 +9,7 @@ import click
 from memlease import __version__
 from memlease._errors import MemcacheError
 from memlease.cli import bench, keys, ring, stats, watch
-from memlease.cli.connect import HASHING_PRESETS, SERVERS_ENV, Fleet, parse_servers
+from memlease.cli.connect import HASHING_PRESETS, SERVERS_ENV, Fleet
 from memlease.cli.exits import EPILOG, Exit, exit_code, one_line
 from memlease.cli.output import err
 
@@ -61,11 +61,7 @@ def cli(
     ctx: click.Context, servers: str | None, hashing: str, timeout: float, as_json: bool
 ) -> None:
     """Inspect and exercise a memcached fleet: stats, keys, placement, live rates, load."""
-    if ctx.resilient_parsing:  # shell completion: no servers needed
-        return
-    if not servers:
-        raise click.UsageError(f"no servers: give --servers or set {SERVERS_ENV}")
-    ctx.obj = Fleet(parse_servers(servers), hashing, timeout, as_json)
+    ctx.obj = Fleet(servers, hashing, timeout, as_json)
 
 
 for command in (

@@ -11,7 +11,8 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,37 +54,44 @@ class Tally:
     hits: int = 0
     misses: int = 0
 
-    def record(self, started: float, outcome: Any, is_get: bool) -> None:
-        self.latencies.append(time.perf_counter() - started)
-        if is_get:
-            if outcome is None:
+    @contextmanager
+    def timing(self, is_get: bool) -> Iterator[Operation]:
+        """Time the operation run in the block and count its outcome; a memlease error is
+        counted, not raised (the run goes on, as an application's would)."""
+        operation = Operation()
+        started = time.perf_counter()
+        try:
+            yield operation
+        except MemcacheError as error:
+            self.errors[type(error).__name__] += 1
+        else:
+            self.latencies.append(time.perf_counter() - started)
+            if is_get and operation.outcome is None:
                 self.misses += 1
-            else:
+            elif is_get:
                 self.hits += 1
         self.done += 1
 
-    def failed(self, error: MemcacheError) -> None:
-        self.errors[type(error).__name__] += 1
-        self.done += 1
+
+@dataclass
+class Operation:
+    outcome: Any = None
 
 
-def _plan(workload: Workload, seed: int) -> tuple[random.Random, list[str], bytes]:
-    return random.Random(seed), workload.keys(), random.Random(seed).randbytes(workload.value_size)
+def _operations(workload: Workload, workers: int, index: int) -> Iterator[tuple[str, bool]]:
+    """Worker `index`'s (key, is it a get) pairs, from a generator seeded with its index."""
+    rng, keys = random.Random(index), workload.keys()
+    for _ in range(workload.share(workers, index)):
+        yield rng.choice(keys), rng.random() < workload.get_ratio
 
 
 def _run_threads(client: Client, workload: Workload, tallies: list[Tally]) -> None:
+    value = bytes(workload.value_size)
+
     def worker(index: int) -> None:
-        rng, keys, value = _plan(workload, index)
-        tally = tallies[index]
-        for _ in range(workload.share(len(tallies), index)):
-            key, is_get = rng.choice(keys), rng.random() < workload.get_ratio
-            started = time.perf_counter()
-            try:
-                outcome = client.get(key) if is_get else client.set(key, value, workload.ttl)
-            except MemcacheError as error:
-                tally.failed(error)
-            else:
-                tally.record(started, outcome, is_get)
+        for key, is_get in _operations(workload, len(tallies), index):
+            with tallies[index].timing(is_get) as op:
+                op.outcome = client.get(key) if is_get else client.set(key, value, workload.ttl)
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(len(tallies))]
     for thread in threads:
@@ -93,21 +101,13 @@ def _run_threads(client: Client, workload: Workload, tallies: list[Tally]) -> No
 
 
 async def _run_tasks(client: AsyncClient, workload: Workload, tallies: list[Tally]) -> None:
+    value = bytes(workload.value_size)
+
     async def worker(index: int) -> None:
-        rng, keys, value = _plan(workload, index)
-        tally = tallies[index]
-        for _ in range(workload.share(len(tallies), index)):
-            key, is_get = rng.choice(keys), rng.random() < workload.get_ratio
-            started = time.perf_counter()
-            try:
-                if is_get:
-                    outcome = await client.get(key)
-                else:
-                    outcome = await client.set(key, value, workload.ttl)
-            except MemcacheError as error:
-                tally.failed(error)
-            else:
-                tally.record(started, outcome, is_get)
+        for key, is_get in _operations(workload, len(tallies), index):
+            with tallies[index].timing(is_get) as op:
+                call = client.get(key) if is_get else client.set(key, value, workload.ttl)
+                op.outcome = await call
 
     await asyncio.gather(*(worker(i) for i in range(len(tallies))))
 

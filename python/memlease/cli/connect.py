@@ -9,6 +9,7 @@ import click
 from memlease import AsyncClient, Client
 
 SERVERS_ENV = "MEMLEASE_SERVERS"
+_HINT = f"--servers / {SERVERS_ENV}"
 
 # The placement presets `Client(hashing=...)` accepts (src/route/ring, `Hashing::ALL`);
 # tests/cli/test_ring.py checks that each one builds a client.
@@ -35,34 +36,46 @@ class ServerSpec:
         return self.address if self.weight == 1 else f"{self.address} {self.weight}"
 
 
-def parse_servers(text: str) -> list[ServerSpec]:
-    """Comma-separated ``"host:port [weight]"`` specs; a malformed one is a usage error."""
+def parse_servers(text: str | None) -> list[ServerSpec]:
+    """Comma-separated ``"host:port [weight]"`` specs; none or a malformed one is a usage
+    error."""
+    if not text:
+        raise click.UsageError(f"no servers: give --servers or set {SERVERS_ENV}")
     specs = []
     for entry in text.split(","):
         words = entry.split()
         if not words:
             continue
         if len(words) > 2:
-            raise click.BadParameter(f"{entry.strip()!r}: expected 'host:port [weight]'")
+            raise click.BadParameter(
+                f"{entry.strip()!r}: expected 'host:port [weight]'", param_hint=_HINT
+            )
         weight = 1
         if len(words) == 2:
             if not words[1].isdigit() or int(words[1]) < 1:
-                raise click.BadParameter(f"{entry.strip()!r}: the weight must be an integer >= 1")
+                raise click.BadParameter(
+                    f"{entry.strip()!r}: the weight must be an integer >= 1", param_hint=_HINT
+                )
             weight = int(words[1])
         specs.append(ServerSpec(words[0], weight))
     if not specs:
-        raise click.BadParameter("no server given")
+        raise click.BadParameter("no server given", param_hint=_HINT)
     return specs
 
 
 @dataclass(frozen=True)
 class Fleet:
-    """What the global options say; each command opens the client it needs."""
+    """What the global options say; each command opens the client it needs. The servers are
+    parsed when a command needs them, so ``memlease CMD --help`` works without any."""
 
-    servers: list[ServerSpec]
+    servers_text: str | None
     hashing: str
     timeout: float
     as_json: bool
+
+    @property
+    def servers(self) -> list[ServerSpec]:
+        return parse_servers(self.servers_text)
 
     def _options(self, serde: str | None) -> dict[str, object]:
         # The connect deadline follows --timeout too: an unreachable host should fail within

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from memlease.cli.connect import Fleet
-from memlease.cli.exits import describe, exit_code, one_line
+from memlease.cli.exits import describe, exit_code
 from memlease.cli.output import (
     emit_json,
     err,
@@ -83,7 +83,7 @@ def stats(fleet: Fleet, as_json: bool, show_all: bool) -> None:
     failed = failures(readings)
     for reading in failed:
         assert reading.error is not None
-        err().print(f"{reading.server}: {one_line(reading.error)}", markup=False)
+        err().print(f"memlease: {reading.server}: {describe(reading.error)}", markup=False)
     if failed:
         # The table of the servers that answered is printed; the exit code still tells a
         # script that the fleet is not all there.
