@@ -4,6 +4,7 @@ real console entry (`python -m memlease`) in a subprocess."""
 from __future__ import annotations
 
 import importlib.metadata
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -130,3 +131,23 @@ def test_subprocess_round_trip_and_exit_codes(server: MemcachedServer, dead_addr
     usage = run_module("--servers", server.address, "touch", "k", "soon")
     assert usage.returncode == 2
     assert "Traceback" not in usage.stderr
+
+
+def test_ctrl_c_stops_watch_cleanly(server: MemcachedServer) -> None:
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "memlease", "--servers", server.address, "watch", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watcher.stdout is not None
+        first = watcher.stdout.readline()  # one refresh printed: it is running
+        assert '"servers"' in first
+        watcher.send_signal(signal.SIGINT)
+        _, stderr = watcher.communicate(timeout=30)
+    finally:
+        watcher.kill()
+        watcher.wait()
+    assert watcher.returncode == 0
+    assert "Traceback" not in stderr

@@ -105,3 +105,11 @@ def test_json_of_set_delete_touch(run_cli: RunCli, server: MemcachedServer) -> N
     assert json.loads(run_cli("delete", "k", "--json").stdout)["deleted"] is True
     gone = run_cli("delete", "k", "--json")
     assert (gone.exit_code, json.loads(gone.stdout)["found"]) == (1, False)
+
+
+def test_long_text_is_cut_on_the_terminal_but_whole_with_raw(run_cli: RunCli) -> None:
+    run_cli("set", "long", "-", stdin=b"y" * 50_000)
+    shown = run_cli("get", "long")
+    assert len(shown.stdout) < 3000
+    assert "50000 bytes; --raw writes it all" in shown.stdout
+    assert run_cli("get", "long", "--raw").stdout_bytes == b"y" * 50_000

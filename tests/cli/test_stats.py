@@ -18,15 +18,17 @@ def test_stats_table_shows_each_server(run_cli: RunCli, server: MemcachedServer)
     assert "64.0 MiB" in result.stdout  # the fixture's -m 64 limit
 
 
-def test_stats_json_counts_items_and_hit_ratio(run_cli: RunCli, server: MemcachedServer) -> None:
-    with memlease.Client(server.address) as client:
+def test_stats_json_counts_items_and_hit_ratio(own_server: MemcachedServer) -> None:
+    # A server of its own: flush_all leaves other tests' items counted until they are reclaimed.
+    with memlease.Client(own_server.address) as client:
         client.set("a", b"1")
         client.get("a")
         client.get("missing")
-    result = run_cli("stats", "--json")
+    result = invoke(own_server.address, ["stats", "--json"])
     assert result.exit_code == 0
     (row,) = json.loads(result.stdout)
-    assert row["server"] == server.address
+    assert row["server"] == own_server.address
+    assert row["hit_ratio"] == 0.5
     assert row["items"] == 1
     assert row["limit_maxbytes"] == 64 * 1024 * 1024
     assert row["error"] is None
@@ -51,3 +53,11 @@ def test_one_server_down_is_reported_on_its_row_and_in_the_exit_code(
     assert rows[dead_address]["error"].startswith("MemcacheConnectionError")
     assert result.stderr.count("\n") == 1
     assert dead_address in result.stderr
+
+
+def test_an_unreachable_fleet_prints_no_table_and_one_line(dead_address: str) -> None:
+    result = invoke(dead_address, ["stats"])
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"memlease: {dead_address}: MemcacheConnectionError")
+    assert result.stderr.count("\n") == 1

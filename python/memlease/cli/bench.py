@@ -26,6 +26,7 @@ from memlease.cli.connect import Fleet
 from memlease.cli.output import emit_json, err, json_option, out
 
 KEY_PREFIX = "memlease-bench:"
+_WORKER_NAMES = {"threads": "threads", "asyncio": "asyncio tasks"}
 
 
 @dataclass(frozen=True)
@@ -173,9 +174,8 @@ def summarize(
 
 
 def _summary_table(summary: dict[str, Any]) -> Table:
-    table = Table(
-        title=f"bench: {summary['ops']:,} ops, {summary['workers']} {summary['mode']} workers"
-    )
+    workers = f"{summary['workers']} {_WORKER_NAMES[summary['mode']]}"
+    table = Table(title=f"bench: {summary['ops']:,} ops, {workers}")
     table.add_column("measure")
     table.add_column("value", justify="right")
 

@@ -32,6 +32,8 @@ def err() -> Console:
 
 
 PREVIEW_BYTES = 64
+# Longer text is cut: a terminal is no place for a megabyte value (`--raw` writes it whole).
+TEXT_LIMIT = 2000
 
 # The client flags of memlease's default layout (pymemcache's pickle_serde; src/py/serde.rs).
 _FLAG_NAMES = {1: "pickled", 2: "int", 4: "long", 8: "zlib-compressed", 16: "text"}
@@ -73,15 +75,22 @@ def preview(value: Any) -> str:
     truncated repr with its length (a stored value may hold escape sequences or megabytes)."""
     if isinstance(value, bytes):
         if is_printable_text(value):
-            return value.decode("utf-8")
+            return _cut(value.decode("utf-8"), len(value))
         shown = repr(value[:PREVIEW_BYTES])
         more = "..." if len(value) > PREVIEW_BYTES else ""
         return f"{shown}{more} ({len(value)} bytes)"
     if isinstance(value, str):
         if all(ch.isprintable() or ch in "\n\t" for ch in value):
-            return value
-        return repr(value)
-    return repr(value)
+            return _cut(value, len(value.encode("utf-8")))
+        return _cut(repr(value), len(value.encode("utf-8")))
+    return _cut(repr(value), None)
+
+
+def _cut(text: str, size: int | None) -> str:
+    if len(text) <= TEXT_LIMIT:
+        return text
+    total = f"{size} bytes; " if size is not None else ""
+    return f"{text[:TEXT_LIMIT]}... ({total}--raw writes it all)"
 
 
 def json_value(value: Any) -> dict[str, Any]:

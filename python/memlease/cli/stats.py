@@ -74,13 +74,14 @@ def stats(fleet: Fleet, as_json: bool, show_all: bool) -> None:
         data: Any = {r.server: r.stats for r in readings}
     else:
         data = [summary(r) for r in readings]
+    failed = failures(readings)
     if as_json or fleet.as_json:
         emit_json(data)
-    elif show_all:
-        _print_all(readings)
-    else:
-        out().print(_table(data))
-    failed = failures(readings)
+    elif len(failed) < len(readings):  # if none answered, the messages below say it all
+        if show_all:
+            _print_all(readings)
+        else:
+            out().print(_table(data))
     for reading in failed:
         assert reading.error is not None
         err().print(f"memlease: {reading.server}: {describe(reading.error)}", markup=False)
