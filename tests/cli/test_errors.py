@@ -3,10 +3,13 @@ real console entry (`python -m memlease`) in a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -53,6 +56,32 @@ def test_timeout_exits_4(frozen: MemcachedServer) -> None:
     result = invoke(frozen.address, ["--timeout", "0.2", "get", "k"])
     assert result.exit_code == 4, result.output
     assert result.stderr.startswith("memlease: ReadTimeout")
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.fixture
+def failing_server() -> Iterator[str]:
+    """A scripted server answering every request line with SERVER_ERROR."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn, conn.makefile("rb") as requests:
+                for _line in requests:
+                    conn.sendall(b"SERVER_ERROR out of memory storing object\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+def test_server_error_exits_5(failing_server: str) -> None:
+    result = invoke(failing_server, ["get", "k"])
+    assert result.exit_code == 5, result.output
+    assert result.stderr.startswith("memlease: ServerError")
+    assert "out of memory" in result.stderr
     assert result.stderr.count("\n") == 1
 
 
