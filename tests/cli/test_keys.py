@@ -113,3 +113,15 @@ def test_long_text_is_cut_on_the_terminal_but_whole_with_raw(run_cli: RunCli) ->
     assert len(shown.stdout) < 3000
     assert "50000 bytes; --raw writes it all" in shown.stdout
     assert run_cli("get", "long", "--raw").stdout_bytes == b"y" * 50_000
+
+
+def test_values_are_printed_verbatim_and_a_stored_none_is_found(
+    run_cli: RunCli, server: MemcachedServer
+) -> None:
+    text = "[bold]x[/bold] :smile: 1 'q'"  # rich markup, an emoji code, highlightable bits
+    run_cli("set", "markup", text)
+    assert run_cli("get", "markup").stdout == text + "\n"
+    with memlease.Client(server.address) as app:
+        app.set("none", None)
+    found = run_cli("get", "none", "--serde", "pickle")
+    assert (found.exit_code, found.stdout) == (0, "None\n")

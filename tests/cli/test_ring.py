@@ -36,10 +36,11 @@ def test_presets_place_keys_differently(cluster: list[MemcachedServer]) -> None:
 
 def test_ring_table_names_key_and_server(cluster: list[MemcachedServer]) -> None:
     servers = ",".join(s.address for s in cluster)
-    result = invoke(servers, ["ring", "user:1"])
+    result = invoke(servers, ["ring", "user:1", "[red]k"])
     with memlease.Client([s.address for s in cluster]) as client:
         assert client.server_for("user:1") in result.stdout
     assert "user:1" in result.stdout
+    assert "[red]k" in result.stdout  # a key is shown as given, not read as markup
 
 
 @pytest.mark.parametrize("hashing", ["ketama", "python_memcached"])

@@ -65,7 +65,7 @@ def get(fleet: Fleet, key: str, serde: str, raw_out: bool, as_json: bool) -> Non
     with _client(fleet, "raw" if raw_out else serde) as client:
         result = client.meta_get(key, "v f t s")
         server = client.server_for(key)
-    if result.value is None:
+    if result.status != "VA":  # not `value is None`: a pickled None is a value
         _not_found(key, as_json, server=server)
     if raw_out:
         sys.stdout.buffer.write(result.value)

@@ -15,10 +15,11 @@ PIPED_WIDTH = 160
 
 def _console(to_stderr: bool) -> Console:
     # Made per use, not at import: the streams are looked up when printing (tests swap them).
-    # highlight=False: rich would otherwise colour numbers and quotes inside values.
+    # highlight=False and emoji=False: rich would otherwise colour numbers and quotes inside
+    # values, and turn ":smile:" in one into an emoji.
     stream = sys.stderr if to_stderr else sys.stdout
     width = None if stream.isatty() else PIPED_WIDTH
-    return Console(file=stream, highlight=False, soft_wrap=True, width=width)
+    return Console(file=stream, highlight=False, emoji=False, soft_wrap=True, width=width)
 
 
 def out() -> Console:

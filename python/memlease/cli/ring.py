@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from memlease import Client
 from memlease.cli.connect import Fleet
@@ -48,7 +49,7 @@ def _show_placement(fleet: Fleet, client: Client, keys: tuple[str, ...], as_json
     table.add_column("key")
     table.add_column("server")
     for key, server in placement.items():
-        table.add_row(key, server)
+        table.add_row(Text(key), server)  # Text: a key is not rich markup
     out().print(table)
 
 
