@@ -1,0 +1,307 @@
+"""``CacheManager``: declares a service's named caches on one client, and owns what they
+share: the app name in their keys, the tag counters, the request scope, the runtime config,
+the shadow checks, the datasets, and ``stats()``."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from memlease import _core
+from memlease._client import AsyncClient, Client
+from memlease._errors import InvalidArgument
+from memlease._policies import check_number
+from memlease.named import _envelope, _keys
+from memlease.named._cache import NamedCache, check_tags, check_ttl
+from memlease.named._config import CacheSettings, RuntimeConfig
+from memlease.named._envelope import Entry
+from memlease.named._scope import RequestScope
+
+F = TypeVar("F", bound=Callable[..., Any])
+_NO_SHADOW = {
+    "checks": 0,
+    "matches": 0,
+    "mismatches": 0,
+    "errors": 0,
+    "dropped": 0,
+    "staleness_p50_s": None,
+    "staleness_max_s": None,
+}
+
+
+class CacheManager:
+    """A service's named caches over one ``Client`` or ``AsyncClient``.
+
+    ``config``: runtime settings per cache name (a dict, a JSON/TOML path, or a callable
+    returning a dict), re-read every `reload_interval` seconds: ``enabled``, ``ttl``,
+    ``local_ttl``, ``shadow_percent``. What ``cache()`` declares is the default.
+    """
+
+    def __init__(
+        self,
+        client: Client | AsyncClient,
+        app: str,
+        *,
+        config: Any = None,
+        reload_interval: float = 10.0,
+    ) -> None:
+        if not isinstance(client, (Client, AsyncClient)):
+            raise InvalidArgument(
+                f"CacheManager needs a memlease Client or AsyncClient, got {client!r}"
+            )
+        check_number("reload_interval", reload_interval, 0.01, 86_400.0)
+        self.client = client
+        self.app = _keys.check_name("app", app)
+        self.is_async = isinstance(client, AsyncClient)
+        self._caches: dict[str, NamedCache] = {}
+        self._scope: ContextVar[dict[str, Any] | None] = ContextVar(
+            f"memlease.request_scope.{app}", default=None
+        )
+        self._config: RuntimeConfig | None = None
+        if config is not None:
+            self._config = RuntimeConfig(
+                config, reload_interval=reload_interval, known=self._caches
+            )
+            self._config.on_change(self._apply_config)
+
+    # Declaring caches.
+
+    def cache(
+        self,
+        name: str,
+        *,
+        ttl: int,
+        local_ttl: float = 0,
+        local_max_entries: int = 10_000,
+        request_layer: bool = True,
+        compression: str | None = None,
+        version: int = 1,
+        pool: str | None = None,
+    ) -> NamedCache:
+        """The cache `name`, declared now or before with the same settings (different ones
+        raise ``InvalidArgument``). `ttl`: memcached seconds; `local_ttl`: in-process seconds
+        (0: no in-process layer); `compression`: ``"zstd"``, ``"zlib"`` or None; `version`:
+        bumping it orphans the old entries; `pool`: the client pool the keys must route to."""
+        _keys.check_name("cache name", name)
+        check_ttl("ttl", ttl)
+        check_number("local_ttl", local_ttl, 0, 30 * 24 * 3600)
+        check_number("local_max_entries", local_max_entries, 1, 1 << 40, integer=True)
+        check_number("version", version, 1, 1 << 31, integer=True)
+        if not isinstance(request_layer, bool):
+            raise InvalidArgument(f"request_layer must be a bool, got {request_layer!r}")
+        _envelope.check_codec(compression)
+        declared = (ttl, local_ttl, local_max_entries, request_layer, compression, version, pool)
+        existing = self._caches.get(name)
+        if existing is not None:
+            if existing.declared != declared:
+                raise InvalidArgument(
+                    f"cache {name!r} is already declared with other settings"
+                    f" ({_describe(existing.declared)}; now {_describe(declared)})"
+                )
+            return existing
+        defaults = CacheSettings(enabled=True, ttl=ttl, local_ttl=local_ttl, shadow_percent=0.0)
+        cache = NamedCache(
+            self,
+            name,
+            declared,
+            defaults,
+            self._settings_for(name, defaults),
+            local_max_entries,
+            request_layer,
+            compression,
+            version,
+        )
+        if pool is not None:
+            self._check_pool(cache, pool)
+        self._caches[name] = cache
+        return cache
+
+    def _check_pool(self, cache: NamedCache, pool: str) -> None:
+        """The cache's keys must route to `pool`: the client's ``routes=`` send a prefix of
+        ``urn:<app>:<name>`` there (checked on a sample key, so a typo fails here)."""
+        if not isinstance(pool, str) or not pool:
+            raise InvalidArgument(f"pool must be a pool name, got {pool!r}")
+        routed = self.client._pool_of(cache.key("probe"))
+        if routed != pool:
+            raise InvalidArgument(
+                f"cache {cache.name!r} wants pool {pool!r}, but its keys ({cache.key('…')})"
+                f" route to pool {routed!r}: add routes={{{cache.key('')!r}: {pool!r}}} (or a"
+                " shorter prefix of it) to the client"
+            )
+
+    def _settings_for(self, name: str, defaults: CacheSettings) -> CacheSettings:
+        return self._config.settings(name, defaults) if self._config is not None else defaults
+
+    def _apply_config(self, *_: Any) -> None:
+        """The runtime config changed: each cache's settings are replaced whole (readers see
+        the old or the new, never a mix)."""
+        for name, cache in list(self._caches.items()):
+            cache.settings = self._settings_for(name, cache.defaults)
+            if cache._local is not None:
+                cache._local.configure(ttl=cache.settings.local_ttl or None)
+
+    def _sync(self) -> Client:
+        """The client, for a blocking call (refused on an ``AsyncClient`` manager)."""
+        if isinstance(self.client, AsyncClient):
+            raise InvalidArgument("this manager's client is an AsyncClient: use aget / ainvalidate")
+        return self.client
+
+    def _async(self) -> AsyncClient:
+        """The client, for an awaited call (refused on a ``Client`` manager)."""
+        if not isinstance(self.client, AsyncClient):
+            raise InvalidArgument("this manager's client is a Client: use get / invalidate")
+        return self.client
+
+    def _new_local_layer(self, max_entries: int) -> Any:
+        return _core.LocalLayer(max_entries, None)
+
+    # Request scope, tags.
+
+    def request_scope(self) -> RequestScope:
+        """``with manager.request_scope():`` / ``async with``: inside, each id is read past the
+        request layer at most once (see ``_scope``)."""
+        return RequestScope(self._scope)
+
+    def invalidate_tags(self, tags: Iterable[str]) -> None:
+        """Invalidate every entry carrying any of `tags`, in O(len(tags)): this process's
+        in-process entries go at once; each tag's version counter is deleted in memcached
+        (one batch per server), so every entry stored with it is a miss on its next read,
+        in any process. A failure is recorded for replay (write-failure tracker), then raised."""
+        self._sync().invalidate_many(self._forget_tags(tags))
+
+    async def ainvalidate_tags(self, tags: Iterable[str]) -> None:
+        await self._async().invalidate_many(self._forget_tags(tags))
+
+    def _forget_tags(self, tags: Iterable[str]) -> list[str]:
+        checked = check_tags(tags)
+        for cache in list(self._caches.values()):
+            cache._forget_tags(checked)
+        return [_keys.tag_key(self.app, tag) for tag in checked]
+
+    # Decorator.
+
+    def cached(
+        self,
+        name: str,
+        *,
+        key: Callable[..., Any] | None = None,
+        tags: Iterable[str] | Callable[[tuple[Any, ...], Any], Iterable[str]] = (),
+        ttl: int | None = None,
+    ) -> Callable[[F], F]:
+        """Cache a function's results in the cache `name` (declared with ``cache()``, or here
+        with `ttl`). `key(*args, **kwargs)` gives the id (default: the positional arguments,
+        one argument as itself); `tags`: an iterable, or ``tags(args, result)``. The wrapped
+        function gains ``.invalidate(*args, **kwargs)`` (a coroutine for async functions)."""
+        cache = self._caches.get(name)
+        if cache is None:
+            if ttl is None:
+                raise InvalidArgument(
+                    f"cached({name!r}): declare the cache with manager.cache() first, or pass ttl"
+                )
+            cache = self.cache(name, ttl=ttl)
+        static: tuple[str, ...] = () if callable(tags) else check_tags(tags)
+        tags_of = tags if callable(tags) else None
+        id_of = key or _positional_id
+
+        def decorate(function: F) -> F:
+            is_async = inspect.iscoroutinefunction(function)
+            if is_async != self.is_async:
+                raise InvalidArgument(
+                    f"cached({name!r}) on {'an async' if is_async else 'a sync'} function needs"
+                    f" {'an AsyncClient' if is_async else 'a Client'} manager"
+                )
+
+            def result_tags(args: tuple[Any, ...]) -> Any:
+                if tags_of is None:
+                    return None
+                return lambda result: check_tags(tags_of(args, result))
+
+            if is_async:
+
+                @functools.wraps(function)
+                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    return await cache.aget(
+                        id_of(*args, **kwargs),
+                        lambda: function(*args, **kwargs),
+                        tags=static,
+                        ttl=ttl,
+                        _result_tags=result_tags(args),
+                    )
+
+                async def ainvalidate(*args: Any, **kwargs: Any) -> bool:
+                    return await cache.ainvalidate(id_of(*args, **kwargs))
+
+                async_wrapper.invalidate = ainvalidate  # type: ignore[attr-defined]
+                async_wrapper.cache = cache  # type: ignore[attr-defined]
+                return async_wrapper  # type: ignore[return-value]
+
+            @functools.wraps(function)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                return cache.get(
+                    id_of(*args, **kwargs),
+                    lambda: function(*args, **kwargs),
+                    tags=static,
+                    ttl=ttl,
+                    _result_tags=result_tags(args),
+                )
+
+            wrapper.invalidate = lambda *args, **kwargs: cache.invalidate(id_of(*args, **kwargs))  # type: ignore[attr-defined]
+            wrapper.cache = cache  # type: ignore[attr-defined]
+            return wrapper  # type: ignore[return-value]
+
+        return decorate
+
+    # Shadow checks, stats.
+
+    def _shadow(self, cache: NamedCache, id: Any, entry: Entry, fallback: Any) -> None:
+        """A hit: hand it to the shadow checker when this cache shadows a share of reads."""
+
+    def stats(self) -> dict[str, Any]:
+        """Per cache and layer: requests, hits, misses, fills, errors, latency p50/p99 (ms);
+        fallback calls and errors; shadow checks. Plus datasets and the client's counters."""
+        caches = {}
+        for name, cache in list(self._caches.items()):
+            snapshot = cache.stats.snapshot()
+            snapshot["shadow"] = dict(_NO_SHADOW)
+            caches[name] = snapshot
+        return {
+            "caches": caches,
+            "datasets": {},
+            "client": {
+                "read_through": self.client._counters.snapshot(),
+                "health": self.client.health(),
+                "pools": self.client.pool_stats(),
+            },
+        }
+
+    def close(self) -> None:
+        """Stop the config reloads (the client is the caller's to close)."""
+        if self._config is not None:
+            self._config.close()
+
+
+def _positional_id(*args: Any, **kwargs: Any) -> Any:
+    if kwargs:
+        raise InvalidArgument(
+            "a cached function called with keyword arguments needs key=: the default id is"
+            " the positional arguments"
+        )
+    if not args:
+        raise InvalidArgument("a cached function without arguments needs key=")
+    return args[0] if len(args) == 1 else args
+
+
+def _describe(declared: tuple[Any, ...]) -> str:
+    names = (
+        "ttl",
+        "local_ttl",
+        "local_max_entries",
+        "request_layer",
+        "compression",
+        "version",
+        "pool",
+    )
+    return ", ".join(f"{n}={v!r}" for n, v in zip(names, declared, strict=True))

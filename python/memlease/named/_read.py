@@ -1,0 +1,334 @@
+"""A named cache's memcached read-through: the leased read of ``get_or_compute``, with the
+entry's tag versions checked in the same round trip.
+
+One ``_lease_get_with_counters`` call reads the entry (``mg ... N<lease_ttl>``: a miss hands
+exactly one caller the lease) and the version counters of the call's tags, all servers at
+once. An entry is a hit only if every tag it names still has the version stored with it. A
+dead entry (a tag moved, or its counter is gone) is dropped with a CAS-conditional delete, so
+the next read hands one caller the lease: herds stay prevented for it as for a plain miss.
+
+The steps, their drivers and the lease's waiting are ``_steps``' and ``_consistency``'s; the
+first read differs from ``get_or_compute``'s (several keys, undecoded bytes), so the decision
+loop is written here, over the same steps. Tag versions are read *before* the fallback runs,
+so an ``invalidate_tags`` during the computation leaves the stored entry dead, as a write's
+invalidation refuses a lease's fill. Tags known only from the result (a decorator's callable
+``tags``) are versioned when the value is stored: an invalidation of such a tag while the
+value was computed is not seen (pass such tags on the call when that matters).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from memlease import _consistency as c
+from memlease._consistency import CACHE_UNAVAILABLE
+from memlease._core import LeaseResult
+from memlease._policies import LeasePolicy
+from memlease._steps import AnyClient, ClientCall, Invalidate, Load, Sleep, Steps
+from memlease.named import _envelope, _keys
+from memlease.named._envelope import Entry
+from memlease.named._stats import CacheStats
+
+if TYPE_CHECKING:
+    from memlease._client import AsyncClient, Client
+
+# What `_lease_get_with_counters` answers: the entry's read, its flags, the counters.
+Read = tuple[LeaseResult, int, list[int | None]]
+# How often a caller drops a dead entry and reads again before giving up on the cache.
+MAX_DEAD_DROPS = 3
+
+
+def fresh_version() -> int:
+    """The first version of a tag counter (re-)created now: microseconds since the epoch, times
+    1024, plus a random 10 bits. A counter evicted (or deleted by ``invalidate_tags``) and
+    created again starts at a number no entry stored before can carry (the ABA hazard of
+    restarting at 0), across processes with clocks that disagree too, unless two creations
+    fall in one microsecond and draw the same 10 bits."""
+    return (time.time_ns() // 1000) << 10 | random.getrandbits(10)
+
+
+@dataclass(slots=True)
+class ReadTagged(ClientCall):
+    key: str
+    counters: list[str]
+    lease_ttl: int
+
+    def perform(self, client: AnyClient) -> Any:
+        return client._lease_get_with_counters(self.key, self.counters, lease_ttl=self.lease_ttl)
+
+
+@dataclass(slots=True)
+class EnsureCounter(ClientCall):
+    """``ma <tag> N0 J<fresh> D0 v``: the tag's version, created if absent (no TTL: only
+    eviction or ``invalidate_tags`` removes it)."""
+
+    key: str
+
+    def perform(self, client: AnyClient) -> Any:
+        return client.meta_arithmetic(self.key, f"N0 J{fresh_version()} D0 v")
+
+
+@dataclass(slots=True)
+class ReadCounters(ClientCall):
+    keys: list[str]
+
+    def perform(self, client: AnyClient) -> Any:
+        return client.get_many(self.keys)
+
+
+@dataclass(slots=True)
+class FillEntry(ClientCall):
+    key: str
+    payload: bytes
+    cas: int | None
+    ttl: int
+
+    def perform(self, client: AnyClient) -> Any:
+        return client.fill(
+            self.key, self.payload, self.cas, self.ttl, client_flags=_envelope.ENTRY_FLAGS
+        )
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the read-through found: the value, and the entry it came from on a hit (its tags
+    for the local layer, its age for shadow checks) or the entry it stored."""
+
+    value: Any
+    hit: bool
+    entry: Entry | None
+
+
+class TaggedRead:
+    """One ``NamedCache.get`` past the in-process layers."""
+
+    __slots__ = (
+        "app",
+        "codec",
+        "counter_keys",
+        "fallback",
+        "key",
+        "lease",
+        "result_tags",
+        "stats",
+        "tags",
+        "ttl",
+    )
+
+    def __init__(
+        self,
+        app: str,
+        key: str,
+        tags: tuple[str, ...],
+        fallback: Callable[[], Any],
+        ttl: int,
+        codec: str | None,
+        lease: LeasePolicy,
+        stats: CacheStats,
+        result_tags: Callable[[Any], Iterable[str]] | None,
+    ) -> None:
+        self.app = app
+        self.key = key
+        self.tags = tags
+        self.counter_keys = [_keys.tag_key(app, tag) for tag in tags]
+        self.fallback = fallback
+        self.ttl = ttl
+        self.codec = codec
+        self.lease = lease
+        self.stats = stats
+        self.result_tags = result_tags
+
+    def hit(self, read: Read) -> Entry | None:
+        """The entry, if `read` is a plain hit whose tags are all among the call's and current
+        (the fast path: no further step)."""
+        result, flags, versions = read
+        if not result.found or result.won or result.stale:
+            return None
+        entry = _envelope.decode(result.value, flags)
+        if entry is None or not _current(entry, _known(self.tags, versions)):
+            return None
+        return entry
+
+    def steps(
+        self, client: AnyClient, first: Read | None, first_elapsed: float = 0.0
+    ) -> Steps[Outcome]:
+        """The read-through from the first read (made by the caller, or here if None)."""
+        if first is None:
+            try:
+                yield from c.replay_pending(self.key, client._tracker, client._spot)
+            except CACHE_UNAVAILABLE:
+                self.stats.memcached.error()  # the entry may be old and can't be fixed
+                return (yield from self._uncached())
+        delays = self.lease.delays()
+        drops = 0
+        while True:
+            if first is None:
+                started = time.perf_counter()
+                try:
+                    read: Read = yield ReadTagged(self.key, self.counter_keys, self.lease.lease_ttl)
+                except CACHE_UNAVAILABLE:
+                    self.stats.memcached.error()
+                    return (yield from self._uncached())
+                elapsed = time.perf_counter() - started
+            else:
+                read, first, elapsed = first, None, first_elapsed
+            result, flags, versions = read
+            known = _known(self.tags, versions)
+            entry = _envelope.decode(result.value, flags) if result.found else None
+            if entry is not None:
+                unread = [tag for tag in entry.tags if tag not in known]
+                if unread:
+                    known.update((yield from self._read_versions(unread)))
+                if _current(entry, known) and not result.won and not result.stale:
+                    self.stats.memcached.hit(elapsed)
+                    return Outcome(entry.value, True, entry)
+                if not result.won and not _current(entry, known):
+                    # Dead: drop this copy (unless it changed since), so the next read hands
+                    # one caller the lease.
+                    drops += 1
+                    if drops > MAX_DEAD_DROPS:
+                        return (yield from self._uncached())
+                    try:
+                        yield Invalidate(self.key, cas=result.cas)
+                    except CACHE_UNAVAILABLE:
+                        self.stats.memcached.error()
+                        return (yield from self._uncached())
+                    continue
+            if result.won:
+                self.stats.memcached.miss(elapsed)
+                return (yield from self._compute(result, known))
+            # Someone else holds the lease (a placeholder, or a stale item being refreshed).
+            delay = next(delays, None)
+            if delay is None:
+                self.stats.memcached.miss(elapsed)
+                return (yield from self._uncached())
+            yield Sleep(delay, self.lease.sleep)
+
+    def _read_versions(self, tags: list[str]) -> Steps[dict[str, int]]:
+        """Versions of tags the entry names but the call did not (a second round trip)."""
+        keys = [_keys.tag_key(self.app, tag) for tag in tags]
+        try:
+            found = yield ReadCounters(keys)
+        except CACHE_UNAVAILABLE:
+            return {}
+        return {
+            tag: v
+            for tag, key in zip(tags, keys, strict=True)
+            if (v := _number(found.get(key))) is not None
+        }
+
+    def _ensure_versions(self, tags: Iterable[str], known: dict[str, int]) -> Steps[bool]:
+        for tag in tags:
+            if tag not in known:
+                created = yield EnsureCounter(_keys.tag_key(self.app, tag))
+                version = _number(created.value)
+                if version is None:
+                    return False
+                known[tag] = version
+        return True
+
+    def _compute(self, result: LeaseResult, known: dict[str, int]) -> Steps[Outcome]:
+        try:
+            versioned = yield from self._ensure_versions(self.tags, known)
+        except CACHE_UNAVAILABLE:
+            versioned = False
+        if not versioned:
+            yield from c._release(self.key, result)
+            return (yield from self._uncached())
+        try:
+            value = yield from self._load()
+        except BaseException:
+            yield from c._release(self.key, result)
+            raise
+        tags = list(self.tags)
+        if self.result_tags is not None:
+            tags += [t for t in dict.fromkeys(self.result_tags(value)) if t not in self.tags]
+            try:
+                versioned = yield from self._ensure_versions(tags, known)
+            except CACHE_UNAVAILABLE:
+                versioned = False
+            if not versioned:
+                yield from c._release(self.key, result)
+                return Outcome(value, False, None)
+        entry = Entry(value, tuple(tags), tuple(known[t] for t in tags), time.time())
+        payload = _envelope.encode(entry, self.codec)
+        try:
+            stored = yield FillEntry(self.key, payload, result.cas, self.ttl)
+        except CACHE_UNAVAILABLE:
+            self.stats.memcached.error()
+            stored = False
+        if stored:
+            self.stats.memcached.fill()
+        return Outcome(value, False, entry if stored else None)
+
+    def _load(self) -> Steps[Any]:
+        try:
+            value = yield Load(self.fallback)
+        except BaseException:
+            self.stats.fallback(failed=True)
+            raise
+        self.stats.fallback(failed=False)
+        return value
+
+    def _uncached(self) -> Steps[Outcome]:
+        return Outcome((yield from self._load()), False, None)
+
+
+def _current(entry: Entry, versions: dict[str, int]) -> bool:
+    """Whether every tag the entry names still has the version stored with it (a tag whose
+    counter is gone is not: it was invalidated, or evicted and its history lost)."""
+    if len(entry.tags) != len(entry.versions):
+        return False  # not an entry this module wrote
+    return all(versions.get(t) == v for t, v in zip(entry.tags, entry.versions, strict=True))
+
+
+def _known(tags: tuple[str, ...], versions: list[int | None]) -> dict[str, int]:
+    return {tag: v for tag, v in zip(tags, versions, strict=True) if v is not None}
+
+
+def _number(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def read_sync(client: Client, call: TaggedRead) -> Outcome:
+    """The fast path (one call, a plain hit ends there), then the steps."""
+    if not client._tracker.has_pending():
+        started = time.perf_counter()
+        try:
+            first: Read = client._lease_get_with_counters(
+                call.key, call.counter_keys, lease_ttl=call.lease.lease_ttl
+            )
+        except CACHE_UNAVAILABLE:
+            call.stats.memcached.error()
+            return c.run_sync(client, call._uncached())
+        entry = call.hit(first)
+        if entry is not None:
+            call.stats.memcached.hit(time.perf_counter() - started)
+            return Outcome(entry.value, True, entry)
+        return c.run_sync(client, call.steps(client, first, time.perf_counter() - started))
+    return c.run_sync(client, call.steps(client, None))
+
+
+async def read_async(client: AsyncClient, call: TaggedRead) -> Outcome:
+    if not client._tracker.has_pending():
+        started = time.perf_counter()
+        try:
+            first: Read = await client._lease_get_with_counters(
+                call.key, call.counter_keys, lease_ttl=call.lease.lease_ttl
+            )
+        except CACHE_UNAVAILABLE:
+            call.stats.memcached.error()
+            return await c.run_async(client, call._uncached())
+        entry = call.hit(first)
+        if entry is not None:
+            call.stats.memcached.hit(time.perf_counter() - started)
+            return Outcome(entry.value, True, entry)
+        return await c.run_async(client, call.steps(client, first, time.perf_counter() - started))
+    return await c.run_async(client, call.steps(client, None))
