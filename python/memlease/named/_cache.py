@@ -76,17 +76,19 @@ class NamedCache:
         self.compression = compression
         self.version = version
         self.stats = CacheStats()
-        self._prefix = _keys.prefix(manager.app, name, version)
+        self.prefix = _keys.prefix(  # every key of this cache starts with it
+            manager.app, name, version
+        )
         self._local_max_entries = local_max_entries
         self._local: Any = None  # the in-process layer, made when local_ttl first is > 0
         self._scope: ContextVar[dict[str, Any] | None] = manager._scope
 
     def __repr__(self) -> str:
-        return f"<NamedCache {self._prefix}* {self.settings}>"
+        return f"<NamedCache {self.prefix}* {self.settings}>"
 
     def key(self, id: Any) -> str:
         """The memcached key of `id`: ``urn:<app>:<name>[@v<version>]:<id>``."""
-        return self._prefix + _keys.id_text(id)
+        return self.prefix + _keys.id_text(id)
 
     # Reads.
 

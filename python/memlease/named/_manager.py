@@ -127,8 +127,8 @@ class CacheManager:
         routed = self.client._pool_of(cache.key("probe"))
         if routed != pool:
             raise InvalidArgument(
-                f"cache {cache.name!r} wants pool {pool!r}, but its keys ({cache.key('…')})"
-                f" route to pool {routed!r}: add routes={{{cache.key('')!r}: {pool!r}}} (or a"
+                f"cache {cache.name!r} wants pool {pool!r}, but its keys ({cache.prefix}...)"
+                f" route to pool {routed!r}: add routes={{{cache.prefix!r}: {pool!r}}} (or a"
                 " shorter prefix of it) to the client"
             )
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from memlease import _consistency as c
 from memlease._consistency import CACHE_UNAVAILABLE
 from memlease._core import LeaseResult
+from memlease._errors import SerializationError
 from memlease._policies import LeasePolicy
 from memlease._steps import AnyClient, ClientCall, Invalidate, Load, Sleep, Steps
 from memlease.named import _envelope, _keys
@@ -148,7 +149,7 @@ class TaggedRead:
         result, flags, versions = read
         if not result.found or result.won or result.stale:
             return None
-        entry = _envelope.decode(result.value, flags)
+        entry = _decoded(result, flags)
         if entry is None or not _current(entry, _known(self.tags, versions)):
             return None
         return entry
@@ -178,26 +179,30 @@ class TaggedRead:
                 read, first, elapsed = first, None, first_elapsed
             result, flags, versions = read
             known = _known(self.tags, versions)
-            entry = _envelope.decode(result.value, flags) if result.found else None
+            entry = _decoded(result, flags)
+            current = False
             if entry is not None:
                 unread = [tag for tag in entry.tags if tag not in known]
                 if unread:
                     known.update((yield from self._read_versions(unread)))
-                if _current(entry, known) and not result.won and not result.stale:
+                current = _current(entry, known)
+                if current and not result.won and not result.stale:
                     self.stats.memcached.hit(elapsed)
                     return Outcome(entry.value, True, entry)
-                if not result.won and not _current(entry, known):
-                    # Dead: drop this copy (unless it changed since), so the next read hands
-                    # one caller the lease.
-                    drops += 1
-                    if drops > MAX_DEAD_DROPS:
-                        return (yield from self._uncached())
-                    try:
-                        yield Invalidate(self.key, cas=result.cas)
-                    except CACHE_UNAVAILABLE:
-                        self.stats.memcached.error()
-                        return (yield from self._uncached())
-                    continue
+            if result.found and not current and not result.won:
+                # Dead (a tag moved) or not ours (another client's value under this key):
+                # drop this copy unless it changed since, so the next read hands one caller
+                # the lease.
+                drops += 1
+                if drops > MAX_DEAD_DROPS:
+                    self.stats.memcached.miss(elapsed)
+                    return (yield from self._uncached())
+                try:
+                    yield Invalidate(self.key, cas=result.cas)
+                except CACHE_UNAVAILABLE:
+                    self.stats.memcached.error()
+                    return (yield from self._uncached())
+                continue
             if result.won:
                 self.stats.memcached.miss(elapsed)
                 return (yield from self._compute(result, known))
@@ -284,6 +289,17 @@ def _current(entry: Entry, versions: dict[str, int]) -> bool:
     if len(entry.tags) != len(entry.versions):
         return False  # not an entry this module wrote
     return all(versions.get(t) == v for t, v in zip(entry.tags, entry.versions, strict=True))
+
+
+def _decoded(result: LeaseResult, flags: int) -> Entry | None:
+    """The entry read, or None: nothing found, another client's value, or a corrupt entry
+    (each is dropped and computed again rather than failing the read)."""
+    if not result.found:
+        return None
+    try:
+        return _envelope.decode(result.value, flags)
+    except SerializationError:
+        return None
 
 
 def _known(tags: tuple[str, ...], versions: list[int | None]) -> dict[str, int]:
