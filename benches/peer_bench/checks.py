@@ -15,6 +15,7 @@ from .dataset import (
     MEDIUM_VALUE,
     SET_BATCHES,
     SET_KEYS,
+    NAMED_IDS,
     SMALL_KEYS,
     SMALL_VALUE,
 )
@@ -23,6 +24,10 @@ from .scenario_types import expect
 
 def verify_get_small(client: BenchClient) -> None:
     expect(client.get(SMALL_KEYS[0]) == SMALL_VALUE, "get of a 100 B value")
+
+
+def verify_named_get(client: BenchClient) -> None:
+    expect(client.named_get(NAMED_IDS[0]) == SMALL_VALUE, "named cache hit of a 100 B value")
 
 
 async def verify_get_small_async(client: AsyncBenchClient) -> None:

@@ -19,10 +19,19 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from memlease._client import AsyncClient, Client
+from memlease._consistency import CACHE_UNAVAILABLE
 from memlease._errors import InvalidArgument
-from memlease._policies import DEFAULT_LEASE, MAX_TTL, check_number
+from memlease._policies import MAX_TTL, check_number
 from memlease.named import _keys
-from memlease.named._read import Outcome, TaggedRead, read_async, read_sync
+from memlease.named._read import (
+    LEASE_TTL,
+    Outcome,
+    TaggedRead,
+    plain_hit,
+    read_async,
+    read_sync,
+)
 from memlease.named._stats import CacheStats
 
 if TYPE_CHECKING:
@@ -34,16 +43,18 @@ ResultTags = Callable[[Any], Iterable[str]] | None
 
 
 def check_tags(tags: Any) -> tuple[str, ...]:
+    """`tags` as a tuple without repeats (``InvalidArgument`` unless an iterable of non-empty
+    str)."""
     if isinstance(tags, (str, bytes)):
-        raise InvalidArgument(
-            f"tags must be an iterable of str, not a single {type(tags).__name__}"
-        )
+        kind = type(tags).__name__
+        raise InvalidArgument(f"tags must be an iterable of str, not a single {kind}")
     try:
         checked = tuple(dict.fromkeys(tags))
     except TypeError:
         raise InvalidArgument(f"tags must be an iterable of str, got {tags!r}") from None
     for tag in checked:
-        _keys.tag_key("x", tag)  # raises InvalidArgument for anything but a non-empty str
+        if type(tag) is not str or not tag:
+            raise InvalidArgument(f"a tag must be a non-empty str, got {tag!r}")
     return checked
 
 
@@ -82,6 +93,10 @@ class NamedCache:
         self._local_max_entries = local_max_entries
         self._local: Any = None  # the in-process layer, made when local_ttl first is > 0
         self._scope: ContextVar[dict[str, Any] | None] = manager._scope
+        # The client for this cache's flavour of calls (None: the other flavour, refused).
+        client = manager.client
+        self._sync_client = client if isinstance(client, Client) else None
+        self._async_client = client if isinstance(client, AsyncClient) else None
 
     def __repr__(self) -> str:
         return f"<NamedCache {self.prefix}* {self.settings}>"
@@ -103,13 +118,28 @@ class NamedCache:
     ) -> Any:
         """The value of `id` from the first layer that has it, else ``fallback()``'s (stored
         in memcached for `ttl` seconds, default the cache's, with `tags`)."""
-        client = self.manager._sync()
-        if not self.settings.enabled:
+        client = self._sync_client or self.manager._sync()
+        settings = self.settings
+        if not settings.enabled:
             return self._direct(fallback)
-        lookup = _Lookup(self, id, fallback, tags, ttl, _result_tags)
-        if lookup.found is not _MISSING:
-            return lookup.found
-        return lookup.keep(read_sync(client, lookup.read))
+        key, tags, counters, near = self._start(id, tags, fallback, settings)
+        if near is not None and near.found is not _MISSING:
+            return near.found
+        first: Any = None
+        started = time.perf_counter()
+        if not client._tracker.has_pending():
+            # The fast path, written out (a plain hit makes no step and no read object).
+            try:
+                first = client._lease_get_with_counters(key, counters, lease_ttl=LEASE_TTL)
+            except CACHE_UNAVAILABLE as error:
+                first = error
+            else:
+                value = self._hit(first, tags, started, near, id, fallback)
+                if value is not _MISSING:
+                    return value
+        call = self._read(key, tags, counters, fallback, ttl, settings, _result_tags)
+        outcome = read_sync(client, call, first, time.perf_counter() - started)
+        return self._kept(outcome, near, id, fallback)
 
     async def aget(
         self,
@@ -121,13 +151,89 @@ class NamedCache:
         _result_tags: ResultTags = None,
     ) -> Any:
         """:meth:`get` for an ``AsyncClient`` manager; `fallback` may be sync or async."""
-        client = self.manager._async()
-        if not self.settings.enabled:
+        client = self._async_client or self.manager._async()
+        settings = self.settings
+        if not settings.enabled:
             return await self._adirect(fallback)
-        lookup = _Lookup(self, id, fallback, tags, ttl, _result_tags)
-        if lookup.found is not _MISSING:
-            return lookup.found
-        return lookup.keep(await read_async(client, lookup.read))
+        key, tags, counters, near = self._start(id, tags, fallback, settings)
+        if near is not None and near.found is not _MISSING:
+            return near.found
+        first: Any = None
+        started = time.perf_counter()
+        if not client._tracker.has_pending():
+            try:
+                first = await client._lease_get_with_counters(key, counters, lease_ttl=LEASE_TTL)
+            except CACHE_UNAVAILABLE as error:
+                first = error
+            else:
+                value = self._hit(first, tags, started, near, id, fallback)
+                if value is not _MISSING:
+                    return value
+        call = self._read(key, tags, counters, fallback, ttl, settings, _result_tags)
+        outcome = await read_async(client, call, first, time.perf_counter() - started)
+        return self._kept(outcome, near, id, fallback)
+
+    def _hit(
+        self,
+        first: Any,
+        tags: tuple[str, ...],
+        started: float,
+        near: _Lookup | None,
+        id: Any,
+        fallback: Callable[[], Any],
+    ) -> Any:
+        """The value if the first read is a plain hit (written back, offered to the shadow
+        checks), else ``_MISSING``."""
+        entry = plain_hit(first, tags)
+        if entry is None:
+            return _MISSING
+        self.stats.memcached.hit(time.perf_counter() - started)
+        if near is None and self.settings.shadow_percent <= 0:
+            return entry.value
+        return self._kept(Outcome(entry.value, True, entry), near, id, fallback)
+
+    def _start(
+        self, id: Any, tags: Iterable[str], fallback: Callable[[], Any], settings: CacheSettings
+    ) -> tuple[str, tuple[str, ...], list[str], _Lookup | None]:
+        """The key, the tags checked, their counters' keys, and the near layers' lookup."""
+        key = self.prefix + _keys.id_text(id)
+        checked, counters = self.manager._tag_keys(tags)
+        return key, checked, counters, self._near(id, key, fallback, settings)
+
+    def _near(
+        self, id: Any, key: str, fallback: Callable[[], Any], settings: CacheSettings
+    ) -> _Lookup | None:
+        """The request and in-process layers' lookup, when either is in use."""
+        scope = self._scope.get() if self.request_layer else None
+        if scope is None and settings.local_ttl <= 0:
+            return None
+        return _Lookup(self, id, key, fallback, scope, settings.local_ttl)
+
+    def _read(
+        self,
+        key: str,
+        tags: tuple[str, ...],
+        counters: list[str],
+        fallback: Callable[[], Any],
+        ttl: int | None,
+        settings: CacheSettings,
+        result_tags: ResultTags,
+    ) -> TaggedRead:
+        ttl = settings.ttl if ttl is None else check_ttl("ttl", ttl)
+        app = self.manager.app
+        return TaggedRead(
+            app, key, tags, counters, fallback, ttl, self.compression, self.stats, result_tags
+        )
+
+    def _kept(self, outcome: Outcome, near: _Lookup | None, id: Any, fallback: Any) -> Any:
+        """The outcome's value, written back into the earlier layers; a hit is offered to the
+        shadow checks."""
+        entry = outcome.entry
+        if outcome.hit and entry is not None:
+            self.manager._shadow(self, id, entry, fallback)
+        if near is not None:
+            near.keep(outcome)
+        return outcome.value
 
     def _direct(self, fallback: Callable[[], Any]) -> Any:
         """A disabled cache: the fallback, counted, and nothing else."""
@@ -190,38 +296,22 @@ class _Lookup:
     ``found`` is the value, or ``_MISSING``), then, with the memcached read-through's outcome,
     the write-back into those layers (:meth:`keep`)."""
 
-    __slots__ = ("cache", "fallback", "found", "id", "key", "local", "read", "scope", "token")
+    __slots__ = ("cache", "fallback", "found", "id", "key", "local", "scope", "token")
 
     def __init__(
         self,
         cache: NamedCache,
         id: Any,
+        key: str,
         fallback: Callable[[], Any],
-        tags: Iterable[str],
-        ttl: int | None,
-        result_tags: ResultTags,
+        scope: dict[str, Any] | None,
+        local_ttl: float,
     ) -> None:
-        settings = cache.settings
-        self.cache, self.id, self.fallback = cache, id, fallback
-        self.key = key = cache.key(id)
-        checked = check_tags(tags)
-        ttl = settings.ttl if ttl is None else check_ttl("ttl", ttl)
-        self.scope = scope = cache._scope.get() if cache.request_layer else None
+        self.cache, self.id, self.key, self.fallback = cache, id, key, fallback
+        self.scope = scope
         self.local: Any = None
         self.token: Any = None
-        self.found = self._near(scope, settings.local_ttl)
-        if self.found is _MISSING:
-            self.read = TaggedRead(
-                cache.manager.app,
-                key,
-                checked,
-                fallback,
-                ttl,
-                cache.compression,
-                DEFAULT_LEASE,
-                cache.stats,
-                result_tags,
-            )
+        self.found = self._near(scope, local_ttl)
 
     def _near(self, scope: dict[str, Any] | None, local_ttl: float) -> Any:
         stats, key = self.cache.stats, self.key
@@ -250,11 +340,9 @@ class _Lookup:
         self.cache.manager._shadow(self.cache, self.id, entry, self.fallback)
         return entry.value
 
-    def keep(self, outcome: Outcome) -> Any:
+    def keep(self, outcome: Outcome) -> None:
         """Write what memcached (or the fallback) gave back into the earlier layers."""
         cache, entry = self.cache, outcome.entry
-        if outcome.hit and entry is not None:
-            cache.manager._shadow(cache, self.id, entry, self.fallback)
         if self.local is not None and entry is not None:
             local_ttl = cache.settings.local_ttl
             self.local.put(self.key, entry, tags=entry.tags, ttl=local_ttl, token=self.token)
@@ -262,4 +350,3 @@ class _Lookup:
         if self.scope is not None:
             self.scope[self.key] = outcome.value
             cache.stats.request.fill()
-        return outcome.value

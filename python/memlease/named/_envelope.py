@@ -11,8 +11,7 @@ under a named cache's key lacks the marker, and is a miss here.
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from memlease import _core
 from memlease._errors import InvalidArgument, SerializationError
@@ -32,8 +31,7 @@ def check_codec(compression: Any) -> str | None:
     return compression  # type: ignore[no-any-return]
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """A decoded entry: the value, its tags with the versions they had when it was computed,
     and when it was stored (Unix time, for the shadow checks' staleness)."""
 
@@ -44,9 +42,7 @@ class Entry:
 
 
 def encode(entry: Entry, codec: str | None) -> bytes:
-    body = pickle.dumps(
-        (entry.value, entry.tags, entry.versions, entry.stored_at), pickle.HIGHEST_PROTOCOL
-    )
+    body = pickle.dumps(tuple(entry), pickle.HIGHEST_PROTOCOL)
     used = codec if codec is not None and len(body) > COMPRESS_ABOVE else None
     if used is not None:
         body = _core._compress(body, used)
@@ -65,7 +61,6 @@ def decode(data: bytes, flags: int) -> Entry | None:
     if codec is not None:
         body = _core._decompress(body, codec)
     try:
-        value, tags, versions, stored_at = pickle.loads(body)
+        return Entry._make(pickle.loads(body))
     except Exception as error:
         raise SerializationError(f"named-cache entry cannot be unpickled: {error}") from error
-    return Entry(value, tags, versions, stored_at)

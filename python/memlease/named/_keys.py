@@ -12,6 +12,7 @@ are replaced on the wire by ``memlease-digest:`` + a BLAKE2b-256 digest of the k
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import quote
@@ -60,6 +61,7 @@ def _part(part: Any) -> str:
     raise InvalidArgument(f"an id must be a str, an int or a tuple of them, got {part!r}")
 
 
+@functools.lru_cache(maxsize=4096)  # on every tagged read: the escaping is the cost
 def tag_key(app: str, tag: Any) -> str:
     """Where a tag's version lives: ``urn:<app>#tag:<tag>`` (no cache name has a ``#``)."""
     if not isinstance(tag, str) or not tag:

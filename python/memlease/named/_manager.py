@@ -21,6 +21,7 @@ from memlease.named._envelope import Entry
 from memlease.named._scope import RequestScope
 
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_TAG_SETS = 4096  # distinct tag tuples whose counter keys are remembered
 _NO_SHADOW = {
     "checks": 0,
     "matches": 0,
@@ -57,6 +58,7 @@ class CacheManager:
         self.app = _keys.check_name("app", app)
         self.is_async = isinstance(client, AsyncClient)
         self._caches: dict[str, NamedCache] = {}
+        self._tag_sets: dict[tuple[str, ...], tuple[tuple[str, ...], list[str]]] = {}
         self._scope: ContextVar[dict[str, Any] | None] = ContextVar(
             f"memlease.request_scope.{app}", default=None
         )
@@ -174,6 +176,28 @@ class CacheManager:
 
     async def ainvalidate_tags(self, tags: Iterable[str]) -> None:
         await self._async().invalidate_many(self._forget_tags(tags))
+
+    def _tag_keys(self, tags: Iterable[str]) -> tuple[tuple[str, ...], list[str]]:
+        """`tags` checked, and their counters' keys; remembered for tuples (a call site's
+        tags are usually one constant tuple, and escaping them is the costly part)."""
+        if tags == ():
+            return (), []
+        remembered = isinstance(tags, tuple)
+        if isinstance(tags, tuple):
+            try:
+                known = self._tag_sets.get(tags)
+            except TypeError:  # an unhashable element: check_tags says what is wrong
+                remembered = False
+            else:
+                if known is not None:
+                    return known
+        checked = check_tags(tags)
+        found = (checked, [_keys.tag_key(self.app, tag) for tag in checked])
+        if remembered:
+            if len(self._tag_sets) >= MAX_TAG_SETS:
+                self._tag_sets.clear()
+            self._tag_sets[tags] = found  # type: ignore[index]  # a tuple, as checked
+        return found
 
     def _forget_tags(self, tags: Iterable[str]) -> list[str]:
         checked = check_tags(tags)

@@ -28,7 +28,7 @@ from memlease import _consistency as c
 from memlease._consistency import CACHE_UNAVAILABLE
 from memlease._core import LeaseResult
 from memlease._errors import SerializationError
-from memlease._policies import LeasePolicy
+from memlease._policies import DEFAULT_LEASE
 from memlease._steps import AnyClient, ClientCall, Invalidate, Load, Sleep, Steps
 from memlease.named import _envelope, _keys
 from memlease.named._envelope import Entry
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 # What `_lease_get_with_counters` answers: the entry's read, its flags, the counters.
 Read = tuple[LeaseResult, int, list[int | None]]
+# The lease a miss takes: LeasePolicy's defaults (its placeholder's TTL, its losers' waits).
+LEASE = DEFAULT_LEASE
+LEASE_TTL = DEFAULT_LEASE.lease_ttl
 # How often a caller drops a dead entry and reads again before giving up on the cache.
 MAX_DEAD_DROPS = 3
 
@@ -125,39 +128,31 @@ class TaggedRead:
         app: str,
         key: str,
         tags: tuple[str, ...],
+        counter_keys: list[str],
         fallback: Callable[[], Any],
         ttl: int,
         codec: str | None,
-        lease: LeasePolicy,
         stats: CacheStats,
         result_tags: Callable[[Any], Iterable[str]] | None,
     ) -> None:
         self.app = app
         self.key = key
         self.tags = tags
-        self.counter_keys = [_keys.tag_key(app, tag) for tag in tags]
+        self.counter_keys = counter_keys
         self.fallback = fallback
         self.ttl = ttl
         self.codec = codec
-        self.lease = lease
+        self.lease = LEASE
         self.stats = stats
         self.result_tags = result_tags
 
-    def hit(self, read: Read) -> Entry | None:
-        """The entry, if `read` is a plain hit whose tags are all among the call's and current
-        (the fast path: no further step)."""
-        result, flags, versions = read
-        if not result.found or result.won or result.stale:
-            return None
-        entry = _decoded(result, flags)
-        if entry is None or not _current(entry, _known(self.tags, versions)):
-            return None
-        return entry
-
     def steps(
-        self, client: AnyClient, first: Read | None, first_elapsed: float = 0.0
+        self, client: AnyClient, first: Read | BaseException | None, first_elapsed: float = 0.0
     ) -> Steps[Outcome]:
         """The read-through from the first read (made by the caller, or here if None)."""
+        if isinstance(first, BaseException):
+            self.stats.memcached.error()  # the first read failed: the cache is unreachable
+            return (yield from self._uncached())
         if first is None:
             try:
                 yield from c.replay_pending(self.key, client._tracker, client._spot)
@@ -291,6 +286,20 @@ def _current(entry: Entry, versions: dict[str, int]) -> bool:
     return all(versions.get(t) == v for t, v in zip(entry.tags, entry.versions, strict=True))
 
 
+def plain_hit(read: Read, tags: tuple[str, ...]) -> Entry | None:
+    """The entry, if `read` is a plain hit whose tags are current (the fast path: no further
+    step). The common case, an entry stored with the call's own tags, is one tuple compare."""
+    result, flags, versions = read
+    if not result.found or result.won or result.stale:
+        return None
+    entry = _decoded(result, flags)
+    if entry is None:
+        return None
+    if entry.tags == tags:
+        return entry if entry.versions == tuple(versions) else None
+    return entry if _current(entry, _known(tags, versions)) else None
+
+
 def _decoded(result: LeaseResult, flags: int) -> Entry | None:
     """The entry read, or None: nothing found, another client's value, or a corrupt entry
     (each is dropped and computed again rather than failing the read)."""
@@ -313,38 +322,15 @@ def _number(value: Any) -> int | None:
         return None
 
 
-def read_sync(client: Client, call: TaggedRead) -> Outcome:
-    """The fast path (one call, a plain hit ends there), then the steps."""
-    if not client._tracker.has_pending():
-        started = time.perf_counter()
-        try:
-            first: Read = client._lease_get_with_counters(
-                call.key, call.counter_keys, lease_ttl=call.lease.lease_ttl
-            )
-        except CACHE_UNAVAILABLE:
-            call.stats.memcached.error()
-            return c.run_sync(client, call._uncached())
-        entry = call.hit(first)
-        if entry is not None:
-            call.stats.memcached.hit(time.perf_counter() - started)
-            return Outcome(entry.value, True, entry)
-        return c.run_sync(client, call.steps(client, first, time.perf_counter() - started))
-    return c.run_sync(client, call.steps(client, None))
+def read_sync(
+    client: Client, call: TaggedRead, first: Read | BaseException | None, elapsed: float
+) -> Outcome:
+    """The read-through's steps with blocking calls, from the caller's first read (its
+    outcome, the error it raised, or None if it made none)."""
+    return c.run_sync(client, call.steps(client, first, elapsed))
 
 
-async def read_async(client: AsyncClient, call: TaggedRead) -> Outcome:
-    if not client._tracker.has_pending():
-        started = time.perf_counter()
-        try:
-            first: Read = await client._lease_get_with_counters(
-                call.key, call.counter_keys, lease_ttl=call.lease.lease_ttl
-            )
-        except CACHE_UNAVAILABLE:
-            call.stats.memcached.error()
-            return await c.run_async(client, call._uncached())
-        entry = call.hit(first)
-        if entry is not None:
-            call.stats.memcached.hit(time.perf_counter() - started)
-            return Outcome(entry.value, True, entry)
-        return await c.run_async(client, call.steps(client, first, time.perf_counter() - started))
-    return await c.run_async(client, call.steps(client, None))
+async def read_async(
+    client: AsyncClient, call: TaggedRead, first: Read | BaseException | None, elapsed: float
+) -> Outcome:
+    return await c.run_async(client, call.steps(client, first, elapsed))
