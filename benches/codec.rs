@@ -153,6 +153,31 @@ fn parse_replies(c: &mut Criterion) {
     });
     group.finish();
 
+    // A lone get's reply (`mg <key> v f t O<tag>` answered `VA 100 f16 O7`), collected by the
+    // reader as the single-key path does: the per-call parsing cost of every `get`.
+    let lone = value_reply(SMALL_VALUE_LEN, "f16 O7");
+    let lone_awaited = vec![Awaited {
+        command: Command::Get,
+        value: true,
+        opaque: Opaque::Number(7),
+        key: None,
+    }];
+    let mut group = c.benchmark_group("parse");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("ReplyReader lone VA 100 O7", |b| {
+        b.iter_batched(
+            || (BytesMut::from(&lone[..]), lone_awaited.clone()),
+            |(mut buf, awaited)| {
+                let mut reader = ReplyReader::new(Expect::Replies(awaited));
+                reader.feed(&mut buf, "bench").unwrap();
+                assert!(reader.is_done());
+                reader.into_replies()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+
     // The replies to the quiet batch above, all hits: 100 `VA 100 f16 O<position>` frames and
     // the closing `MN`, already buffered, collected by the reader the client uses. Each
     // iteration gets a fresh copy of the bytes (the reader consumes them); the copy and the

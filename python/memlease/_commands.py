@@ -49,6 +49,14 @@ class MetaDelete(ClientCall):
 
 
 @dataclass(slots=True)
+class Get(ClientCall):
+    key: Any
+
+    def perform(self, client: AnyClient) -> Any:
+        return client.get(self.key)
+
+
+@dataclass(slots=True)
 class Set(ClientCall):
     key: Any
     value: Any

@@ -93,7 +93,7 @@ def test_fallback_errors_propagate_and_release_the_lease(named: Named) -> None:
 
 
 def test_disabled_cache_calls_the_fallback_with_no_memcached_traffic(named: Named) -> None:
-    manager = named.manager(config={"users": {"enabled": False}})
+    manager = named.manager(config={"caches": {"users": {"enabled": False}}})
     users = manager.cache("users", ttl=60)
     before = named.server_stats()
     load = Calls("direct")

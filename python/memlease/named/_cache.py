@@ -72,7 +72,6 @@ class NamedCache:
         name: str,
         declared: tuple[Any, ...],
         defaults: CacheSettings,
-        settings: CacheSettings,
         local_max_entries: int,
         request_layer: bool,
         compression: str | None,
@@ -82,7 +81,7 @@ class NamedCache:
         self.name = name
         self.declared = declared  # the `cache()` arguments, to tell a conflicting redeclaration
         self.defaults = defaults  # as declared; the runtime config overrides them
-        self.settings = settings  # replaced whole when the runtime config changes
+        self._config = manager._config
         self.request_layer = request_layer
         self.compression = compression
         self.version = version
@@ -100,6 +99,13 @@ class NamedCache:
 
     def __repr__(self) -> str:
         return f"<NamedCache {self.prefix}* {self.settings}>"
+
+    @property
+    def settings(self) -> CacheSettings:
+        """The settings in force: the declaration with the runtime config applied (read on
+        every call: a config change applies to the next one, without a restart)."""
+        config = self._config
+        return self.defaults if config is None else config.settings(self.name, self.defaults)
 
     def key(self, id: Any) -> str:
         """The memcached key of `id`: ``urn:<app>:<name>[@v<version>]:<id>``."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -14,11 +15,14 @@ from memlease import _core
 from memlease._client import AsyncClient, Client
 from memlease._errors import InvalidArgument
 from memlease._policies import check_number
+from memlease.metrics import client_stats
 from memlease.named import _envelope, _keys
 from memlease.named._cache import NamedCache, check_tags, check_ttl
 from memlease.named._config import CacheSettings, RuntimeConfig
+from memlease.named._dataset import AsyncDataset, Dataset
 from memlease.named._envelope import Entry
 from memlease.named._scope import RequestScope
+from memlease.named._shadow import OnMismatch, ShadowChecker
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_TAG_SETS = 4096  # distinct tag tuples whose counter keys are remembered
@@ -38,7 +42,9 @@ class CacheManager:
 
     ``config``: runtime settings per cache name (a dict, a JSON/TOML path, or a callable
     returning a dict), re-read every `reload_interval` seconds: ``enabled``, ``ttl``,
-    ``local_ttl``, ``shadow_percent``. What ``cache()`` declares is the default.
+    ``local_ttl``, ``shadow_percent``. What ``cache()`` declares is the default. A bad config
+    is logged and the last good one kept. ``on_mismatch(cache, id, cached, fresh)``: called
+    after each shadow check that found the cache wrong (see ``_shadow``).
     """
 
     def __init__(
@@ -48,6 +54,7 @@ class CacheManager:
         *,
         config: Any = None,
         reload_interval: float = 10.0,
+        on_mismatch: OnMismatch | None = None,
     ) -> None:
         if not isinstance(client, (Client, AsyncClient)):
             raise InvalidArgument(
@@ -62,10 +69,13 @@ class CacheManager:
         self._scope: ContextVar[dict[str, Any] | None] = ContextVar(
             f"memlease.request_scope.{app}", default=None
         )
+        self._on_mismatch = on_mismatch
+        self._shadows: dict[str, ShadowChecker] = {}  # by cache name, made on first sample
+        self._datasets: dict[str, Dataset | AsyncDataset] = {}
         self._config: RuntimeConfig | None = None
         if config is not None:
             self._config = RuntimeConfig(
-                config, reload_interval=reload_interval, known=self._caches
+                config, reload_interval=reload_interval, known=lambda: set(self._caches)
             )
             self._config.on_change(self._apply_config)
 
@@ -110,7 +120,6 @@ class CacheManager:
             name,
             declared,
             defaults,
-            self._settings_for(name, defaults),
             local_max_entries,
             request_layer,
             compression,
@@ -134,14 +143,10 @@ class CacheManager:
                 " shorter prefix of it) to the client"
             )
 
-    def _settings_for(self, name: str, defaults: CacheSettings) -> CacheSettings:
-        return self._config.settings(name, defaults) if self._config is not None else defaults
-
     def _apply_config(self, *_: Any) -> None:
-        """The runtime config changed: each cache's settings are replaced whole (readers see
-        the old or the new, never a mix)."""
-        for name, cache in list(self._caches.items()):
-            cache.settings = self._settings_for(name, cache.defaults)
+        """The runtime config changed: in-process layers take their new TTL (entries already
+        there keep the one they were stored with)."""
+        for cache in list(self._caches.values()):
             if cache._local is not None:
                 cache._local.configure(ttl=cache.settings.local_ttl or None)
 
@@ -281,7 +286,54 @@ class CacheManager:
     # Shadow checks, stats.
 
     def _shadow(self, cache: NamedCache, id: Any, entry: Entry, fallback: Any) -> None:
-        """A hit: hand it to the shadow checker when this cache shadows a share of reads."""
+        """A hit: offered to the cache's shadow checker when the cache shadows a share of
+        reads (the checker samples, runs the fallback off the request path, compares)."""
+        percent = cache.settings.shadow_percent
+        if percent <= 0:
+            return
+        checker = self._shadows.get(cache.name)
+        if checker is None:
+            checker = self._shadows.setdefault(
+                cache.name, ShadowChecker(on_mismatch=self._on_mismatch)
+            )
+        age = max(0.0, time.time() - entry.stored_at)
+        checker.maybe_check(cache.name, id, entry.value, age, fallback, percent)
+
+    # Datasets.
+
+    def dataset(self, name: str, loader: Any, *, refresh_every: float) -> Dataset:
+        """The dataset `name` (Farfetch's refresh-ahead): `loader()` returns the whole
+        mapping; loaded now (a fresh snapshot another process stored, or the loader's), then
+        refreshed every `refresh_every` seconds in the background, at most one process per
+        period calling the loader. Served from memory: ``ds[k]``, ``ds.get(k)``. The same
+        name again returns the same dataset. ``AsyncClient`` managers: :meth:`adataset`."""
+        self._sync()
+        existing = self._dataset_named(name)
+        if existing is not None:
+            return existing  # type: ignore[return-value]
+        dataset = Dataset(self.client, self._dataset_key(name), loader, refresh_every=refresh_every)
+        dataset.load()
+        self._datasets[name] = dataset
+        return dataset
+
+    async def adataset(self, name: str, loader: Any, *, refresh_every: float) -> AsyncDataset:
+        """:meth:`dataset` for an ``AsyncClient`` manager: loaded on the running loop, which
+        then refreshes it; an ``async def`` loader is awaited, a plain one runs in a thread."""
+        self._async()
+        existing = self._dataset_named(name)
+        if existing is not None:
+            return existing  # type: ignore[return-value]
+        key = self._dataset_key(name)
+        dataset = AsyncDataset(self.client, key, loader, refresh_every=refresh_every)
+        await dataset.load()
+        return self._datasets.setdefault(name, dataset)  # type: ignore[return-value]
+
+    def _dataset_named(self, name: str) -> Dataset | AsyncDataset | None:
+        _keys.check_name("dataset name", name)
+        return self._datasets.get(name)
+
+    def _dataset_key(self, name: str) -> str:
+        return f"urn:{self.app}#dataset:{name}"
 
     def stats(self) -> dict[str, Any]:
         """Per cache and layer: requests, hits, misses, fills, errors, latency p50/p99 (ms);
@@ -289,22 +341,34 @@ class CacheManager:
         caches = {}
         for name, cache in list(self._caches.items()):
             snapshot = cache.stats.snapshot()
-            snapshot["shadow"] = dict(_NO_SHADOW)
+            checker = self._shadows.get(name)
+            snapshot["shadow"] = checker.stats() if checker is not None else dict(_NO_SHADOW)
             caches[name] = snapshot
         return {
             "caches": caches,
-            "datasets": {},
-            "client": {
-                "read_through": self.client._counters.snapshot(),
-                "health": self.client.health(),
-                "pools": self.client.pool_stats(),
-            },
+            "datasets": {name: ds.stats() for name, ds in list(self._datasets.items())},
+            "client": client_stats(self.client),
         }
 
     def close(self) -> None:
-        """Stop the config reloads (the client is the caller's to close)."""
+        """Stop the config reloads, the shadow checks and the datasets' refreshes (the client
+        is the caller's to close). ``AsyncClient`` managers: ``await manager.aclose()``."""
+        self._close_common()
+        for dataset in list(self._datasets.values()):
+            if isinstance(dataset, Dataset):
+                dataset.close()
+
+    async def aclose(self) -> None:
+        self._close_common()
+        for dataset in list(self._datasets.values()):
+            if isinstance(dataset, AsyncDataset):
+                await dataset.aclose()
+
+    def _close_common(self) -> None:
         if self._config is not None:
             self._config.close()
+        for checker in list(self._shadows.values()):
+            checker.close(wait=False)
 
 
 def _positional_id(*args: Any, **kwargs: Any) -> Any:

@@ -2,15 +2,19 @@
 //! combiner, health, and (created on first async use) a multiplexed pool. Exchanges encoded
 //! batches; knows nothing of what the requests mean.
 
+mod admission;
+mod blocking;
+
+pub use admission::Admitted;
+
 use crate::blocking::combine::Combiner;
-use crate::blocking::exchange::{self, Job};
-use crate::blocking::pool::{Pool, PooledConnection};
+use crate::blocking::pool::Pool;
 use crate::error::{Error, Result};
 use crate::fork;
 use crate::limits::Timeouts;
 use crate::mux::MuxPool;
-use crate::protocol::reply::{Expect, Replies};
-use crate::route::health::{Admission, HealthEvent, HealthPolicy, HealthSnapshot, ServerHealth};
+use crate::protocol::reply::Expect;
+use crate::route::health::{HealthEvent, HealthPolicy, ServerHealth};
 use crate::route::ledger::{self, Ledger};
 use crate::route::ring::PlacementKey;
 use crate::route::server::Address;
@@ -18,7 +22,7 @@ use crate::route::topology::{Topology, TopologyConfig};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Everything that shapes a cluster.
 #[derive(Debug, Clone)]
@@ -170,160 +174,6 @@ impl Cluster {
         pool.connections.timeouts.patience()
     }
 
-    /// Send each batch to its server over blocking connections, all servers at once, from the
-    /// calling thread; one result per batch, in order. A lone, small batch goes through its
-    /// server's [`Combiner`], so threads calling at the same time share round trips. A batch
-    /// for a server marked down fails at once with [`Error::ServerDown`].
-    pub fn exchange_blocking(&self, mut batches: Vec<Batch>) -> Vec<Result<Replies>> {
-        let pools = match self.pools() {
-            Ok(pools) => pools,
-            Err(e) => return batches.iter().map(|_| Err(e.clone())).collect(),
-        };
-        if let [batch] = &batches[..] {
-            if batch.bytes.len() <= COMBINE_AT_MOST {
-                let batch = batches.pop().expect("one batch");
-                return vec![self.combined(&pools, batch)];
-            }
-        }
-        let mut results: Vec<Option<Result<Replies>>> = Vec::with_capacity(batches.len());
-        // (result slot, admission, connection) of each batch sent, and its expectation.
-        let mut sent = Vec::with_capacity(batches.len());
-        let mut expects = Vec::with_capacity(batches.len());
-        for (i, batch) in batches.into_iter().enumerate() {
-            let borrowed = self.admit(batch.server).and_then(|admitted| {
-                match pools.blocking[batch.server].get() {
-                    Ok(conn) => Ok((admitted, conn)),
-                    Err(error) => {
-                        // Recorded like any outcome: a probe that could not connect has its
-                        // verdict, and must not keep its turn.
-                        admitted.record(&Err(error.clone()));
-                        Err(error)
-                    }
-                }
-            });
-            match borrowed {
-                Ok((admitted, mut conn)) => {
-                    conn.write_buf = batch.bytes;
-                    sent.push((i, admitted, conn));
-                    expects.push(batch.expect);
-                    results.push(None);
-                }
-                Err(e) => results.push(Some(Err(e))),
-            }
-        }
-        // One deadline for the whole exchange: the longest timeout among the servers involved,
-        // counted from the start of the call (converting and encoding 100k keys takes long
-        // enough to matter).
-        let timeout = sent
-            .iter()
-            .map(|(_, admitted, _)| self.timeout_of(admitted.server()))
-            .max()
-            .unwrap_or_default();
-        let deadline = crate::call::started().unwrap_or_else(Instant::now) + timeout;
-        let mut jobs: Vec<Job<'_>> = sent
-            .iter_mut()
-            .zip(expects)
-            .map(|((_, _, conn), expect)| Job::new(conn, expect))
-            .collect();
-        exchange::run(&mut jobs, deadline, timeout);
-        let outcomes: Vec<_> = jobs.into_iter().map(Job::into_outcome).collect();
-        for ((i, admitted, conn), (error, replies)) in sent.into_iter().zip(outcomes) {
-            let result = settle(conn, error, replies);
-            admitted.record(&result);
-            results[i] = Some(result);
-        }
-        results
-            .into_iter()
-            .map(|r| r.expect("every batch has a result"))
-            .collect()
-    }
-
-    /// [`Cluster::exchange_blocking`] of one batch.
-    pub fn exchange_one_blocking(&self, batch: Batch) -> Result<Replies> {
-        if batch.bytes.len() > COMBINE_AT_MOST {
-            return self.exchange_blocking(vec![batch]).pop().expect("one result per batch");
-        }
-        self.combined(&*self.pools()?, batch)
-    }
-
-    /// A lone, small batch through its server's [`Combiner`].
-    fn combined(&self, pools: &Pools, batch: Batch) -> Result<Replies> {
-        let Batch { server, bytes, expect } = batch;
-        let admitted = self.admit(server)?;
-        let result = pools.combiners[server].exchange(&pools.blocking[server], bytes, expect, self.timeout_of(server));
-        admitted.record(&result);
-        result
-    }
-
-    fn admit_in(&self, pools: &Pools, server: usize) -> Result<Admission> {
-        let health = &pools.health[server];
-        match health.admit() {
-            Admission::Refused(retry_in) => Err(health.refusal(retry_in)),
-            admission => Ok(admission),
-        }
-    }
-
-    fn record_in(&self, pools: &Pools, server: usize, admission: Admission, result: &Result<Replies>) {
-        let outcome = result.as_ref().map(|_| ());
-        if let Some(event) = pools.health[server].record(admission, outcome, &self.health_policy) {
-            pools.events.lock().push(event);
-            pools.events_pending.store(true, Ordering::Release);
-        }
-    }
-
-    /// Whether a request may go to `server` now: `Err(ServerDown)` while it is marked down.
-    /// The mark-down rule of both transports: the guard returned must be told how the request
-    /// ended ([`Admitted::record`]), or it abandons its admission when dropped.
-    pub fn admit(&self, server: usize) -> Result<Admitted<'_>> {
-        let pools = self.pools()?;
-        let admission = self.admit_in(&pools, server)?;
-        Ok(Admitted {
-            cluster: self,
-            server,
-            admission: Some(admission),
-        })
-    }
-
-    /// Record how a request let through by [`Cluster::admit`] ended.
-    fn record(&self, server: usize, admission: Admission, result: &Result<Replies>) {
-        if let Ok(pools) = self.pools() {
-            self.record_in(&pools, server, admission, result);
-        }
-    }
-
-    /// A request let through by [`Cluster::admit`] ended with no outcome to record.
-    fn abandon(&self, server: usize, admission: Admission) {
-        if let Ok(pools) = self.pools() {
-            pools.health[server].abandon(admission);
-        }
-    }
-
-    /// Whether `server` is marked down right now.
-    pub fn is_down(&self, server: usize) -> bool {
-        self.pools().map(|p| p.health[server].is_down()).unwrap_or(false)
-    }
-
-    /// Mark-downs and rejoins since the last call, oldest first.
-    pub fn take_events(&self) -> Vec<HealthEvent> {
-        match self.pools() {
-            Ok(pools)
-                if pools.events_pending.load(Ordering::Relaxed)
-                    && pools.events_pending.swap(false, Ordering::Acquire) =>
-            {
-                std::mem::take(&mut *pools.events.lock())
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// Health counters of every server, in configuration order.
-    pub fn health(&self) -> Vec<HealthSnapshot> {
-        match self.pools() {
-            Ok(pools) => pools.health.iter().map(ServerHealth::snapshot).collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-
     /// The multiplexed pool of `server` in this process, created on first use.
     pub fn multiplexed(&self, server: usize) -> Result<Arc<MuxPool>> {
         let pools = self.pools()?;
@@ -374,36 +224,6 @@ impl Cluster {
     }
 }
 
-/// A request let through by [`Cluster::admit`], whose outcome is owed to the server's health.
-/// Dropped unrecorded (its caller stopped waiting, or it never went out), it is abandoned, so
-/// a probe hands its turn back instead of leaving the server down for good.
-pub struct Admitted<'a> {
-    cluster: &'a Cluster,
-    server: usize,
-    admission: Option<Admission>,
-}
-
-impl Admitted<'_> {
-    pub fn server(&self) -> usize {
-        self.server
-    }
-
-    /// How the request ended: a failure counts against the server, a success clears it.
-    pub fn record(mut self, result: &Result<Replies>) {
-        if let Some(admission) = self.admission.take() {
-            self.cluster.record(self.server, admission, result);
-        }
-    }
-}
-
-impl Drop for Admitted<'_> {
-    fn drop(&mut self) {
-        if let Some(admission) = self.admission.take() {
-            self.cluster.abandon(self.server, admission);
-        }
-    }
-}
-
 impl Drop for Cluster {
     /// Multiplexed connections belong to driver tasks that outlive the cluster; closing their
     /// pools makes them end as soon as their batches in flight are answered, instead of after
@@ -411,20 +231,5 @@ impl Drop for Cluster {
     /// that long).
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-/// Return a connection that finished cleanly to its pool; close one that did not (it may hold
-/// part of a reply).
-fn settle(conn: PooledConnection, error: Option<Error>, replies: Replies) -> Result<Replies> {
-    match error {
-        None => {
-            conn.release();
-            Ok(replies)
-        }
-        Some(e) => {
-            tracing::debug!(error = %e, "closing connection after a failed exchange");
-            Err(e)
-        }
     }
 }
