@@ -18,6 +18,8 @@
 //!   connections' buffer sizes.
 //! - [`runtime`]: the tokio runtime, rebuilt after fork; [`fork`]: fork detection.
 //! - [`error`]: the core error type and its predicates.
+//! - [`named`]: the in-process layer of named caches (`local_layer`: entries bounded by count
+//!   and TTL, invalidated by key, tag and wholesale; `tags`: per-tag invalidation records).
 //! - `py`: the Python classes, serialization and exception mapping.
 
 pub mod blocking;
@@ -28,6 +30,7 @@ pub mod error;
 pub mod fork;
 pub mod limits;
 pub mod mux;
+pub mod named;
 pub mod protocol;
 pub mod route;
 pub mod runtime;
@@ -50,6 +53,8 @@ mod _core {
     use crate::py::constructor::_option_defaults;
     #[pymodule_export]
     use crate::py::lease::LeaseResult;
+    #[pymodule_export]
+    use crate::py::local_layer::LocalLayer;
     #[pymodule_export]
     use crate::py::result::MetaResult;
 }

@@ -13,9 +13,9 @@ from .dataset import (
     MEDIUM_BATCHES,
     MEDIUM_KEYS,
     MEDIUM_VALUE,
+    NAMED_IDS,
     SET_BATCHES,
     SET_KEYS,
-    NAMED_IDS,
     SMALL_KEYS,
     SMALL_VALUE,
 )
@@ -32,6 +32,10 @@ def verify_named_get(client: BenchClient) -> None:
 
 async def verify_get_small_async(client: AsyncBenchClient) -> None:
     expect(await client.get(SMALL_KEYS[0]) == SMALL_VALUE, "get of a 100 B value")
+
+
+def verify_local_hit(client: BenchClient) -> None:
+    expect(client.local_get(SMALL_KEYS[0]) == SMALL_VALUE, "in-process hit of a 100 B value")
 
 
 def verify_set_small(client: BenchClient) -> None:

@@ -16,6 +16,7 @@ from .environment import environment
 from .fleet import run_fleet
 from .guide import GUIDE
 from .memory import MEMORY_SAMPLES, MemoryRun, memory_check
+from .named_tags import invalidate_tags_check
 from .progress import log
 from .ratios import best_peer_ratios
 from .report import render_report, write_json
@@ -23,7 +24,6 @@ from .results import Row
 from .results_file import default_results_path, write_results
 from .rounds import run_scenario
 from .scenario_types import Scenario
-from .named_tags import invalidate_tags_check
 from .scenarios import MEMORY_SCENARIO, NAMED_TAGS_SCENARIO, SCENARIOS, is_fleet, supports
 
 

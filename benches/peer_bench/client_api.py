@@ -30,6 +30,13 @@ class BenchClient(ABC):
     # The servers it spreads keys over: a Scenario runs only on clients with as many.
     servers = 1
 
+    # Whether it has an in-process layer (local_hit): memlease's LocalLayer, cachetools.
+    local_layer = False
+
+    def local_get(self, key: str) -> Any:
+        """The value, from the client's in-process layer (no I/O)."""
+        raise NotImplementedError(f"{self.name} has no in-process layer")
+
     def lease_get(self, key: str) -> Any:
         """The value, read the way a lease-protected read-through reads a hit."""
         raise NotImplementedError(f"{self.name} has no leases")

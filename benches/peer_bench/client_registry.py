@@ -12,6 +12,7 @@ from .async_clients import (
     MemleaseAsyncClient,
 )
 from .client_api import AnyClient, AsyncBenchClient, BenchClient
+from .local_layer import CachetoolsClient
 from .progress import log
 from .raw_socket import RawSocketClient
 from .scenario_types import AsyncScenario, Scenario
@@ -25,6 +26,7 @@ CLIENTS: dict[str, Callable[[str], BenchClient]] = {
     "pylibmc": PylibmcClient,
     "meta-memcache": MetaMemcacheClient,
     "raw-socket": RawSocketClient,
+    "cachetools": CachetoolsClient,
 }
 # The same for the async scenarios; --clients memlease picks both memlease clients.
 ASYNC_CLIENTS: dict[str, Callable[[str], AsyncBenchClient]] = {

@@ -38,6 +38,9 @@ runs with ``serde="raw"`` and compression off):
                         pymemcache one PooledClient (max_pool_size=4; its plain Client is not
                         thread-safe), pylibmc gives each thread its own clone()
     threads8_get_100B   the same with 8 threads (PooledClient max_pool_size=8)
+    local_hit           sequential hit of a named cache's in-process layer, no I/O: memlease's
+                        LocalLayer.get (entries tagged twice) against cachetools' TTLCache
+                        under a threading.Lock (``with lock: cache.get(key)``); only those two
     lease_get_100B      sequential hit through the lease-aware read (memlease get_or_lease,
                         meta-memcache get_or_lease with its default LeasePolicy): what the
                         thundering-herd protection costs on a hit; only clients with leases
@@ -55,8 +58,9 @@ runs with ``serde="raw"`` and compression off):
                         pylibmc's Client and pymemcache's HashClient, each given all 16
     memory_mixed_1M     memlease only, a one-shot run rather than rounds: see "Memory check"
 
-Clients: memlease, pymemcache, pylibmc, meta-memcache, and raw-socket: a few lines of Python
-that send ``mg <key> v`` and read until the whole reply is in (get_100B only). raw-socket is
+Clients: memlease, pymemcache, pylibmc, meta-memcache, cachetools (local_hit only), and
+raw-socket: a few lines of Python that send ``mg <key> v`` and read until the whole reply is
+in (get_100B only). raw-socket is
 what one round trip costs a Python program on this machine, the floor for any client. The
 async scenarios have clients of their own: memlease (its AsyncClient, default timeouts and
 max_connections), aiomcache (default pool_size=2), emcache with its defaults (1 s timeout,

@@ -12,6 +12,7 @@ from .checks import (
     verify_get_many_medium,
     verify_get_small,
     verify_get_small_async,
+    verify_local_hit,
     verify_mixed,
     verify_mixed_async,
     verify_named_get,
@@ -115,6 +116,13 @@ ALL_SCENARIOS: list[Scenario | AsyncScenario] = [
         threads=8,
     ),
     Scenario(
+        "local_hit",
+        "ops/s",
+        1,
+        lambda c: cycle(SMALL_KEYS, c.local_get),
+        verify_local_hit,
+    ),
+    Scenario(
         "lease_get_100B",
         "ops/s",
         1,
@@ -165,6 +173,8 @@ SCENARIOS = {scenario.name: scenario for scenario in ALL_SCENARIOS}
 LEASE_SCENARIOS = frozenset({"lease_get_100B"})
 # Scenarios only clients with named caches run (memlease).
 NAMED_SCENARIOS = frozenset({"named_get_2tags_100B"})
+# Scenarios only clients with an in-process layer run (memlease's LocalLayer, cachetools).
+LOCAL_SCENARIOS = frozenset({"local_hit"})
 # The concurrent scenarios and the single-caller one each is compared with, under the table.
 CONCURRENCY_BASELINE = {
     "threads4_get_100B": "get_100B",
@@ -199,5 +209,6 @@ def supports(client: AnyClient, name: str) -> bool:
             and scenario.servers == client.servers
             and (name not in LEASE_SCENARIOS or client.leases)
             and (name not in NAMED_SCENARIOS or client.named)
+            and (name not in LOCAL_SCENARIOS or client.local_layer)
         )
     return fits and (client.scenarios is None or name in client.scenarios)

@@ -10,6 +10,7 @@ import memlease
 
 from .client_api import BenchClient, split_address
 from .dataset import NAMED_IDS, NAMED_TAGS, SMALL_VALUE
+from .local_layer import filled_local_layer
 
 
 class MemleaseClient(BenchClient):
@@ -19,12 +20,17 @@ class MemleaseClient(BenchClient):
         # Values are bytes already: store them as-is, and never compress (see the 100 KB case).
         self._client = memlease.Client(address, serde="raw", compress_threshold=None)
         self._named = named_cache(self._client)
+        self._local = filled_local_layer()
 
     leases = True
     named = True
+    local_layer = True
 
     def named_get(self, id: int) -> Any:
         return self._named.get(id, lambda: SMALL_VALUE, tags=NAMED_TAGS)
+
+    def local_get(self, key: str) -> Any:
+        return self._local.get(key)
 
     def get(self, key: str) -> Any:
         return self._client.get(key)

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod delivery;
 pub mod errors;
 pub mod lease;
+pub mod local_layer;
 pub mod methods;
 pub mod ops;
 pub mod options;

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from memlease import _core
 from memlease._client import AsyncClient, Client
 from memlease._consistency import CACHE_UNAVAILABLE
 from memlease._errors import InvalidArgument
@@ -90,7 +91,7 @@ class NamedCache:
             manager.app, name, version
         )
         self._local_max_entries = local_max_entries
-        self._local: Any = None  # the in-process layer, made when local_ttl first is > 0
+        self._local: _core.LocalLayer | None = None  # made when local_ttl is first > 0
         self._scope: ContextVar[dict[str, Any] | None] = manager._scope
         # The client for this cache's flavour of calls (None: the other flavour, refused).
         client = manager.client
@@ -264,10 +265,11 @@ class NamedCache:
         self.stats.fallback(failed=False)
         return value
 
-    def _local_layer(self) -> Any:
+    def _local_layer(self, local_ttl: float) -> _core.LocalLayer:
         local = self._local
         if local is None:
-            local = self._local = self.manager._new_local_layer(self._local_max_entries)
+            local = self.manager._new_local_layer(self._local_max_entries, local_ttl)
+            self._local = local
         return local
 
     # Invalidation.
@@ -331,13 +333,13 @@ class _Lookup:
             stats.request.miss(elapsed)
         if local_ttl <= 0:
             return _MISSING
-        local = self.cache._local_layer()
+        local = self.cache._local_layer(local_ttl)
         started = time.perf_counter()
         entry = local.get(key)
         elapsed = time.perf_counter() - started
         if entry is None:
             stats.local.miss(elapsed)
-            self.local, self.token = local, local.token()
+            self.local, self.token = local, local.generation()
             return _MISSING
         stats.local.hit(elapsed)
         if scope is not None:
@@ -349,9 +351,9 @@ class _Lookup:
     def keep(self, outcome: Outcome) -> None:
         """Write what memcached (or the fallback) gave back into the earlier layers."""
         cache, entry = self.cache, outcome.entry
-        if self.local is not None and entry is not None:
-            local_ttl = cache.settings.local_ttl
-            self.local.put(self.key, entry, tags=entry.tags, ttl=local_ttl, token=self.token)
+        local_ttl = cache.settings.local_ttl
+        if self.local is not None and entry is not None and local_ttl > 0:
+            self.local.put(self.key, entry, tags=entry.tags, ttl=local_ttl, since=self.token)
             cache.stats.local.fill()
         if self.scope is not None:
             self.scope[self.key] = outcome.value

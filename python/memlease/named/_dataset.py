@@ -211,8 +211,9 @@ class _DatasetBase:
 
     def stats(self) -> dict[str, Any]:
         """``refreshes``: successful loads in this process; ``snapshot_reads``: copies taken
-        from another process's snapshot; ``failures``: refreshes that failed (the loader, the snapshot store, the client);
-        ``loads``: loader calls here; ``entries``, ``last_refresh``, ``last_error``."""
+        from another process's snapshot; ``failures``: refreshes that failed (the loader, the
+        snapshot store, the client); ``loads``: loader calls here; ``entries``,
+        ``last_refresh``, ``last_error``."""
         with self._lock:
             result: dict[str, Any] = dict(self._counts)
         result["entries"] = len(self._copy.data) if self._copy is not None else 0

@@ -147,8 +147,9 @@ class CacheManager:
         """The runtime config changed: in-process layers take their new TTL (entries already
         there keep the one they were stored with)."""
         for cache in list(self._caches.values()):
-            if cache._local is not None:
-                cache._local.configure(ttl=cache.settings.local_ttl or None)
+            local_ttl = cache.settings.local_ttl
+            if cache._local is not None and local_ttl > 0:
+                cache._local.configure(ttl=local_ttl)
 
     def _sync(self) -> Client:
         """The client, for a blocking call (refused on an ``AsyncClient`` manager)."""
@@ -162,8 +163,8 @@ class CacheManager:
             raise InvalidArgument("this manager's client is a Client: use get / invalidate")
         return self.client
 
-    def _new_local_layer(self, max_entries: int) -> Any:
-        return _core.LocalLayer(max_entries, None)
+    def _new_local_layer(self, max_entries: int, ttl: float) -> _core.LocalLayer:
+        return _core.LocalLayer(max_entries, ttl)
 
     # Request scope, tags.
 
