@@ -155,7 +155,10 @@ class TaggedRead:
             return (yield from self._uncached())
         if first is None:
             try:
-                yield from c.replay_pending(self.key, client._tracker, client._spot)
+                # A failed invalidation of the entry or of one of its tags (invalidate_tags
+                # deletes counters) is replayed before the read can trust either.
+                for key in (self.key, *self.counter_keys):
+                    yield from c.replay_pending(key, client._tracker, client._spot)
             except CACHE_UNAVAILABLE:
                 self.stats.memcached.error()  # the entry may be old and can't be fixed
                 return (yield from self._uncached())
