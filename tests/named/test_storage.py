@@ -13,6 +13,7 @@ import memlease
 from memlease import CacheManager, InvalidArgument, MemcacheConnectionError, SerializationError
 from memlease.named import _envelope
 from tests.named.conftest import Calls, Named
+from tests.proxies import WriteFailingProxy
 
 BIG = {"rows": [{"id": i, "name": f"item {i}", "tags": ["a", "b"]} for i in range(2000)]}
 
@@ -107,3 +108,29 @@ def test_failed_invalidations_go_to_the_write_failure_tracker(own_server: Any) -
         pending = client.write_failures.pending()
         assert cache.key(1) in pending
         assert "urn:shop#tag:t" in pending
+
+
+def test_a_failed_tag_invalidation_is_replayed_before_the_next_read(server: Any) -> None:
+    proxy = WriteFailingProxy(server)
+    tracker = memlease.WriteFailureTracker(
+        retry_interval=60, max_backoff=60
+    )  # no replay of its own
+    try:
+        # A failure does not mark the server down: the next read reaches it.
+        with memlease.Client(
+            [proxy.address], write_failures=tracker, failures_to_mark_down=100
+        ) as client:
+            client.flush_all()
+            manager = CacheManager(client, "shop")
+            cache = manager.cache("users", ttl=60)
+            cache.get(1, lambda: "old", tags=["t"])
+            proxy.failing = True
+            with pytest.raises(MemcacheConnectionError):
+                manager.invalidate_tags(["t"])
+            proxy.failing = False
+            assert cache.get(1, lambda: "new", tags=["t"]) == "new"
+            # Read from memcached (the entry dead), not around an unreachable one.
+            assert manager.stats()["caches"]["users"]["layers"]["memcached"]["errors"] == 0
+    finally:
+        tracker.close()
+        proxy.close()
