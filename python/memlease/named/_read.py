@@ -78,10 +78,14 @@ class EnsureCounter(ClientCall):
 
 @dataclass(slots=True)
 class ReadCounters(ClientCall):
+    """The counters `keys`, read beside the entry `key` again (no lease): this read bypasses
+    the client's hot-key cache and split copies, which ``get_many`` would consult."""
+
+    key: str
     keys: list[str]
 
     def perform(self, client: AnyClient) -> Any:
-        return client.get_many(self.keys)
+        return client._lease_get_with_counters(self.key, self.keys)
 
 
 @dataclass(slots=True)
@@ -215,14 +219,10 @@ class TaggedRead:
         """Versions of tags the entry names but the call did not (a second round trip)."""
         keys = [_keys.tag_key(self.app, tag) for tag in tags]
         try:
-            found = yield ReadCounters(keys)
+            read: Read = yield ReadCounters(self.key, keys)
         except CACHE_UNAVAILABLE:
             return {}
-        return {
-            tag: v
-            for tag, key in zip(tags, keys, strict=True)
-            if (v := _number(found.get(key))) is not None
-        }
+        return _known(tuple(tags), read[2])
 
     def _ensure_versions(self, tags: Iterable[str], known: dict[str, int]) -> Steps[bool]:
         for tag in tags:
