@@ -3,6 +3,7 @@ rather than misread, a dedicated pool, and tracked invalidations."""
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pymemcache
@@ -73,6 +74,8 @@ def test_corrupt_codec_number_is_a_serialization_error() -> None:
         _envelope.decode(_envelope.MAGIC + b"\x09rest", _envelope.ENTRY_FLAGS)
     with pytest.raises(SerializationError):
         _envelope.decode(_envelope.MAGIC + b"\x02not zstd", _envelope.ENTRY_FLAGS)
+    with pytest.raises(SerializationError):  # pickled, but not an entry's fields
+        _envelope.decode(_envelope.MAGIC + b"\x00" + pickle.dumps((1, 2)), _envelope.ENTRY_FLAGS)
 
 
 def test_pool_puts_the_cache_on_its_dedicated_servers(cluster: list[Any]) -> None:

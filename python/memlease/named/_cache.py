@@ -141,7 +141,7 @@ class NamedCache:
             except CACHE_UNAVAILABLE as error:
                 first = error
             else:
-                value = self._hit(first, tags, started, near, id, fallback)
+                value = self._hit(first, tags, started, near, settings, id, fallback)
                 if value is not _MISSING:
                     return value
         call = self._read(key, tags, counters, fallback, ttl, settings, _result_tags)
@@ -173,7 +173,7 @@ class NamedCache:
             except CACHE_UNAVAILABLE as error:
                 first = error
             else:
-                value = self._hit(first, tags, started, near, id, fallback)
+                value = self._hit(first, tags, started, near, settings, id, fallback)
                 if value is not _MISSING:
                     return value
         call = self._read(key, tags, counters, fallback, ttl, settings, _result_tags)
@@ -186,6 +186,7 @@ class NamedCache:
         tags: tuple[str, ...],
         started: float,
         near: _Lookup | None,
+        settings: CacheSettings,
         id: Any,
         fallback: Callable[[], Any],
     ) -> Any:
@@ -195,7 +196,7 @@ class NamedCache:
         if entry is None:
             return _MISSING
         self.stats.memcached.hit(time.perf_counter() - started)
-        if near is None and self.settings.shadow_percent <= 0:
+        if near is None and settings.shadow_percent <= 0:
             return entry.value
         return self._kept(Outcome(entry.value, True, entry), near, id, fallback)
 

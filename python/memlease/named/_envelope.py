@@ -52,15 +52,21 @@ def encode(entry: Entry, codec: str | None) -> bytes:
 def decode(data: bytes, flags: int) -> Entry | None:
     """The entry, or None if these bytes are not a named-cache entry (another client's value
     under this key). Corrupt entries raise ``SerializationError``."""
-    if flags != ENTRY_FLAGS or data[:3] != MAGIC or len(data) < 4:
+    if flags != ENTRY_FLAGS or not data.startswith(MAGIC) or len(data) < 4:
         return None
-    codec = _CODEC_NAMES.get(data[3], "?")
-    body = data[4:]
-    if codec == "?":
-        raise SerializationError(f"named-cache entry with an unknown codec number {data[3]}")
-    if codec is not None:
-        body = _core._decompress(body, codec)
+    codec_number = data[3]
+    body: bytes | memoryview = memoryview(data)[4:]  # no copy of the value's bytes
+    if codec_number:
+        codec = _CODEC_NAMES.get(codec_number)
+        if codec is None:
+            raise SerializationError(
+                f"named-cache entry with an unknown codec number {codec_number}"
+            )
+        body = _core._decompress(bytes(body), codec)
     try:
-        return Entry._make(pickle.loads(body))
+        fields = pickle.loads(body)
+        if type(fields) is not tuple or len(fields) != 4:
+            raise ValueError("not an entry's four fields")
+        return tuple.__new__(Entry, fields)
     except Exception as error:
         raise SerializationError(f"named-cache entry cannot be unpickled: {error}") from error
