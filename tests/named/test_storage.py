@@ -137,3 +137,12 @@ def test_a_failed_tag_invalidation_is_replayed_before_the_next_read(server: Any)
     finally:
         tracker.close()
         proxy.close()
+
+
+def test_an_unpicklable_value_raises_a_typed_error_and_releases_the_lease(named: Named) -> None:
+    cache = named.manager().cache("c", ttl=60)
+    with pytest.raises(SerializationError):
+        named.get(cache, 1, Calls(lambda: None))  # a lambda cannot be pickled
+    assert named.get(cache, 1, Calls("ok")) == "ok"
+    # The next caller won the lease (and stored its value) rather than waiting it out.
+    assert named.managers[0].stats()["caches"]["c"]["layers"]["memcached"]["fills"] == 1

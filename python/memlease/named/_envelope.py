@@ -42,7 +42,10 @@ class Entry(NamedTuple):
 
 
 def encode(entry: Entry, codec: str | None) -> bytes:
-    body = pickle.dumps(tuple(entry), pickle.HIGHEST_PROTOCOL)
+    try:
+        body = pickle.dumps(tuple(entry), pickle.HIGHEST_PROTOCOL)
+    except Exception as error:
+        raise SerializationError(f"a named cache's value cannot be pickled: {error}") from error
     used = codec if codec is not None and len(body) > COMPRESS_ABOVE else None
     if used is not None:
         body = _core._compress(body, used)

@@ -258,7 +258,11 @@ class TaggedRead:
                 yield from c._release(self.key, result)
                 return Outcome(value, False, None)
         entry = Entry(value, tuple(tags), tuple(known[t] for t in tags), time.time())
-        payload = _envelope.encode(entry, self.codec)
+        try:
+            payload = _envelope.encode(entry, self.codec)
+        except BaseException:
+            yield from c._release(self.key, result)  # the next caller wins at once
+            raise
         try:
             stored = yield FillEntry(self.key, payload, result.cas, self.ttl)
         except CACHE_UNAVAILABLE:
