@@ -4,8 +4,6 @@ the shadow checks, the datasets, and ``stats()``."""
 
 from __future__ import annotations
 
-import functools
-import inspect
 import time
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
@@ -20,6 +18,7 @@ from memlease.named import _envelope, _keys
 from memlease.named._cache import NamedCache, check_tags, check_ttl
 from memlease.named._config import CacheSettings, RuntimeConfig
 from memlease.named._dataset import AsyncDataset, Dataset
+from memlease.named._decorator import cached
 from memlease.named._envelope import Entry
 from memlease.named._scope import RequestScope
 from memlease.named._shadow import OnMismatch, ShadowChecker
@@ -225,64 +224,7 @@ class CacheManager:
         with `ttl`). `key(*args, **kwargs)` gives the id (default: the positional arguments,
         one argument as itself); `tags`: an iterable, or ``tags(args, result)``. The wrapped
         function gains ``.invalidate(*args, **kwargs)`` (a coroutine for async functions)."""
-        cache = self._caches.get(name)
-        if cache is None:
-            if ttl is None:
-                raise InvalidArgument(
-                    f"cached({name!r}): declare the cache with manager.cache() first, or pass ttl"
-                )
-            cache = self.cache(name, ttl=ttl)
-        static: tuple[str, ...] = () if callable(tags) else check_tags(tags)
-        tags_of = tags if callable(tags) else None
-        id_of = key or _positional_id
-
-        def decorate(function: F) -> F:
-            is_async = inspect.iscoroutinefunction(function)
-            if is_async != self.is_async:
-                raise InvalidArgument(
-                    f"cached({name!r}) on {'an async' if is_async else 'a sync'} function needs"
-                    f" {'an AsyncClient' if is_async else 'a Client'} manager"
-                )
-
-            def result_tags(args: tuple[Any, ...]) -> Any:
-                if tags_of is None:
-                    return None
-                return lambda result: check_tags(tags_of(args, result))
-
-            if is_async:
-
-                @functools.wraps(function)
-                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    return await cache.aget(
-                        id_of(*args, **kwargs),
-                        lambda: function(*args, **kwargs),
-                        tags=static,
-                        ttl=ttl,
-                        _result_tags=result_tags(args),
-                    )
-
-                async def ainvalidate(*args: Any, **kwargs: Any) -> bool:
-                    return await cache.ainvalidate(id_of(*args, **kwargs))
-
-                async_wrapper.invalidate = ainvalidate  # type: ignore[attr-defined]
-                async_wrapper.cache = cache  # type: ignore[attr-defined]
-                return async_wrapper  # type: ignore[return-value]
-
-            @functools.wraps(function)
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                return cache.get(
-                    id_of(*args, **kwargs),
-                    lambda: function(*args, **kwargs),
-                    tags=static,
-                    ttl=ttl,
-                    _result_tags=result_tags(args),
-                )
-
-            wrapper.invalidate = lambda *args, **kwargs: cache.invalidate(id_of(*args, **kwargs))  # type: ignore[attr-defined]
-            wrapper.cache = cache  # type: ignore[attr-defined]
-            return wrapper  # type: ignore[return-value]
-
-        return decorate
+        return cached(self, name, key, tags, ttl)
 
     # Shadow checks, stats.
 
@@ -370,17 +312,6 @@ class CacheManager:
             self._config.close()
         for checker in list(self._shadows.values()):
             checker.close(wait=False)
-
-
-def _positional_id(*args: Any, **kwargs: Any) -> Any:
-    if kwargs:
-        raise InvalidArgument(
-            "a cached function called with keyword arguments needs key=: the default id is"
-            " the positional arguments"
-        )
-    if not args:
-        raise InvalidArgument("a cached function without arguments needs key=")
-    return args[0] if len(args) == 1 else args
 
 
 def _describe(declared: tuple[Any, ...]) -> str:
