@@ -48,6 +48,8 @@ mod _core {
     #[pymodule_export]
     use crate::py::client::Client;
     #[pymodule_export]
+    use crate::py::codec::{_compress, _decompress};
+    #[pymodule_export]
     use crate::py::constructor::_option_defaults;
     #[pymodule_export]
     use crate::py::lease::LeaseResult;

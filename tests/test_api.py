@@ -10,6 +10,7 @@ def test_public_names() -> None:
         [
             "AsyncClient",
             "AsyncRepository",
+            "CacheManager",
             "Client",
             "ClientError",
             "ConnectTimeout",
@@ -21,6 +22,7 @@ def test_public_names() -> None:
             "MemcacheError",
             "MemcacheTimeout",
             "MetaResult",
+            "NamedCache",
             "PoolTimeout",
             "RecachePolicy",
             "ReadTimeout",

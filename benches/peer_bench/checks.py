@@ -13,6 +13,7 @@ from .dataset import (
     MEDIUM_BATCHES,
     MEDIUM_KEYS,
     MEDIUM_VALUE,
+    NAMED_IDS,
     SET_BATCHES,
     SET_KEYS,
     SMALL_KEYS,
@@ -23,6 +24,10 @@ from .scenario_types import expect
 
 def verify_get_small(client: BenchClient) -> None:
     expect(client.get(SMALL_KEYS[0]) == SMALL_VALUE, "get of a 100 B value")
+
+
+def verify_named_get(client: BenchClient) -> None:
+    expect(client.named_get(NAMED_IDS[0]) == SMALL_VALUE, "named cache hit of a 100 B value")
 
 
 async def verify_get_small_async(client: AsyncBenchClient) -> None:

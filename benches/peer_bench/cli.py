@@ -16,6 +16,7 @@ from .environment import environment
 from .fleet import run_fleet
 from .guide import GUIDE
 from .memory import MEMORY_SAMPLES, MemoryRun, memory_check
+from .named_tags import invalidate_tags_check
 from .progress import log
 from .ratios import best_peer_ratios
 from .report import render_report, write_json
@@ -23,7 +24,7 @@ from .results import Row
 from .results_file import default_results_path, write_results
 from .rounds import run_scenario
 from .scenario_types import Scenario
-from .scenarios import MEMORY_SCENARIO, SCENARIOS, is_fleet, supports
+from .scenarios import MEMORY_SCENARIO, NAMED_TAGS_SCENARIO, SCENARIOS, is_fleet, supports
 
 
 def comma_list(choices: Sequence[str]) -> Callable[[str], list[str]]:
@@ -46,7 +47,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per client (5)")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of a round (2.0)")
     parser.add_argument("--warmup", type=float, default=0.5, help="untimed warm-up (0.5 s)")
-    scenarios = [*SCENARIOS, MEMORY_SCENARIO]
+    scenarios = [*SCENARIOS, MEMORY_SCENARIO, NAMED_TAGS_SCENARIO]
     parser.add_argument(
         "--scenarios",
         type=comma_list(scenarios),
@@ -121,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             memory = memory_check(args.memory_ops)
         else:
             log(f"skipping {MEMORY_SCENARIO}: it runs memlease only")
-    report = render_report(rows, memory, env, args)
+    named_lines: list[str] = []
+    if NAMED_TAGS_SCENARIO in args.scenarios and "memlease" in args.clients:
+        named_lines = invalidate_tags_check()
+    report = render_report(rows, memory, env, args, named_lines)
     print("\n" + report)
     write_outputs(report, rows, env, args)
     if args.json:

@@ -41,6 +41,13 @@ class BenchClient(ABC):
         """The value, read the way a lease-protected read-through reads a hit."""
         raise NotImplementedError(f"{self.name} has no leases")
 
+    # Whether it has named caches with tags (named_get_2tags_100B): memlease only.
+    named = False
+
+    def named_get(self, id: int) -> Any:
+        """The value of `id` read through a named cache whose entries carry two tags."""
+        raise NotImplementedError(f"{self.name} has no named caches")
+
     @abstractmethod
     def get(self, key: str) -> Any: ...
 

@@ -11,6 +11,9 @@ from .raw_socket import RawSocketConnection
 SMALL_VALUE = os.urandom(100)
 BIG_VALUE = os.urandom(100 * 1024)
 SMALL_KEYS = [f"bench:small:{i}" for i in range(1000)]
+# named_get_2tags_100B: as many ids as SMALL_KEYS, each entry tagged with two tags.
+NAMED_IDS = list(range(1000))
+NAMED_TAGS = ("shop-1", "catalog")
 BIG_KEYS = [f"bench:big:{i}" for i in range(8)]
 SET_KEYS = [f"bench:set:{i}" for i in range(1000)]  # apart from SMALL_KEYS: reads stay intact
 BIG_SET_KEYS = [f"bench:bigset:{i}" for i in range(8)]  # apart from BIG_KEYS, likewise

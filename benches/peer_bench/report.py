@@ -13,7 +13,7 @@ from .memory import MEMORY_SERVER_MB, MemoryRun
 from .ratios import CPU_BUDGET, NOT_A_WIN, peer_ratios, ratio_table
 from .results import CPU_PER_ITEMS, Row, format_kinds
 from .scenario_types import AsyncScenario
-from .scenarios import CONCURRENCY_BASELINE, MEMORY_SCENARIO, SCENARIOS
+from .scenarios import CONCURRENCY_BASELINE, LAYER_BASELINE, MEMORY_SCENARIO, SCENARIOS
 from .table import markdown_table
 
 CPU_NOTE = (
@@ -51,19 +51,8 @@ def concurrency_scaling(rows: list[Row]) -> list[str]:
 
     memlease first and on its own, the peers in brackets; both rows come from this run.
     """
-    measured = {(r.scenario, r.client): r for r in rows if r.error is None and r.rounds}
     lines = []
-    for concurrent, single in CONCURRENCY_BASELINE.items():
-        ratios = {}
-        for (scenario, client), row in measured.items():
-            baseline = measured.get((single, client))
-            if scenario == concurrent and baseline is not None and baseline.rounds:
-                single_rate = baseline.median_throughput(1)
-                if single_rate > 0:
-                    ratios[client] = row.median_throughput(1) / single_rate
-        ran = {scenario for scenario, _ in measured}
-        if concurrent not in ran or single not in ran:
-            continue
+    for (concurrent, single), ratios in baseline_ratios(rows, CONCURRENCY_BASELINE):
         memlease_ratio = ratios.pop("memlease", None)
         shown = "—" if memlease_ratio is None else f"{memlease_ratio:.2f}x"
         many, one = SCENARIOS[concurrent].callers, SCENARIOS[single].callers
@@ -72,6 +61,36 @@ def concurrency_scaling(rows: list[Row]) -> list[str]:
             line += "; " + ", ".join(f"{client} {ratio:.2f}x" for client, ratio in ratios.items())
         lines.append(line + ")")
     return lines
+
+
+def layer_costs(rows: list[Row]) -> list[str]:
+    """memlease's layered reads against its plain read, both from this run."""
+    lines = []
+    for (layered, plain), ratios in baseline_ratios(rows, LAYER_BASELINE):
+        if "memlease" in ratios:
+            lines.append(f"memlease {layered} ÷ {plain}: {ratios['memlease']:.2f}x")
+    return lines
+
+
+def baseline_ratios(
+    rows: list[Row], pairs: dict[str, str]
+) -> list[tuple[tuple[str, str], dict[str, float]]]:
+    """For each (scenario, baseline) pair that both ran: each client's throughput ratio."""
+    measured = {(r.scenario, r.client): r for r in rows if r.error is None and r.rounds}
+    ran = {scenario for scenario, _ in measured}
+    found = []
+    for scenario, baseline_name in pairs.items():
+        if scenario not in ran or baseline_name not in ran:
+            continue
+        ratios = {}
+        for (name, client), row in measured.items():
+            baseline = measured.get((baseline_name, client))
+            if name == scenario and baseline is not None and baseline.rounds:
+                rate = baseline.median_throughput(1)
+                if rate > 0:
+                    ratios[client] = row.median_throughput(1) / rate
+        found.append(((scenario, baseline_name), ratios))
+    return found
 
 
 def memory_table(runs: list[MemoryRun]) -> str:
@@ -106,7 +125,11 @@ def memory_notes(runs: list[MemoryRun]) -> list[str]:
 
 
 def render_report(
-    rows: list[Row], memory: list[MemoryRun], env: dict[str, Any], args: argparse.Namespace
+    rows: list[Row],
+    memory: list[MemoryRun],
+    env: dict[str, Any],
+    args: argparse.Namespace,
+    named_lines: list[str] | None = None,
 ) -> str:
     setup = [
         f"memcached {env['memcached']} ({MEMCACHED_THREADS} threads, loopback)",
@@ -124,7 +147,12 @@ def render_report(
     parts = [" · ".join(setup)]
     if rows:
         parts += [CPU_NOTE, markdown_table(rows)]
-    for lines in (error_lines(rows), concurrency_scaling(rows)):
+    for lines in (
+        error_lines(rows),
+        concurrency_scaling(rows),
+        layer_costs(rows),
+        named_lines or [],
+    ):
         if lines:
             parts.append("\n".join(lines))
     ratios = peer_ratios(rows)

@@ -15,6 +15,7 @@ from .checks import (
     verify_local_hit,
     verify_mixed,
     verify_mixed_async,
+    verify_named_get,
     verify_set_big,
     verify_set_many,
     verify_set_small,
@@ -32,6 +33,7 @@ from .dataset import (
     MEDIUM_BATCHES,
     MEDIUM_VALUE,
     MIXED_PLAN,
+    NAMED_IDS,
     SET_BATCHES,
     SET_KEYS,
     SMALL_KEYS,
@@ -127,6 +129,13 @@ ALL_SCENARIOS: list[Scenario | AsyncScenario] = [
         lambda c: cycle(SMALL_KEYS, c.lease_get),
         verify_get_small,
     ),
+    Scenario(
+        "named_get_2tags_100B",
+        "ops/s",
+        1,
+        lambda c: cycle(NAMED_IDS, c.named_get),
+        verify_named_get,
+    ),
     AsyncScenario(
         "async_get_100B",
         "ops/s",
@@ -162,6 +171,8 @@ ALL_SCENARIOS: list[Scenario | AsyncScenario] = [
 SCENARIOS = {scenario.name: scenario for scenario in ALL_SCENARIOS}
 # Scenarios only clients with leases run (memlease and meta-memcache).
 LEASE_SCENARIOS = frozenset({"lease_get_100B"})
+# Scenarios only clients with named caches run (memlease).
+NAMED_SCENARIOS = frozenset({"named_get_2tags_100B"})
 # Scenarios only clients with an in-process layer run (memlease's LocalLayer, cachetools).
 LOCAL_SCENARIOS = frozenset({"local_hit"})
 # The concurrent scenarios and the single-caller one each is compared with, under the table.
@@ -170,6 +181,11 @@ CONCURRENCY_BASELINE = {
     "threads8_get_100B": "get_100B",
     "async_get_100B": "async_seq_get_100B",
 }
+# Layered reads and the plain read each is compared with (issue 13's target: a named-cache
+# hit with two tags at >= 0.9x a bare get, the tags being read in the same round trip).
+LAYER_BASELINE = {"named_get_2tags_100B": "get_100B"}
+# The one-shot invalidate_tags check (named_tags.py): chosen with --scenarios too.
+NAMED_TAGS_SCENARIO = "named_invalidate_tags"
 # The one-shot memory check: not a Scenario (no rounds), but chosen with --scenarios too.
 MEMORY_SCENARIO = "memory_mixed_1M"
 
@@ -192,6 +208,7 @@ def supports(client: AnyClient, name: str) -> bool:
             isinstance(scenario, Scenario)
             and scenario.servers == client.servers
             and (name not in LEASE_SCENARIOS or client.leases)
+            and (name not in NAMED_SCENARIOS or client.named)
             and (name not in LOCAL_SCENARIOS or client.local_layer)
         )
     return fits and (client.scenarios is None or name in client.scenarios)

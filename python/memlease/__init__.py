@@ -47,12 +47,14 @@ from memlease._errors import (
 from memlease._policies import LeasePolicy, RecachePolicy, StalePolicy
 from memlease._tracker import WriteFailureTracker
 from memlease.crud import AsyncRepository, Repository
+from memlease.named import CacheManager, NamedCache
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncClient",
     "AsyncRepository",
+    "CacheManager",
     "Client",
     "ClientError",
     "ConnectTimeout",
@@ -64,6 +66,7 @@ __all__ = [
     "MemcacheError",
     "MemcacheTimeout",
     "MetaResult",
+    "NamedCache",
     "PoolTimeout",
     "ReadTimeout",
     "RecachePolicy",

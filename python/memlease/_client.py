@@ -98,6 +98,7 @@ class Client(ConsistencyState, _core.Client):
         ttl: int = 0,
         *,
         compute_time: float | None = None,
+        client_flags: int | None = None,
     ) -> bool: ...
     def fill(self, key: Any, *args: Any, **kwargs: Any) -> bool:
         """Store a computed value: ``fill(result, value, ttl)`` with the ``LeaseResult`` that
@@ -196,6 +197,7 @@ class AsyncClient(ConsistencyState, _core.AsyncClient):
         ttl: int = 0,
         *,
         compute_time: float | None = None,
+        client_flags: int | None = None,
     ) -> bool: ...
     async def fill(self, key: Any, *args: Any, **kwargs: Any) -> bool:
         args, kwargs = _fill_arguments(key, args, kwargs)

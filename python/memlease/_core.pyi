@@ -22,6 +22,9 @@ __all__ = ["AsyncClient", "Client", "LeaseResult", "LocalLayer", "MetaResult", "
 def _option_defaults() -> dict[str, Any]:
     """``{option: default}`` of both clients' constructors, in signature order."""
 
+def _compress(data: bytes, codec_name: str) -> bytes: ...
+def _decompress(data: bytes, codec_name: str) -> bytes: ...
+
 class _Serde(Protocol):
     """Custom serialization: ``serialize(key, value) -> (bytes, flags)`` and back."""
 
@@ -242,6 +245,14 @@ class Client:
     def lease_get(
         self, key: _Key, *, lease_ttl: int | None = None, recache_ttl: int | None = None
     ) -> LeaseResult: ...
+    def _lease_get_with_counters(
+        self,
+        key: _Key,
+        counters: Iterable[_Key],
+        *,
+        lease_ttl: int | None = None,
+        recache_ttl: int | None = None,
+    ) -> tuple[LeaseResult, int, list[int | None]]: ...
     def fill(
         self,
         key: _Key,
@@ -250,6 +261,7 @@ class Client:
         ttl: int = 0,
         *,
         compute_time: float | None = None,
+        client_flags: int | None = None,
     ) -> bool: ...
     def invalidate(
         self, key: _Key, *, stale_ttl: int | None = None, cas: int | None = None
@@ -259,6 +271,7 @@ class Client:
     def meta_delete(self, key: _Key, flags: str = "") -> MetaResult: ...
     def meta_arithmetic(self, key: _Key, flags: str = "") -> MetaResult: ...
     def server_for(self, key: _Key) -> str: ...
+    def _pool_of(self, key: _Key) -> str: ...
     @property
     def _placement_identity(self) -> str: ...
     def _wire_location(self, key: _Key) -> tuple[str, bytes, bool]: ...
@@ -398,6 +411,14 @@ class AsyncClient:
     def lease_get(
         self, key: _Key, *, lease_ttl: int | None = None, recache_ttl: int | None = None
     ) -> Future[LeaseResult]: ...
+    def _lease_get_with_counters(
+        self,
+        key: _Key,
+        counters: Iterable[_Key],
+        *,
+        lease_ttl: int | None = None,
+        recache_ttl: int | None = None,
+    ) -> Future[tuple[LeaseResult, int, list[int | None]]]: ...
     def fill(
         self,
         key: _Key,
@@ -406,6 +427,7 @@ class AsyncClient:
         ttl: int = 0,
         *,
         compute_time: float | None = None,
+        client_flags: int | None = None,
     ) -> Future[bool]: ...
     def invalidate(
         self, key: _Key, *, stale_ttl: int | None = None, cas: int | None = None
@@ -415,6 +437,7 @@ class AsyncClient:
     def meta_delete(self, key: _Key, flags: str = "") -> Future[MetaResult]: ...
     def meta_arithmetic(self, key: _Key, flags: str = "") -> Future[MetaResult]: ...
     def server_for(self, key: _Key) -> str: ...
+    def _pool_of(self, key: _Key) -> str: ...
     @property
     def _placement_identity(self) -> str: ...
     def _wire_location(self, key: _Key) -> tuple[str, bytes, bool]: ...

@@ -9,10 +9,10 @@
 //!   the lease bumped the CAS or removed the key, so the stale fill is refused.
 //! - [`Client::invalidate`]: `md k [I T<stale_ttl>] [C<cas>]`, delete or mark stale.
 
-use super::effect::Decider;
+use super::effect::{BatchMode, Call, Decider};
 use super::key::KeyRef;
-use super::{unexpected, Client, Item};
-use crate::error::Result;
+use super::{check, unexpected, Client, Item, Slot};
+use crate::error::{Error, Result};
 use crate::protocol::request::{Command, Flag};
 use crate::protocol::response::{Code, Response};
 use crate::transport::Transport;
@@ -108,6 +108,52 @@ impl<T: Transport> Client<T> {
             Code::Value | Code::Miss => Ok(reply),
             _ => Err(unexpected(&self.server_of(&key), "mg", &reply)),
         }
+    }
+
+    /// [`Client::lease_get`] of `key` and plain reads of `counters` in one dispatch: each
+    /// server gets its share as one batch, all servers at once, so the whole read costs one
+    /// round trip. A named cache checks the versions of an entry's tags this way (a hit must
+    /// cost no more than a plain read). Per counter: its item, or `None` when absent.
+    pub async fn lease_get_with_counters(
+        &self,
+        key: KeyRef<'_>,
+        counters: &[KeyRef<'_>],
+        lease_ttl: Option<i64>,
+        recache_below: Option<i64>,
+    ) -> Result<(Response, Vec<Option<Item>>)> {
+        let mut keys = Vec::with_capacity(counters.len() + 1);
+        keys.push(key);
+        keys.extend_from_slice(counters);
+        let call = Call {
+            decider: Decider::AnyServer,
+            ..Call::new(BatchMode::Loud, Command::Get, false)
+        };
+        let flags = |i: usize, flags: &mut Vec<Flag>| {
+            flags.extend_from_slice(&[Flag::ReturnValue, Flag::ReturnClientFlags]);
+            if i == 0 {
+                flags.extend_from_slice(&[Flag::ReturnCas, Flag::ReturnTtl]);
+                flags.extend(lease_ttl.map(Flag::Vivify));
+                flags.extend(recache_below.map(Flag::Recache));
+            }
+        };
+        let mut replies = Vec::with_capacity(keys.len());
+        for (slot, key) in self.dispatch(call, &keys, flags, None).await?.into_iter().zip(&keys) {
+            let Slot::Reply(server, reply) = slot else {
+                return Err(Error::UnexpectedReply {
+                    server: self.server_of(key),
+                    detail: "no reply to the request".into(),
+                });
+            };
+            let name = self.cluster().server_name(server);
+            let reply = check(name, reply)?;
+            if !matches!(reply.code, Code::Value | Code::Miss) {
+                return Err(unexpected(name, "mg", &reply));
+            }
+            replies.push(reply);
+        }
+        let mut replies = replies.into_iter();
+        let entry = replies.next().expect("the entry's reply");
+        Ok((entry, replies.map(|reply| plain_read(reply).item).collect()))
     }
 
     /// Delete `key`, or with `stale_ttl` mark it stale for that many seconds (readers get the

@@ -3,13 +3,14 @@
 //! Python (`memlease/_consistency.py`), where loaders and wait functions live.
 
 use super::ops::{to_py, Key, Op, Store};
-use super::serde::{split_compute_time, with_compute_time, Serde};
-use crate::client::{is_placeholder, Client as Core};
+use super::serde::{raw_bytes, split_compute_time, with_compute_time, Payload, Serde, FLAG_COMPUTE_TIME};
+use crate::client::{is_placeholder, Client as Core, Item, KeyRef};
 use crate::error::Result;
 use crate::protocol::request::SetMode;
 use crate::protocol::response::{Code, Response};
 use crate::transport::Transport;
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
 use std::future::Future;
 
 /// What a lease-managed read found.
@@ -100,6 +101,24 @@ impl LeaseResult {
     }
 }
 
+impl LeaseResult {
+    /// What `reply` says about the lease, before any value is taken from it.
+    fn unfound(key: &Bound<'_, PyAny>, reply: &Response) -> Self {
+        let flags = &reply.flags;
+        LeaseResult {
+            key: Some(key.clone().unbind()),
+            value: None,
+            found: false,
+            won: flags.win,
+            stale: flags.stale,
+            already_won: flags.already_won,
+            cas: flags.cas,
+            ttl: flags.ttl,
+            compute_time: None,
+        }
+    }
+}
+
 fn py_option<V: std::fmt::Display>(value: Option<V>) -> String {
     value.map_or_else(|| "None".to_owned(), |v| v.to_string())
 }
@@ -138,17 +157,7 @@ impl Op for LeaseGet {
 
     fn finish(self, py: Python<'_>, reply: Response, serde: &Serde) -> PyResult<Py<PyAny>> {
         let flags = &reply.flags;
-        let mut result = LeaseResult {
-            key: Some(self.key.bind(py).clone().unbind()),
-            value: None,
-            found: false,
-            won: flags.win,
-            stale: flags.stale,
-            already_won: flags.already_won,
-            cas: flags.cas,
-            ttl: flags.ttl,
-            compute_time: None,
-        };
+        let mut result = LeaseResult::unfound(self.key.bind(py), &reply);
         if let (Code::Value, Some(data)) = (reply.code, &reply.value) {
             let client_flags = flags.client_flags.unwrap_or(0);
             if !is_placeholder(&reply) {
@@ -162,6 +171,73 @@ impl Op for LeaseGet {
     }
 }
 
+/// `_lease_get_with_counters`: see [`Core::lease_get_with_counters`]. Answers `(LeaseResult,
+/// client flags, counters)`: the result's value is the entry's stored bytes, undecoded (its
+/// owner, the named cache, decodes its own envelope), the flags the entry's (0 on a miss), and
+/// each counter's number, or `None` when absent or not a decimal number.
+pub struct LeaseGetWithCounters {
+    key: Key,
+    counters: Vec<Key>,
+    lease_ttl: Option<i64>,
+    recache_below: Option<i64>,
+}
+
+impl LeaseGetWithCounters {
+    pub fn new(
+        key: &Bound<'_, PyAny>,
+        counters: &Bound<'_, PyAny>,
+        lease_ttl: Option<i64>,
+        recache_below: Option<i64>,
+    ) -> PyResult<Self> {
+        Ok(LeaseGetWithCounters {
+            key: Key::new(key)?,
+            counters: Key::many(counters)?,
+            lease_ttl,
+            recache_below,
+        })
+    }
+}
+
+impl Op for LeaseGetWithCounters {
+    type Output = (Response, Vec<Option<Item>>);
+
+    async fn run<T: Transport>(&self, core: &Core<T>) -> Result<Self::Output> {
+        let counters: Vec<KeyRef<'_>> = self.counters.iter().map(Key::key_ref).collect();
+        core.lease_get_with_counters(self.key.key_ref(), &counters, self.lease_ttl, self.recache_below)
+            .await
+    }
+
+    fn finish(self, py: Python<'_>, (reply, counters): Self::Output, _: &Serde) -> PyResult<Py<PyAny>> {
+        let flags = &reply.flags;
+        let mut result = LeaseResult::unfound(self.key.bind(py), &reply);
+        let mut client_flags = 0;
+        if let (Code::Value, Some(data)) = (reply.code, &reply.value) {
+            if !is_placeholder(&reply) {
+                let (data, entry_flags, millis) = split_compute_time(data.clone(), flags.client_flags.unwrap_or(0))?;
+                result.value = Some(PyBytes::new(py, &data).into_any().unbind());
+                result.found = true;
+                result.compute_time = millis.map(|ms| f64::from(ms) / 1000.0);
+                client_flags = entry_flags;
+            }
+        }
+        let numbers = counters
+            .into_iter()
+            .map(|item| item.and_then(|item| std::str::from_utf8(&item.data).ok()?.trim().parse::<u64>().ok()));
+        let numbers = PyList::new(py, numbers)?;
+        let result = Bound::new(py, result)?;
+        Ok(PyTuple::new(
+            py,
+            [
+                result.into_any(),
+                client_flags.into_pyobject(py)?.into_any(),
+                numbers.into_any(),
+            ],
+        )?
+        .into_any()
+        .unbind())
+    }
+}
+
 /// `fill`: a CAS store (plain store without `cas`) of the value with its compute time.
 pub fn fill(
     serde: &Serde,
@@ -170,9 +246,19 @@ pub fn fill(
     cas: Option<u64>,
     ttl: i64,
     compute_time: Option<f64>,
+    raw_flags: Option<u32>,
 ) -> PyResult<Store> {
     let key = Key::new(key)?;
-    let (payload, client_flags) = serde.serialize(key.bind(value.py()), value)?;
+    let (payload, client_flags) = match raw_flags {
+        // A value its caller encoded itself (a named cache's envelope): stored as given.
+        Some(flags) if flags & FLAG_COMPUTE_TIME != 0 => {
+            return Err(super::errors::invalid_argument(
+                "client_flags must leave bit 29 (memlease's compute-time trailer) clear",
+            ))
+        }
+        Some(flags) => (Payload::Bytes(raw_bytes(value)?), flags),
+        None => serde.serialize(key.bind(value.py()), value)?,
+    };
     let millis = match compute_time {
         Some(seconds) if !(seconds.is_finite() && seconds >= 0.0) => {
             return Err(super::errors::invalid_argument(

@@ -3,6 +3,7 @@
 pub mod async_client;
 pub mod behaviour;
 pub mod client;
+pub mod codec;
 pub mod constructor;
 pub mod convert;
 pub mod delivery;

@@ -285,6 +285,13 @@ pub fn server_for(cluster: &Cluster, key: &Bound<'_, PyAny>) -> PyResult<String>
         .to_string())
 }
 
+/// See the `_pool_of` method.
+pub fn pool_of(cluster: &Cluster, key: &Bound<'_, PyAny>) -> PyResult<String> {
+    let key = super::ops::Key::new(key)?;
+    let topology = cluster.topology();
+    Ok(topology.pools()[topology.pool_for(key.key_ref().stored)].name.clone())
+}
+
 /// See the `_placement_identity` getter.
 pub fn placement_identity(cluster: &Cluster, split: &SplitKeys) -> String {
     cluster.topology().placement_identity() + &split.identity()

@@ -59,7 +59,7 @@ pub const DEFAULT_COMPRESS_THRESHOLD: usize = 16 * 1024;
 const COMPRESSION_SAMPLE: usize = 4096;
 /// Refuse to inflate a stored value beyond this (a corrupt or hostile item must not exhaust
 /// memory); well above memcached's 1 GiB item ceiling times any sane ratio for real data.
-const MAX_INFLATED: u64 = 256 * 1024 * 1024;
+pub(super) const MAX_INFLATED: u64 = 256 * 1024 * 1024;
 
 static PICKLE_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static PICKLE_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -191,7 +191,7 @@ impl Serde {
     }
 }
 
-fn raw_bytes(value: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
+pub(super) fn raw_bytes(value: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
     value
         .extract::<PyBackedBytes>()
         .map_err(|_| serialization_error(format!("expected bytes, got {}", type_name(value))))
@@ -308,13 +308,13 @@ fn compress_if_worthwhile(data: &[u8]) -> Option<Vec<u8>> {
     (compressed.len() < data.len()).then_some(compressed)
 }
 
-fn compress(data: &[u8]) -> Vec<u8> {
+pub(super) fn compress(data: &[u8]) -> Vec<u8> {
     let mut encoder = ZlibEncoder::new(Vec::with_capacity(data.len() / 2), Compression::fast());
     encoder.write_all(data).expect("writing to a Vec cannot fail");
     encoder.finish().expect("writing to a Vec cannot fail")
 }
 
-fn decompress(data: &[u8]) -> Result<Vec<u8>, String> {
+pub(super) fn decompress(data: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(data.len() * 3);
     ZlibDecoder::new(data)
         .take(MAX_INFLATED + 1)

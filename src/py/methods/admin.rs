@@ -40,6 +40,12 @@ macro_rules! admin_methods {
                 $crate::py::options::server_for(self.cluster(), key)
             }
 
+            /// The name of the pool `key` is routed to (by the `routes=` prefixes): a named
+            /// cache checks its `pool=` with it.
+            fn _pool_of(&self, key: &Bound<'_, PyAny>) -> PyResult<String> {
+                $crate::py::options::pool_of(self.cluster(), key)
+            }
+
             /// What decides which servers keys go to, canonically: equal for two clients that send
             /// every key to the same servers (for the write-failure tracker).
             #[getter]

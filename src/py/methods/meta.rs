@@ -48,13 +48,32 @@ macro_rules! meta_and_lease_methods {
                 self.execute_with(py, started, op, Some("raise"))
             }
 
+            /// `lease_get` of `key` and plain reads of the counter keys `counters`, in one round
+            /// trip: `(LeaseResult, client_flags, [counter or None])`, the result's value being
+            /// the entry's stored bytes, undecoded. The named caches' tag check.
+            #[pyo3(signature = (key, counters, *, lease_ttl = None, recache_ttl = None))]
+            fn _lease_get_with_counters(
+                &self,
+                py: Python<'_>,
+                key: &Bound<'_, PyAny>,
+                counters: &Bound<'_, PyAny>,
+                lease_ttl: Option<$crate::py::convert::LeaseTtl>,
+                recache_ttl: Option<$crate::py::convert::RecacheTtl>,
+            ) -> PyResult<Py<PyAny>> {
+                let started = std::time::Instant::now();
+                let op = $crate::py::lease::LeaseGetWithCounters::new(key, counters, lease_ttl.map(|t| t.0), recache_ttl.map(|t| t.0))?;
+                self.execute_with(py, started, op, Some("raise"))
+            }
+
             /// Store `value` only if the item's CAS is still `cas` (the one `lease_get` returned):
             /// a write or invalidation since then wins and this returns False. Without `cas`, a
             /// plain store. `compute_time` (seconds) is kept with the value for early expiry.
+            /// `client_flags`: `value` is bytes its caller encoded, stored as is with these flags.
             #[pyo3(
-                signature = (key, value, cas = None, ttl = $crate::py::convert::Ttl(0), *, compute_time = None),
-                text_signature = "($self, key, value, cas=None, ttl=0, *, compute_time=None)"
+                signature = (key, value, cas = None, ttl = $crate::py::convert::Ttl(0), *, compute_time = None, client_flags = None),
+                text_signature = "($self, key, value, cas=None, ttl=0, *, compute_time=None, client_flags=None)"
             )]
+            #[allow(clippy::too_many_arguments)]
             fn fill(
                 &self,
                 py: Python<'_>,
@@ -63,10 +82,11 @@ macro_rules! meta_and_lease_methods {
                 cas: Option<$crate::py::convert::Cas>,
                 ttl: $crate::py::convert::Ttl,
                 compute_time: Option<f64>,
+                client_flags: Option<u32>,
             ) -> PyResult<Py<PyAny>> {
                 let started = std::time::Instant::now();
                 let compute_time = $crate::py::convert::compute_time(compute_time)?;
-                let op = $crate::py::lease::fill(self.serde(), key, value, cas.map(|c| c.0), ttl.0, compute_time)?;
+                let op = $crate::py::lease::fill(self.serde(), key, value, cas.map(|c| c.0), ttl.0, compute_time, client_flags)?;
                 self.execute_with(py, started, op, Some("raise"))
             }
 

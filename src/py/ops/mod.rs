@@ -93,7 +93,7 @@ impl Key {
         }
     }
 
-    fn many(keys: &Bound<'_, PyAny>) -> PyResult<Vec<Key>> {
+    pub(crate) fn many(keys: &Bound<'_, PyAny>) -> PyResult<Vec<Key>> {
         // Sized up front when the keys say how many they are: a list's iterator does not, and
         // growing the vector one doubling at a time copies every key converted so far.
         // (Bounded: `__len__` is the caller's code, and may say anything.)
