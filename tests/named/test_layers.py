@@ -176,3 +176,35 @@ def test_calls_of_the_other_flavour_are_refused(named: Named) -> None:
 def test_manager_needs_a_memlease_client() -> None:
     with pytest.raises(InvalidArgument):
         memlease.CacheManager(object(), "shop")  # type: ignore[arg-type]
+
+
+def test_invalidate_tags_inside_a_request_scope_drops_what_the_scope_holds(
+    named: Named,
+) -> None:
+    # A request that changes the source, invalidates the tag and reads again must see the
+    # change: the scope holds values without their tags, so the invalidation empties it.
+    manager = named.manager()
+    users = manager.cache("users", ttl=60)
+    source = {"value": "old"}
+
+    def load() -> str:
+        return source["value"]
+
+    def in_one_request() -> tuple[Any, Any]:
+        with manager.request_scope():
+            first = users.get(1, load, tags=("team:7",))
+            source["value"] = "new"
+            manager.invalidate_tags(["team:7"])
+            return first, users.get(1, load, tags=("team:7",))
+
+    async def in_one_async_request() -> tuple[Any, Any]:
+        async with manager.request_scope():
+            first = await users.aget(1, load, tags=("team:7",))
+            source["value"] = "new"
+            await manager.ainvalidate_tags(["team:7"])
+            return first, await users.aget(1, load, tags=("team:7",))
+
+    if named.is_async:
+        assert named.runner.run(in_one_async_request) == ("old", "new")
+    else:
+        assert in_one_request() == ("old", "new")

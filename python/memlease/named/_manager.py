@@ -208,6 +208,11 @@ class CacheManager:
         checked = check_tags(tags)
         for cache in list(self._caches.values()):
             cache._forget_tags(checked)
+        # The request scope keeps values without their tags: a request that invalidates a tag
+        # and reads again must not be served what it read before, so the scope is emptied.
+        scope = self._scope.get()
+        if scope is not None:
+            scope.clear()
         return [_keys.tag_key(self.app, tag) for tag in checked]
 
     # Decorator.
