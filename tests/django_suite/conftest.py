@@ -5,6 +5,7 @@ database (``cache.tests`` uses models). Settings are made at import: Django's te
 
 from __future__ import annotations
 
+import atexit
 import sys
 from collections.abc import Iterator
 
@@ -19,6 +20,8 @@ from tests.django_suite.django_sources import django_tests_dir
 sys.path.insert(0, str(django_tests_dir()))
 
 SERVER = MemcachedServer().start()
+# Stopped by the session fixture below; also at exit, for runs that select none of its tests.
+atexit.register(SERVER.stop)
 
 MEMLEASE_PARAMS = {"BACKEND": "memlease.django.MemleaseCache", "LOCATION": SERVER.address}
 
