@@ -37,6 +37,7 @@ import pickle
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cached_property
 from typing import Any, TypeVar
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
@@ -91,11 +92,13 @@ class MemleaseCache(BaseMemcachedCache):
                 f"OPTIONS are memlease.Client options: {', '.join(sorted(CLIENT_OPTIONS))}"
             )
 
-    @property
+    # Looked up once per backend: the registry's key costs a repr of the options.
+
+    @cached_property
     def _cache(self) -> memlease.Client:
         return _shared.get(memlease.Client, list(self.client_servers), self._options)
 
-    @property
+    @cached_property
     def _async_cache(self) -> memlease.AsyncClient:
         return _shared.get(memlease.AsyncClient, list(self.client_servers), self._options)
 
