@@ -23,7 +23,14 @@ SERVER = MemcachedServer().start()
 # Stopped by the session fixture below; also at exit, for runs that select none of its tests.
 atexit.register(SERVER.stop)
 
-MEMLEASE_PARAMS = {"BACKEND": "memlease.django.MemleaseCache", "LOCATION": SERVER.address}
+# Timeouts for a loaded CI machine: with a new event loop per call (the async variant of
+# Django's suite), every call opens its loop's connection; 0.25 s was seen to run out there.
+PATIENT = {"timeout": 2.0, "connect_timeout": 2.0}
+MEMLEASE_PARAMS = {
+    "BACKEND": "memlease.django.MemleaseCache",
+    "LOCATION": SERVER.address,
+    "OPTIONS": PATIENT,
+}
 
 if not settings.configured:
     settings.configure(

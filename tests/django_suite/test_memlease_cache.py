@@ -18,13 +18,13 @@ from django.core.cache.backends.base import BaseCache
 
 import memlease
 from memlease.django import MemleaseCache
-from tests.django_suite.conftest import SERVER
+from tests.django_suite.conftest import PATIENT, SERVER
 
 COLD_CALLERS = 100
 
 
-def backend(**params: Any) -> MemleaseCache:
-    return MemleaseCache(SERVER.address, {"KEY_PREFIX": "t", **params})
+def backend(**options: Any) -> MemleaseCache:
+    return MemleaseCache(SERVER.address, {"KEY_PREFIX": "t", "OPTIONS": {**PATIENT, **options}})
 
 
 def cold_key() -> str:
@@ -155,7 +155,7 @@ def test_backends_of_one_config_share_their_clients_across_threads() -> None:
         thread.join()
     assert len({id(b._cache) for b in made}) == 1
     assert len({id(b._async_cache) for b in made}) == 1
-    assert backend(OPTIONS={"timeout": 2.0})._cache is not made[0]._cache
+    assert backend(timeout=3.0)._cache is not made[0]._cache
 
 
 def test_close_keeps_the_pooled_connection() -> None:
@@ -203,7 +203,7 @@ def test_timeout_zero_stores_nothing(call: Callable[[MemleaseCache, str], Any]) 
 
 
 def test_a_value_over_the_item_limit_raises_and_leaves_no_old_value() -> None:
-    cache, key = backend(OPTIONS={"compress_threshold": None}), cold_key()
+    cache, key = backend(compress_threshold=None), cold_key()
     cache.set(key, "small")
     with pytest.raises(memlease.ValueTooLarge):
         cache.set(key, "x" * (2 * 2**20))
@@ -229,7 +229,7 @@ def test_async_methods_run_on_the_event_loop_thread_not_in_a_worker() -> None:
     # Native: the value is converted on the loop's own thread. BaseCache's a* methods would
     # run the sync method in sync_to_async's worker thread.
     serde = ThreadRecordingSerde()
-    cache = backend(OPTIONS={"serde": serde})
+    cache = backend(serde=serde)
 
     async def request() -> Any:
         await cache.aset("native", "yes")
