@@ -23,7 +23,7 @@ differs where memlease can do better:
   on whichever event loop calls it, so a new loop per request, or ASGI and WSGI in one
   process, share it. Each loop has its own connections (``io="loop"``); where every request
   gets a new loop (async views under WSGI), ``OPTIONS={"io": "runtime"}`` shares pooled ones
-  (measured: 305 connections opened for 300 ``async_to_sync(aget)`` calls, against none).
+  (measured: 300 ``async_to_sync(aget)`` calls opened 305 connections, against 2).
 - ``get_or_set`` takes a memcached lease: concurrent callers of a missing key call `default`
   once, the others wait for its value (``Client.get_or_compute``). If memcached cannot be
   reached it returns `default` uncached instead of raising.
