@@ -54,5 +54,7 @@ mod _core {
     #[pymodule_export]
     use crate::py::local_layer::LocalLayer;
     #[pymodule_export]
+    use crate::py::logging::{_flush_logs, _install_logging, _refresh_log_levels, _stop_logging};
+    #[pymodule_export]
     use crate::py::result::MetaResult;
 }
