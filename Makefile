@@ -106,4 +106,4 @@ fuzz: ## Fuzz the reply parser for FUZZ_SECONDS (default 300; needs cargo-fuzz)
 
 clean: ## Remove build products and the virtualenv
 	cargo clean
-	rm -rf $(VENV) python/memlease/*.so
+	rm -rf $(VENV) python/memlease/*.so dist
