@@ -81,9 +81,7 @@ def test_wheel_installs_and_round_trips_without_rust(
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", venv], check=True, env=env)
     python = venv / "bin" / "python"
-    subprocess.run(
-        [python, "-m", "pip", "install", "-q", "--no-index", wheel], check=True, env=env
-    )
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-index", wheel], check=True, env=env)
     ran = subprocess.run(
         [python, "-c", ROUND_TRIP, server.address],
         check=True,
