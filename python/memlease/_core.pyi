@@ -23,6 +23,8 @@ __all__ = [
     "LeaseResult",
     "LocalLayer",
     "MetaResult",
+    "_compress",
+    "_decompress",
     "_flush_logs",
     "_install_logging",
     "_option_defaults",
