@@ -13,7 +13,7 @@ LINTED := python tests benches examples
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: help venv build memcached demo test test-fast test-rust test-python lint rust-lint-tools format docs bench bench-frozen bench-rust fuzz clean
+.PHONY: help venv build build-profiling wheel sdist test-wheel memcached demo test test-fast test-rust test-python lint rust-lint-tools format docs bench bench-frozen bench-rust fuzz clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,25 @@ venv: $(VENV)/.installed ## Create the virtualenv with the dev and test tools
 
 build: venv ## Build the extension (release) and install it into the virtualenv
 	$(MATURIN) develop --release -q
+
+build-profiling: venv ## Like build, with symbols and line tables (for perf, callgrind)
+	$(MATURIN) develop --profile profiling -q
+
+# The wheel's platform tag: manylinux_2_17 via zig (see requirements-wheel.txt).
+WHEEL_COMPATIBILITY ?= manylinux_2_17
+
+wheel: venv ## Build the abi3 manylinux wheel (stripped) into dist/ and show its tag
+	$(PY) -m pip install -q -r requirements-wheel.txt
+	$(MATURIN) build --release --zig --compatibility $(WHEEL_COMPATIBILITY) --out dist
+	$(VENV)/bin/auditwheel show $$(ls -t dist/memlease-*.whl | head -1)
+
+sdist: venv ## Build the source distribution into dist/
+	$(MATURIN) sdist --out dist
+
+# Slow (a release build): CI runs it beside `make lint test`, whose copy of this test builds a
+# plain wheel on the build machine's glibc instead (MEMLEASE_WHEEL unset).
+test-wheel: wheel memcached ## Install the wheel in a fresh virtualenv without Rust; round trip
+	MEMLEASE_WHEEL=$$(ls -t dist/memlease-*.whl | head -1) $(PY) -m pytest -q tests/test_wheel.py
 
 memcached: ## Install memcached (Debian package) if it is missing
 	@if ! command -v memcached >/dev/null && [ ! -x /usr/bin/memcached ]; then \
@@ -96,4 +115,4 @@ fuzz: ## Fuzz the reply parser for FUZZ_SECONDS (default 300; needs cargo-fuzz)
 
 clean: ## Remove build products and the virtualenv
 	cargo clean
-	rm -rf $(VENV) python/memlease/*.so site
+	rm -rf $(VENV) python/memlease/*.so dist site

@@ -20,7 +20,8 @@
 //! - [`error`]: the core error type and its predicates.
 //! - [`named`]: the in-process layer of named caches (`local_layer`: entries bounded by count
 //!   and TTL, invalidated by key, tag and wholesale; `tags`: per-tag invalidation records).
-//! - `py`: the Python classes, serialization and exception mapping.
+//! - `py`: the Python classes, serialization, exception mapping, and logging (`py::logging`:
+//!   tracing events to Python's `logging`).
 
 pub mod blocking;
 pub mod call;
@@ -55,6 +56,8 @@ mod _core {
     use crate::py::lease::LeaseResult;
     #[pymodule_export]
     use crate::py::local_layer::LocalLayer;
+    #[pymodule_export]
+    use crate::py::logging::{_flush_logs, _install_logging, _refresh_log_levels, _stop_logging};
     #[pymodule_export]
     use crate::py::result::MetaResult;
 }

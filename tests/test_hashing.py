@@ -10,12 +10,12 @@ import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pylibmc
 import pytest
 from pymemcache.client.hash import HashClient
 
 import memlease
 from memlease.testing import MemcachedServer
+from tests.peers import needs_pylibmc, pylibmc
 
 memcache: Any = importlib.import_module("memcache")  # python-memcached
 meta_memcache: Any = importlib.import_module("meta_memcache")
@@ -87,6 +87,7 @@ def assert_agrees(
         ("modula", None),
     ],
 )
+@needs_pylibmc
 def test_pylibmc_presets(
     trio: list[MemcachedServer], hashing: str, behaviors: Any, weights: tuple[int, ...]
 ) -> None:

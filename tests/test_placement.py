@@ -3,11 +3,14 @@ pylibmc writes, and each key must be on the server memlease names and readable b
 
 from __future__ import annotations
 
-import pylibmc
 import pytest
 
 import memlease
 from memlease.testing import MemcachedServer
+from tests.peers import PYLIBMC_MISSING, pylibmc
+
+if pylibmc is None:
+    pytest.skip(PYLIBMC_MISSING, allow_module_level=True)
 
 KEYS = (
     [f"user:{i}:profile" for i in range(1500)]

@@ -25,6 +25,7 @@ Errors form one tree rooted at :class:`MemcacheError`::
 
 from __future__ import annotations
 
+from memlease import _logging  # noqa: F401  (routes the core's events to logging)
 from memlease._client import AsyncClient, Client
 from memlease._core import LeaseResult, MetaResult
 from memlease._errors import (

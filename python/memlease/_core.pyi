@@ -17,7 +17,18 @@ _Hashing = Literal[
 _Servers = str | Sequence[_ServerSpec]
 _PoolSettings = Mapping[str, Any]
 
-__all__ = ["AsyncClient", "Client", "LeaseResult", "LocalLayer", "MetaResult", "_option_defaults"]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "LeaseResult",
+    "LocalLayer",
+    "MetaResult",
+    "_flush_logs",
+    "_install_logging",
+    "_option_defaults",
+    "_refresh_log_levels",
+    "_stop_logging",
+]
 
 def _option_defaults() -> dict[str, Any]:
     """``{option: default}`` of both clients' constructors, in signature order."""
@@ -455,3 +466,12 @@ class AsyncClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> Future[None]: ...
+
+# Logging bridge (python/memlease/_logging.py).
+def _install_logging(
+    emit: Callable[[str, int, str, dict[str, Any], str, int, str | None, float, str | None], None],
+    thresholds: Callable[[list[str]], tuple[list[int], int, int]],
+) -> None: ...
+def _refresh_log_levels() -> None: ...
+def _flush_logs(timeout: float) -> bool: ...
+def _stop_logging() -> None: ...

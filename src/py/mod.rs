@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod errors;
 pub mod lease;
 pub mod local_layer;
+pub mod logging;
 pub mod methods;
 pub mod ops;
 pub mod options;

@@ -175,6 +175,11 @@ impl ServerHealth {
         outcome: Result<(), &Error>,
         policy: &HealthPolicy,
     ) -> Option<HealthEvent> {
+        if let Err(error @ Error::UnexpectedReply { .. }) = outcome {
+            // A reply that does not fit its request: a server that is not memcached, or a
+            // stream out of step. Callers get `UnexpectedReply`; operators need to hear of it.
+            tracing::error!(server = %self.name, %error, "protocol violation: connection discarded");
+        }
         match outcome {
             Ok(()) => self.succeeded(admission),
             Err(error) if counts_as_failure(error) => self.failed(admission, error, policy),
