@@ -13,7 +13,7 @@ LINTED := python tests benches examples
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: help venv build build-profiling wheel sdist test-wheel memcached demo test test-fast test-rust test-python lint rust-lint-tools format bench bench-frozen bench-rust fuzz clean
+.PHONY: help venv build build-profiling wheel sdist test-wheel memcached demo test test-fast test-rust test-python lint rust-lint-tools format docs bench bench-frozen bench-rust fuzz clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -87,6 +87,15 @@ format: venv ## Apply cargo fmt and ruff format
 	$(RUFF) format $(LINTED)
 	$(RUFF) check --fix $(LINTED)
 
+$(VENV)/.docs-installed: docs/requirements.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r docs/requirements.txt
+	touch $@
+
+# The API reference imports memlease (the Rust methods' docstrings exist only at run time), hence
+# `build`. --strict: a broken link, page or reference fails the build.
+docs: build $(VENV)/.docs-installed ## Build the documentation site into site/ (MkDocs, --strict)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 # BENCH_ARGS: options of benches/bench.py, e.g. BENCH_ARGS="--scenarios fleet16_get_many_1000".
 BENCH_ARGS ?=
 
@@ -106,4 +115,4 @@ fuzz: ## Fuzz the reply parser for FUZZ_SECONDS (default 300; needs cargo-fuzz)
 
 clean: ## Remove build products and the virtualenv
 	cargo clean
-	rm -rf $(VENV) python/memlease/*.so dist
+	rm -rf $(VENV) python/memlease/*.so dist site

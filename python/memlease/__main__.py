@@ -2,4 +2,7 @@
 
 from memlease.cli import main
 
-main()
+# Guarded: tools that import every module of the package (the API reference's inspection of
+# docstrings) must not run the command line.
+if __name__ == "__main__":
+    main()
