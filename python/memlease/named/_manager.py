@@ -185,10 +185,8 @@ class CacheManager:
     def _tag_keys(self, tags: Iterable[str]) -> tuple[tuple[str, ...], list[str]]:
         """`tags` checked, and their counters' keys; remembered for tuples (a call site's
         tags are usually one constant tuple, and escaping them is the costly part)."""
-        if tags == ():
-            return (), []
         remembered = isinstance(tags, tuple)
-        if isinstance(tags, tuple):
+        if remembered:
             try:
                 known = self._tag_sets.get(tags)
             except TypeError:  # an unhashable element: check_tags says what is wrong
