@@ -48,7 +48,7 @@ def id_text(id: Any) -> str:
     if kind is int:  # the common ids first: an int, an alphanumeric str (no escaping needed)
         return str(id)
     if kind is str and id.isascii() and id.isalnum():
-        return id
+        return str(id)  # the same object: str() of a str is itself
     if isinstance(id, tuple):
         if not id:
             raise InvalidArgument("an id tuple must not be empty")

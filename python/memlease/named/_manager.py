@@ -186,7 +186,7 @@ class CacheManager:
         """`tags` checked, and their counters' keys; remembered for tuples (a call site's
         tags are usually one constant tuple, and escaping them is the costly part)."""
         remembered = isinstance(tags, tuple)
-        if remembered:
+        if isinstance(tags, tuple):
             try:
                 known = self._tag_sets.get(tags)
             except TypeError:  # an unhashable element: check_tags says what is wrong
