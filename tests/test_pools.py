@@ -123,6 +123,23 @@ def test_mirror_gets_writes_and_serves_reads_when_primary_fails(
     assert c.get_many(["k", "a"]) == {"k": "v", "a": 1}
 
 
+def test_a_lease_read_with_counters_fails_over_to_the_mirror_as_one_batch(
+    fleet: list[MemcachedServer], make_client: Any
+) -> None:
+    # The entry and its counters share a server, so they go as one batch without a round's
+    # plan (dispatch/few.rs); a dead primary still sends every key to its fallback.
+    primary, mirror = fleet[0], fleet[1]
+    c = make_client(primary.address, mirror=[mirror.address], mark_down_period=5.0)
+    c.set("tag:a", b"5")
+    c.set("tag:b", b"7")
+    c.set("entry", b"value")
+    result, _, counters = c._lease_get_with_counters("entry", ["tag:a", "tag:b", "tag:c"])
+    assert (result.found, counters) == (True, [5, 7, None])
+    primary.stop()
+    result, _, counters = c._lease_get_with_counters("entry", ["tag:a", "tag:b"], lease_ttl=30)
+    assert (result.found, result.value, counters) == (True, b"value", [5, 7])  # the mirror's
+
+
 def test_max_ttl_clamps_every_write(server: MemcachedServer, make_client: Any) -> None:
     c = make_client(server.address, max_ttl=30)
     c.flush_all()

@@ -203,19 +203,14 @@ class NamedCache:
     def _start(
         self, id: Any, tags: Iterable[str], fallback: Callable[[], Any], settings: CacheSettings
     ) -> tuple[str, tuple[str, ...], list[str], _Lookup | None]:
-        """The key, the tags checked, their counters' keys, and the near layers' lookup."""
+        """The key, the tags checked, their counters' keys, and the near layers' lookup (None
+        when neither layer is in use)."""
         key = self.prefix + _keys.id_text(id)
         checked, counters = self.manager._tag_keys(tags)
-        return key, checked, counters, self._near(id, key, fallback, settings)
-
-    def _near(
-        self, id: Any, key: str, fallback: Callable[[], Any], settings: CacheSettings
-    ) -> _Lookup | None:
-        """The request and in-process layers' lookup, when either is in use."""
         scope = self._scope.get() if self.request_layer else None
         if scope is None and settings.local_ttl <= 0:
-            return None
-        return _Lookup(self, id, key, fallback, scope, settings.local_ttl)
+            return key, checked, counters, None
+        return key, checked, counters, _Lookup(self, id, key, fallback, scope, settings.local_ttl)
 
     def _read(
         self,

@@ -23,6 +23,8 @@ CODECS = {None: 0, "zlib": 1, "zstd": 2}
 _CODEC_NAMES = {number: name for name, number in CODECS.items()}
 # Values shorter than this are not compressed: the codec's header would outweigh the saving.
 COMPRESS_ABOVE = 256
+# Entries up to this size are decoded from a copy of their body, larger ones from a view.
+COPY_AT_MOST = 4096
 
 
 def check_codec(compression: Any) -> str | None:
@@ -55,21 +57,25 @@ def encode(entry: Entry, codec: str | None) -> bytes:
 def decode(data: bytes, flags: int) -> Entry | None:
     """The entry, or None if these bytes are not a named-cache entry (another client's value
     under this key). Corrupt entries raise ``SerializationError``."""
-    if flags != ENTRY_FLAGS or not data.startswith(MAGIC) or len(data) < 4:
+    if flags != ENTRY_FLAGS or data[:3] != MAGIC or len(data) < 4:
         return None
     codec_number = data[3]
-    body: bytes | memoryview = memoryview(data)[4:]  # no copy of the value's bytes
+    body: bytes | memoryview
     if codec_number:
         codec = _CODEC_NAMES.get(codec_number)
         if codec is None:
             raise SerializationError(
                 f"named-cache entry with an unknown codec number {codec_number}"
             )
-        body = _core._decompress(bytes(body), codec)
+        body = _core._decompress(memoryview(data)[4:].tobytes(), codec)
+    elif len(data) <= COPY_AT_MOST:
+        body = data[4:]  # a small copy costs less than a view of the value's bytes
+    else:
+        body = memoryview(data)[4:]  # no copy of a large value's bytes
     try:
         fields = pickle.loads(body)
-        if type(fields) is not tuple or len(fields) != 4:
-            raise ValueError("not an entry's four fields")
-        return tuple.__new__(Entry, fields)
     except Exception as error:
         raise SerializationError(f"named-cache entry cannot be unpickled: {error}") from error
+    if type(fields) is not tuple or len(fields) != 4:
+        raise SerializationError("named-cache entry cannot be unpickled: not an entry's fields")
+    return tuple.__new__(Entry, fields)

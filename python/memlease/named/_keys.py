@@ -44,6 +44,11 @@ def prefix(app: str, name: str, version: int) -> str:
 def id_text(id: Any) -> str:
     """The id's part of the key (``InvalidArgument`` for anything but str, int or a non-empty
     tuple of them)."""
+    kind = type(id)
+    if kind is int:  # the common ids first: an int, an alphanumeric str (no escaping needed)
+        return str(id)
+    if kind is str and id.isascii() and id.isalnum():
+        return str(id)  # the same object: str() of a str is itself
     if isinstance(id, tuple):
         if not id:
             raise InvalidArgument("an id tuple must not be empty")

@@ -185,8 +185,6 @@ class CacheManager:
     def _tag_keys(self, tags: Iterable[str]) -> tuple[tuple[str, ...], list[str]]:
         """`tags` checked, and their counters' keys; remembered for tuples (a call site's
         tags are usually one constant tuple, and escaping them is the costly part)."""
-        if tags == ():
-            return (), []
         remembered = isinstance(tags, tuple)
         if isinstance(tags, tuple):
             try:

@@ -297,9 +297,12 @@ def plain_hit(read: Read, tags: tuple[str, ...]) -> Entry | None:
     """The entry, if `read` is a plain hit whose tags are current (the fast path: no further
     step). The common case, an entry stored with the call's own tags, is one tuple compare."""
     result, flags, versions = read
-    if not result.found or result.won or result.stale:
+    if flags != _envelope.ENTRY_FLAGS or result.won or result.stale or not result.found:
         return None
-    entry = _decoded(result, flags)
+    try:
+        entry = _envelope.decode(result.value, flags)
+    except SerializationError:
+        return None  # corrupt: the read-through drops it
     if entry is None:
         return None
     if entry.tags == tags:

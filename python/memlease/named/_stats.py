@@ -31,10 +31,12 @@ class LayerStats:
         self._next = 0
 
     def _sample(self, seconds: float) -> None:
-        if len(self._samples) < SAMPLES:
-            self._samples.append(seconds)
+        # The ring, filled first; then each sample replaces the oldest (the lock is held).
+        samples = self._samples
+        if len(samples) < SAMPLES:
+            samples.append(seconds)
         else:
-            self._samples[self._next] = seconds
+            samples[self._next] = seconds
             self._next = (self._next + 1) % SAMPLES
 
     def hit(self, seconds: float) -> None:

@@ -51,7 +51,7 @@ impl<T: Transport> Client<T> {
     }
 
     /// The key's server, when its request may go there alone (see the module docs).
-    fn lone_server(&self, call: Call, key: KeyRef<'_>, flags: &[Flag]) -> Option<usize> {
+    pub(super) fn lone_server(&self, call: Call, key: KeyRef<'_>, flags: &[Flag]) -> Option<usize> {
         let cluster = self.cluster();
         if call.mode != BatchMode::Loud || !cluster.ledger().is_quiet() {
             return None;

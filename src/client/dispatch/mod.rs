@@ -26,10 +26,13 @@
 //!   match each reply to its request, record what a server may have missed.
 //! - `lone`: one key's request when its own server alone is involved (most single-key calls),
 //!   without the plan and grouping of a round; the fallback round is shared.
+//! - `few`: the same for a few keys that all go to one server alone (a named cache's entry and
+//!   its tag counters).
 //! - this module: what a plan is made of, and the two rounds put together into one result per
 //!   key (step 4).
 
 mod encode;
+mod few;
 mod lone;
 mod plan;
 mod round;
@@ -130,6 +133,9 @@ impl<T: Transport> Client<T> {
         flags_for: impl Fn(usize, &mut Vec<Flag>),
         values: Option<&[&[u8]]>,
     ) -> Result<Vec<Slot>> {
+        if let Some(result) = self.dispatch_few(call, keys, &flags_for, values).await {
+            return result;
+        }
         let names = Names::new(keys)?;
         let mut planner = Planner::new(call, keys, &names, self.cluster(), &flags_for);
         let (plan, primaries) = planner.first_round();
