@@ -175,3 +175,29 @@ def test_many_threads_and_asyncio_with_a_handler_using_memlease(
     assert {logging.WARNING, logging.INFO} <= levels
     assert reporter.get("last-log") is not None
     reporter.close()
+
+
+def test_an_application_without_logging_config_gets_nothing_on_stderr() -> None:
+    # With no handler anywhere, logging's last-resort handler would print our WARNINGs on
+    # stderr (the `memlease` tool's one-line error got a second line in CI): the library's
+    # logger has a NullHandler, as the logging HOWTO asks of libraries.
+    import subprocess
+    import sys
+
+    script = (
+        "import memlease\n"
+        "from memlease import _logging\n"
+        "client = memlease.Client(['127.0.0.1:1'], connect_timeout=0.5)\n"
+        "try:\n"
+        "    client.get('k')\n"
+        "except memlease.MemcacheConnectionError:\n"
+        "    pass\n"
+        "assert _logging.flush(10.0)\n"
+        "print('done')\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "done\n"
+    assert run.stderr == ""

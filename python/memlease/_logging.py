@@ -33,6 +33,10 @@ from typing import Any
 from memlease import _core
 
 ROOT_LOGGER = "memlease"
+# A library's loggers get a NullHandler and nothing else (the logging HOWTO's rule): an
+# application that configured no logging is not handed our WARNINGs on stderr through
+# logging's last-resort handler (the `memlease` tool's one-line errors would get a second).
+logging.getLogger(ROOT_LOGGER).addHandler(logging.NullHandler())
 # The levels the core emits (5 stands for tracing's TRACE) and CRITICAL above them.
 _PROBED_LEVELS = (5, logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
 NOTHING = 255
