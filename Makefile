@@ -13,7 +13,7 @@ LINTED := python tests benches examples
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: help venv build build-profiling wheel sdist test-wheel memcached demo test test-fast test-rust test-python lint rust-lint-tools format docs bench bench-frozen bench-rust fuzz clean
+.PHONY: help venv build build-profiling wheel sdist test-wheel memcached demo test test-fast test-rust test-python lint rust-lint-tools format docs bench bench-frozen bench-rust fuzz soak clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -106,6 +106,11 @@ bench: build memcached ## Benchmark memlease against peers (table on stdout; ben
 bench-frozen: build memcached ## Latency while a server is frozen, before and after mark-down
 	$(PY) -m pip install -q -r benches/requirements.txt
 	$(PY) benches/frozen_server.py
+
+# SOAK_SECONDS: length of the fault phase (default 600); CI runs a 60 s version in the suite
+# (tests/test_soak.py), which reports the throughput without enforcing it.
+soak: build memcached ## Soak: mixed traffic while servers are killed, frozen, restarted (SOAK_SECONDS, default 600)
+	$(PY) benches/soak.py --seconds $${SOAK_SECONDS:-600} --check-throughput
 
 bench-rust: ## Criterion micro-benchmarks of the Rust codec (encode, parse, keys, ring; ns/op)
 	cargo bench --bench codec
