@@ -78,6 +78,8 @@ def tour(client: memlease.Client) -> None:
     show("plain get of a stale item", client.get("report:7"))
     show("read-through stats", client.read_through_stats())
 
+    named_caches(client)
+
     print("\nErrors are typed:")
     try:
         client.set("huge", os.urandom(2 * 1024 * 1024))
@@ -103,6 +105,37 @@ def tour(client: memlease.Client) -> None:
     elapsed = time.perf_counter() - started
     show("get_many of 100 keys over 3 servers", f"{200 * 100 / elapsed:,.0f} keys/s")
     show("stats: total curr_items", sum(int(s["curr_items"]) for s in client.stats().values()))
+
+
+def named_caches(client: memlease.Client) -> None:
+    print("\nNamed caches: request, in-process and memcached layers, invalidated by tag:")
+    caches = memlease.CacheManager(client, "demo")
+    users = caches.cache("users", ttl=300, local_ttl=5)
+    db = {42: {"name": "Ada", "team": 7}}
+    loads: list[int] = []
+
+    def load_user() -> dict[str, object]:
+        loads.append(42)
+        return dict(db[42])
+
+    show("users.key(42)", users.key(42))
+    with caches.request_scope():  # one web request: each id read past this layer once
+        for _ in range(3):
+            users.get(42, load_user, tags=["team:7"])
+    show("3 gets in one request: loader calls", len(loads))
+
+    def local_hits() -> int:
+        return int(caches.stats()["caches"]["users"]["layers"]["local"]["hits"])
+
+    before = local_hits()
+    users.get(42, load_user, tags=["team:7"])
+    show("a later request: in-process hits (no I/O)", local_hits() - before)
+    db[42]["name"] = "Ada L."
+    caches.invalidate_tags(["team:7"])  # O(tags), whatever the number of entries
+    show("after invalidate_tags(['team:7'])", users.get(42, load_user, tags=["team:7"]))
+    layers = caches.stats()["caches"]["users"]["layers"]
+    show("hits per layer", {name: layer["hits"] for name, layer in layers.items()})
+    caches.close()
 
 
 def failover(servers: list[MemcachedServer]) -> None:
