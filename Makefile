@@ -13,7 +13,7 @@ LINTED := python tests benches examples
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: help venv build build-profiling wheel sdist test-wheel memcached demo test test-fast test-rust test-python lint rust-lint-tools format docs bench bench-frozen bench-rust fuzz clean
+.PHONY: help venv build build-profiling wheel sdist test-wheel memcached demo test test-fast test-rust test-python lint rust-lint-tools format docs bench bench-frozen faults bench-rust fuzz clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -106,6 +106,12 @@ bench: build memcached ## Benchmark memlease against peers (table on stdout; ben
 bench-frozen: build memcached ## Latency while a server is frozen, before and after mark-down
 	$(PY) -m pip install -q -r benches/requirements.txt
 	$(PY) benches/frozen_server.py
+
+# FAULTS_ARGS: options of benches/fault_matrix.py, e.g. FAULTS_ARGS="--calls 30 --faults killed".
+FAULTS_ARGS ?=
+
+faults: build memcached ## The fault matrix: faults x clients x operation families (table on stdout)
+	$(PY) benches/fault_matrix.py $(FAULTS_ARGS)
 
 bench-rust: ## Criterion micro-benchmarks of the Rust codec (encode, parse, keys, ring; ns/op)
 	cargo bench --bench codec
