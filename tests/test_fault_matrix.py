@@ -9,7 +9,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.faults import FAMILIES, FAULTS, FLAVORS, Environment, Fault, LoopThread, run_cell
+from tests.faults import (
+    FAMILIES,
+    FAULTS,
+    FLAVORS,
+    Environment,
+    Family,
+    Fault,
+    LoopThread,
+    run_cell,
+)
 
 CALLS = 1  # steps during the fault; recovery adds more (keeps the module near 45 s)
 
@@ -56,3 +65,21 @@ def test_fault_cell(
     assert result.unreplayed == 0
     # The cell exercised the client: something was called while the fault lasted.
     assert result.calls > 2
+
+
+def test_the_read_check_catches_another_keys_value_and_an_outdated_one() -> None:
+    """The matrix's own check, so a cell cannot pass for want of it."""
+    ops = Family("plain", driver=None, env=None, prefix="t")  # type: ignore[arg-type]
+    ops.wrote("t:a", "t:a|1|", acknowledged=True)
+    ops.wrote("t:a", "t:a|2|", acknowledged=False)
+    for right in (None, "t:a|1|", "t:a|2|"):
+        ops.check_read("t:a", right)
+    assert ops.result.wrong == []
+    ops.wrote("t:a", "t:a|3|", acknowledged=True)
+    ops.check_read("t:a", "t:a|1|")
+    ops.check_read("t:a", "t:b|3|")
+    assert ops.result.wrong == [
+        "t:a: an outdated value 't:a|1|'",
+        "t:a: another key's value 't:b|3|'",
+    ]
+    assert not ops.result.clean
