@@ -13,7 +13,7 @@ LINTED := python tests benches examples
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: help venv build build-profiling wheel sdist test-wheel memcached demo test test-fast test-rust test-python lint rust-lint-tools format docs bench bench-frozen bench-rust fuzz soak clean
+.PHONY: help venv build build-profiling wheel sdist test-wheel memcached demo test test-fast test-rust test-python lint rust-lint-tools format docs bench bench-frozen faults bench-rust fuzz soak clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -111,6 +111,12 @@ bench-frozen: build memcached ## Latency while a server is frozen, before and af
 # (tests/test_soak.py), which reports the throughput without enforcing it.
 soak: build memcached ## Soak: mixed traffic while servers are killed, frozen, restarted (SOAK_SECONDS, default 600)
 	$(PY) benches/soak.py --seconds $${SOAK_SECONDS:-600} --check-throughput
+
+# FAULTS_ARGS: options of benches/fault_matrix.py, e.g. FAULTS_ARGS="--calls 30 --faults killed".
+FAULTS_ARGS ?=
+
+faults: build memcached ## The fault matrix: faults x clients x operation families (table on stdout)
+	$(PY) benches/fault_matrix.py $(FAULTS_ARGS)
 
 bench-rust: ## Criterion micro-benchmarks of the Rust codec (encode, parse, keys, ring; ns/op)
 	cargo bench --bench codec

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from memlease.testing import MemcachedServer
@@ -29,11 +30,7 @@ class Proxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
-        while True:
-            try:
-                downstream, _ = self._listener.accept()
-            except OSError:
-                return  # closed
+        for downstream in accepted(self._listener):
             upstream = socket.create_connection(self._upstream)
             with self._lock:
                 self.connections += 1
@@ -74,6 +71,16 @@ class Proxy:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
+
+
+def accepted(listener: socket.socket) -> Iterator[socket.socket]:
+    """The connections `listener` accepts, until it is closed."""
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except OSError:
+            return  # closed
+        yield connection
 
 
 def _copy(source: socket.socket, sink: socket.socket) -> None:
