@@ -54,6 +54,13 @@ pub enum Error {
         server: String,
         retry_in: std::time::Duration,
     },
+    /// The server refused the credentials (`CLIENT_ERROR` to the authentication request).
+    /// Holds the username, never the password.
+    Authentication {
+        server: String,
+        username: String,
+        reply: String,
+    },
     /// The client was closed.
     Closed,
 }
@@ -130,6 +137,11 @@ impl fmt::Display for Error {
                     retry_in.as_secs_f64()
                 )
             }
+            Error::Authentication {
+                server,
+                username,
+                reply,
+            } => write!(f, "{server} refused the credentials of user {username:?}: {reply}"),
             Error::Closed => f.write_str("the client is closed"),
         }
     }
@@ -175,6 +187,15 @@ impl Clone for Error {
             Error::ServerDown { server, retry_in } => Error::ServerDown {
                 server: server.clone(),
                 retry_in: *retry_in,
+            },
+            Error::Authentication {
+                server,
+                username,
+                reply,
+            } => Error::Authentication {
+                server: server.clone(),
+                username: username.clone(),
+                reply: reply.clone(),
             },
             Error::Closed => Error::Closed,
         }

@@ -16,6 +16,7 @@
 //! - [`call`]: when the running call began (its timeout covers the whole call).
 //! - [`limits`]: a pool's connection limit and its `Timeouts` (connect, read, pool); the
 //!   connections' buffer sizes.
+//! - [`security`]: what a new connection does before its first request (authentication).
 //! - [`runtime`]: the tokio runtime, rebuilt after fork; [`fork`]: fork detection.
 //! - [`error`]: the core error type and its predicates.
 //! - [`named`]: the in-process layer of named caches (`local_layer`: entries bounded by count
@@ -35,6 +36,7 @@ pub mod named;
 pub mod protocol;
 pub mod route;
 pub mod runtime;
+pub mod security;
 pub mod transport;
 
 pub mod aio;

@@ -23,11 +23,13 @@ impl Timeouts {
     }
 }
 
-/// How many connections a pool keeps per server, and its timeouts.
+/// How many connections a pool keeps per server, its timeouts, and what each new connection
+/// does before its first request.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
     pub max_connections: usize,
     pub timeouts: Timeouts,
+    pub security: crate::security::Security,
 }
 
 /// A connection's read and write buffers start at this size.

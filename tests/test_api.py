@@ -10,6 +10,7 @@ def test_public_names() -> None:
         [
             "AsyncClient",
             "AsyncRepository",
+            "AuthenticationError",
             "CacheManager",
             "Client",
             "ClientError",

@@ -15,6 +15,7 @@ Errors form one tree rooted at :class:`MemcacheError`::
     │   └── ServerRejected           the server answered CLIENT_ERROR (e.g. incr of text)
     ├── ServerError                  the server answered, with an error or with nonsense
     │   └── UnexpectedReply          protocol violation; the connection was discarded
+    ├── AuthenticationError          the server refused username / password (-Y auth file)
     └── MemcacheConnectionError      the server could not be reached or the connection broke
         ├── ServerDown               marked down after failing: failed at once (.retry_in)
         └── MemcacheTimeout          a deadline passed
@@ -29,6 +30,7 @@ from memlease import _logging  # noqa: F401  (routes the core's events to loggin
 from memlease._client import AsyncClient, Client
 from memlease._core import LeaseResult, MetaResult
 from memlease._errors import (
+    AuthenticationError,
     ClientError,
     ConnectTimeout,
     InvalidArgument,
@@ -55,6 +57,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncClient",
     "AsyncRepository",
+    "AuthenticationError",
     "CacheManager",
     "Client",
     "ClientError",

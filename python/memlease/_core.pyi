@@ -179,6 +179,8 @@ class Client:
         local_cache_admission: float = 0.1,
         local_cache_hot_window: int = 1,
         io: Literal["loop", "runtime"] = "loop",
+        username: str | None = None,
+        password: str | None = None,
     ) -> Self: ...
     def get(
         self, key: _Key, default: Any = None, *, on_server_error: _OnServerError | None = None
@@ -343,6 +345,8 @@ class AsyncClient:
         local_cache_admission: float = 0.1,
         local_cache_hot_window: int = 1,
         io: Literal["loop", "runtime"] = "loop",
+        username: str | None = None,
+        password: str | None = None,
     ) -> Self: ...
     def get(
         self, key: _Key, default: Any = None, *, on_server_error: _OnServerError | None = None

@@ -6,6 +6,7 @@ not have been applied by the server; the connection it used has been closed, nev
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "ClientError",
     "ConnectTimeout",
     "InvalidArgument",
@@ -69,6 +70,14 @@ class ServerError(MemcacheError):
 
 class UnexpectedReply(ServerError):
     """A reply that does not fit the request. The connection has been discarded."""
+
+
+class AuthenticationError(MemcacheError):
+    """The server refused the client's ``username`` / ``password`` (memcached's ``-Y`` auth
+    file). The connection was closed before any request was sent on it. A refusal marks the
+    server down like a failed connect, so a wrong password costs one connection attempt per
+    ``mark_down_period`` (calls in between raise ``ServerDown``), never a retry loop. The
+    message names the server and the username, never the password."""
 
 
 class MemcacheConnectionError(MemcacheError):

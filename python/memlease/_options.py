@@ -48,6 +48,9 @@ MEANINGS: dict[str, str] = {
     "local_cache_hot_window": "Seconds since its last access within which a key counts as hot.",
     "io": 'AsyncClient: "loop" does its I/O on the event loop\'s own thread (no thread hop '
     'per call), "runtime" on memlease\'s I/O threads. Client ignores it.',
+    "username": "memcached ASCII authentication (-Y auth file): sent with password= on each "
+    "new connection before any request, for every pool (gutter, mirror, named pools alike).",
+    "password": "The password of username= (never shown in repr, logs, errors or health()).",
     "write_failures": "WriteFailureTracker keeping failed invalidations for replay "
     "(default: one of the client's own).",
 }

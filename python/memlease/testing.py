@@ -7,7 +7,8 @@ socket) and stops it on exit::
         client = memlease.Client(server.address)
 
 It can also freeze (``SIGSTOP``) and thaw a server, to test how a client behaves when a server
-accepts connections but never answers.
+accepts connections but never answers, and require authentication
+(``MemcachedServer(credentials=("user", "password"))``: memcached's ``-Y`` auth file).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class MemcachedServer:
         threads: int = 2,
         item_size_max: str | None = None,
         extra_args: tuple[str, ...] = (),
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         self.host = "127.0.0.1"
         self.port = port
@@ -64,6 +66,8 @@ class MemcachedServer:
         self._threads = threads
         self._item_size_max = item_size_max
         self._extra_args = extra_args
+        self._credentials = credentials
+        self._auth_dir: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._socket_dir: tempfile.TemporaryDirectory[str] | None = None
         self.socket_path: str | None = None
@@ -99,7 +103,26 @@ class MemcachedServer:
             command += ["-I", self._item_size_max]
         if os.geteuid() == 0:
             command += ["-u", "root"]  # memcached refuses to run as root without it
+        if self._credentials is not None:
+            command += ["-Y", self._auth_file()]
         return command + list(self._extra_args)
+
+    def _auth_file(self) -> str:
+        """The ``user:password`` file of ``-Y``, written once per server."""
+        assert self._credentials is not None
+        if self._auth_dir is None:
+            self._auth_dir = tempfile.TemporaryDirectory(prefix="memlease-auth-")
+        path = Path(self._auth_dir.name) / "auth"
+        user, password = self._credentials
+        path.write_text(f"{user}:{password}\n")
+        return str(path)
+
+    def _hello(self) -> bytes:
+        """What the readiness check sends: a no-op, after authenticating if required."""
+        if self._credentials is None:
+            return b"mn\r\n"
+        token = " ".join(self._credentials).encode()
+        return b"set auth 0 0 %d\r\n%s\r\nmn\r\n" % (len(token), token)
 
     def start(self) -> MemcachedServer:
         """Start the server and wait until it accepts connections."""
@@ -134,8 +157,14 @@ class MemcachedServer:
                 return False  # exited: most likely the port was taken meanwhile
             try:
                 with self._connect() as sock:
-                    sock.sendall(b"mn\r\n")
-                    if sock.recv(16).startswith(b"MN"):
+                    sock.sendall(self._hello())
+                    reply = b""
+                    while len(reply) < 64 and not reply.endswith(b"MN\r\n"):
+                        chunk = sock.recv(64)
+                        if not chunk:
+                            break
+                        reply += chunk
+                    if reply.endswith(b"MN\r\n"):
                         return True
             except OSError:
                 time.sleep(0.02)
@@ -170,6 +199,9 @@ class MemcachedServer:
         if self._socket_dir is not None:
             self._socket_dir.cleanup()
             self._socket_dir = None
+        if self._auth_dir is not None:
+            self._auth_dir.cleanup()
+            self._auth_dir = None
 
     def restart(self) -> None:
         """Stop and start again on the same address, with an empty cache."""

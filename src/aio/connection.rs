@@ -64,7 +64,8 @@ pub fn connection_for(loop_io: &Arc<LoopIo>, py: Python<'_>, cluster: &Cluster, 
     if let Some(found) = &loop_io.connections.lock()[server] {
         return Arc::clone(found);
     }
-    let (address, name, timeouts) = cluster.endpoint(server);
+    let (address, name, connections) = cluster.endpoint(server);
+    let timeouts = connections.timeouts;
     let connection = Arc::new(LoopConnection {
         server,
         name: Arc::clone(&name),
@@ -77,7 +78,7 @@ pub fn connection_for(loop_io: &Arc<LoopIo>, py: Python<'_>, cluster: &Cluster, 
     loop_io.spawn(py, async move {
         // Resolving and connecting block: the runtime's blocking pool does them.
         let opened = crate::runtime::handle()
-            .spawn_blocking(move || Connection::open(&address, name, timeouts.connect))
+            .spawn_blocking(move || Connection::open(&address, name, timeouts.connect, &connections.security))
             .await;
         let opened = opened.unwrap_or_else(|failed| {
             Err(Error::ConnectionLost {

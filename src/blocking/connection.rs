@@ -8,6 +8,8 @@
 use crate::error::{Error, Result, TimeoutPhase};
 use crate::limits::{reset_write_buffer, trim_read_buffer, IO_BUFFER};
 use crate::route::server::Address;
+use crate::security::auth::{self, Credentials};
+use crate::security::Security;
 use bytes::BytesMut;
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -28,6 +30,32 @@ impl Stream {
             Stream::Unix(s) => s.as_raw_fd(),
         }
     }
+
+    /// The authentication exchange, on the still-blocking socket.
+    fn authenticate(
+        &mut self,
+        credentials: &Credentials,
+        server: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<()> {
+        match self {
+            Stream::Tcp(s) => auth::authenticate_blocking(s, set_tcp_timeouts, credentials, server, deadline, timeout),
+            Stream::Unix(s) => {
+                auth::authenticate_blocking(s, set_unix_timeouts, credentials, server, deadline, timeout)
+            }
+        }
+    }
+}
+
+fn set_tcp_timeouts(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))
+}
+
+fn set_unix_timeouts(stream: &UnixStream, timeout: Duration) -> io::Result<()> {
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))
 }
 
 /// An open connection with its buffers.
@@ -83,10 +111,12 @@ impl EarlyReads {
 }
 
 impl Connection {
-    /// Connect, trying each resolved address until `timeout` runs out.
-    pub fn open(address: &Address, server: Arc<str>, timeout: Duration) -> Result<Self> {
-        let stream = match address {
-            Address::Tcp { host, port } => Stream::Tcp(connect_tcp(host, *port, &server, timeout)?),
+    /// Connect, trying each resolved address until `timeout` runs out, then set the
+    /// connection up as `security` says (authentication), within the same `timeout`.
+    pub fn open(address: &Address, server: Arc<str>, timeout: Duration, security: &Security) -> Result<Self> {
+        let deadline = Instant::now() + timeout;
+        let mut stream = match address {
+            Address::Tcp { host, port } => Stream::Tcp(connect_tcp(host, *port, &server, timeout, deadline)?),
             Address::Unix(path) => {
                 // A Unix connect completes or fails at once; there is nothing to time out.
                 let stream = UnixStream::connect(path).map_err(|source| Error::Connect {
@@ -96,6 +126,9 @@ impl Connection {
                 Stream::Unix(stream)
             }
         };
+        if let Some(credentials) = &security.credentials {
+            stream.authenticate(credentials, &server, deadline, timeout)?;
+        }
         let nonblocking = match &stream {
             Stream::Tcp(s) => s.set_nonblocking(true),
             Stream::Unix(s) => s.set_nonblocking(true),
@@ -188,8 +221,7 @@ impl Connection {
     }
 }
 
-fn connect_tcp(host: &str, port: u16, server: &str, timeout: Duration) -> Result<TcpStream> {
-    let deadline = Instant::now() + timeout;
+fn connect_tcp(host: &str, port: u16, server: &str, timeout: Duration, deadline: Instant) -> Result<TcpStream> {
     let connect_error = |source| Error::Connect {
         server: server.to_owned(),
         source,

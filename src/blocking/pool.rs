@@ -70,7 +70,12 @@ impl Pool {
             if state.open < self.config.max_connections {
                 state.open += 1;
                 drop(state);
-                return match Connection::open(&self.address, Arc::clone(&self.name), self.config.timeouts.connect) {
+                return match Connection::open(
+                    &self.address,
+                    Arc::clone(&self.name),
+                    self.config.timeouts.connect,
+                    &self.config.security,
+                ) {
                     Ok(conn) => Ok(PooledConnection {
                         pool: Arc::clone(self),
                         conn: Some(conn),

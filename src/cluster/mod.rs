@@ -11,7 +11,7 @@ use crate::blocking::combine::Combiner;
 use crate::blocking::pool::Pool;
 use crate::error::{Error, Result};
 use crate::fork;
-use crate::limits::Timeouts;
+use crate::limits::PoolConfig;
 use crate::mux::MuxPool;
 use crate::protocol::reply::Expect;
 use crate::route::health::{HealthEvent, HealthPolicy, ServerHealth};
@@ -160,12 +160,12 @@ impl Cluster {
         self.topology.pool_of_server(server).connections.timeouts.read
     }
 
-    /// Where `server` is, its display name, and its pool's timeouts: what opening a
-    /// connection to it needs.
-    pub fn endpoint(&self, server: usize) -> (Address, Arc<str>, Timeouts) {
+    /// Where `server` is, its display name, and its pool's connection settings (timeouts,
+    /// authentication): what opening a connection to it needs.
+    pub fn endpoint(&self, server: usize) -> (Address, Arc<str>, PoolConfig) {
         let entry = &self.topology.servers()[server];
-        let timeouts = self.topology.pool_of_server(server).connections.timeouts;
-        (entry.spec.address.clone(), Arc::clone(&entry.name), timeouts)
+        let connections = self.topology.pool_of_server(server).connections.clone();
+        (entry.spec.address.clone(), Arc::clone(&entry.name), connections)
     }
 
     /// The longest time a request to `server` may wait in all: pool, connect and reply.

@@ -10,6 +10,7 @@ use crate::error::{Error, Result, TimeoutPhase};
 use crate::limits::{reset_write_buffer, trim_read_buffer, IO_BUFFER};
 use crate::protocol::reply::{missing_bytes, Replies, ReplyReader};
 use crate::route::server::Address;
+use crate::security::auth::authenticate_async;
 use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::io;
@@ -105,17 +106,25 @@ async fn connect(pool: &MuxPool) -> Result<Stream> {
         server: server.clone(),
         source,
     };
+    // The connect timeout covers the authentication too.
     let attempt = async {
-        match &pool.address {
+        let mut stream = match &pool.address {
             Address::Tcp { host, port } => {
                 let stream = TcpStream::connect((host.as_str(), *port))
                     .await
                     .map_err(connect_error)?;
                 stream.set_nodelay(true).map_err(connect_error)?;
-                Ok(Stream::Tcp(stream))
+                Stream::Tcp(stream)
             }
-            Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await.map_err(connect_error)?)),
+            Address::Unix(path) => Stream::Unix(UnixStream::connect(path).await.map_err(connect_error)?),
+        };
+        if let Some(credentials) = &pool.config.security.credentials {
+            match &mut stream {
+                Stream::Tcp(s) => authenticate_async(s, credentials, &server).await?,
+                Stream::Unix(s) => authenticate_async(s, credentials, &server).await?,
+            }
         }
+        Ok(stream)
     };
     let timeout = pool.config.timeouts.connect;
     tokio::time::timeout(timeout, attempt).await.unwrap_or_else(|_| {

@@ -63,6 +63,8 @@ macro_rules! constructor_options {
             local_cache_admission: f64 = $crate::py::constructor::DEFAULT_LOCAL_CACHE_ADMISSION,
             local_cache_hot_window: $crate::py::convert::Count = $crate::py::convert::Count($crate::py::constructor::DEFAULT_LOCAL_CACHE_HOT_WINDOW),
             io: &'a str = "loop",
+            username: Option<&'a str> = None,
+            password: Option<&'a str> = None,
         }
     };
 }

@@ -17,6 +17,7 @@ pyo3::import_exception!(memlease._errors, ServerDown);
 pyo3::import_exception!(memlease._errors, ConnectTimeout);
 pyo3::import_exception!(memlease._errors, ReadTimeout);
 pyo3::import_exception!(memlease._errors, PoolTimeout);
+pyo3::import_exception!(memlease._errors, AuthenticationError);
 
 impl From<Error> for PyErr {
     fn from(error: Error) -> PyErr {
@@ -31,6 +32,7 @@ impl From<Error> for PyErr {
             Error::Connect { .. } | Error::ConnectionLost { .. } | Error::Closed => {
                 MemcacheConnectionError::new_err(message)
             }
+            Error::Authentication { .. } => AuthenticationError::new_err(message),
             Error::ServerDown { retry_in, .. } => ServerDown::new_err((message, retry_in.as_secs_f64())),
             Error::Timeout {
                 phase: TimeoutPhase::Connect,

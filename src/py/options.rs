@@ -13,8 +13,10 @@ use crate::py::errors::InvalidKey;
 use crate::route::health::HealthPolicy;
 use crate::route::ring::Hashing;
 use crate::route::topology::{PoolSpec, TopologyConfig, DEFAULT_POOL};
+use crate::security::{Credentials, Security};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything a client class is made of.
@@ -132,6 +134,9 @@ impl Options<'_, '_> {
                     read: timeout("timeout", self.timeout)?,
                     pool: timeout("pool_timeout", self.pool_timeout)?,
                 },
+                security: Security {
+                    credentials: self.credentials()?,
+                },
             },
             max_ttl: max_ttl(self.max_ttl)?,
         };
@@ -165,6 +170,17 @@ impl Options<'_, '_> {
             behaviour,
             hot: self.hot_keys()?,
         })
+    }
+
+    /// `username=` / `password=`: both or neither.
+    fn credentials(&self) -> PyResult<Option<Arc<Credentials>>> {
+        match (self.username, self.password) {
+            (None, None) => Ok(None),
+            (Some(username), Some(password)) => Ok(Some(Arc::new(Credentials::new(username, password)?))),
+            _ => Err(invalid_argument(
+                "username and password go together: pass both or neither",
+            )),
+        }
     }
 
     /// Split keys and the local hot-key cache.

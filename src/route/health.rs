@@ -119,6 +119,10 @@ pub fn counts_as_failure(error: &Error) -> bool {
         } => false,
         Error::Connect { .. } | Error::ConnectionLost { .. } | Error::Timeout { .. } => true,
         Error::UnexpectedReply { .. } => true,
+        // Refused credentials mark the server down like a failed connect, so a client with a
+        // wrong password opens at most one connection per `mark_down_period` after
+        // `failures_to_mark_down` refusals, instead of one per call.
+        Error::Authentication { .. } => true,
         _ => false,
     }
 }

@@ -155,6 +155,7 @@ pub(crate) fn test_pool(name: &str, servers: &[&str]) -> PoolSpec {
                 read: std::time::Duration::from_secs(1),
                 pool: std::time::Duration::from_secs(1),
             },
+            security: Default::default(),
         },
         max_ttl: None,
     }
