@@ -37,14 +37,15 @@ from __future__ import annotations
 
 import pickle
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.memcached import BaseMemcachedCache
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
 
 import memlease
 from memlease import _options
@@ -56,6 +57,7 @@ CLIENT_OPTIONS = frozenset(_options.public_signature().parameters) - {"servers"}
 
 _MISSING = object()
 C = TypeVar("C", memlease.Client, memlease.AsyncClient)
+T = TypeVar("T")
 
 
 class _SharedClients:
@@ -152,7 +154,8 @@ class MemleaseCache(BaseMemcachedCache):
         client = self._async_cache
         with _unpicklable_raises_pickle_error():
             try:
-                stored = await client.set(key, value, self.get_backend_timeout(timeout))
+                ttl = self.get_backend_timeout(timeout)
+                stored = await _written(lambda v: client.set(key, v, ttl), value)
             except memlease.ValueTooLarge:
                 await client.delete(key)  # as in set()
                 raise
@@ -171,7 +174,8 @@ class MemleaseCache(BaseMemcachedCache):
     ) -> bool:
         key = self.make_and_validate_key(key, version=version)
         with _unpicklable_raises_pickle_error():
-            added: bool = await self._async_cache.add(key, value, self.get_backend_timeout(timeout))
+            ttl = self.get_backend_timeout(timeout)
+            added: bool = await _written(lambda v: self._async_cache.add(key, v, ttl), value)
         return added
 
     def set_many(
@@ -187,7 +191,8 @@ class MemleaseCache(BaseMemcachedCache):
     ) -> list[Any]:
         originals, safe = self._safe_mapping(data, version)
         with _unpicklable_raises_pickle_error():
-            failed = await self._async_cache.set_many(safe, self.get_backend_timeout(timeout))
+            ttl = self.get_backend_timeout(timeout)
+            failed = await _written(lambda m: self._async_cache.set_many(m, ttl), safe)
         return [originals[k] for k in failed]
 
     def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
@@ -304,3 +309,21 @@ def _unpicklable_raises_pickle_error() -> Iterator[None]:
         if isinstance(error.__cause__, pickle.PickleError):
             raise error.__cause__ from error
         raise
+
+
+async def _written(write: Callable[[Any], Awaitable[T]], value: Any) -> T:
+    """``write(value)`` on the event loop, natively. A value whose pickling queries the
+    database (a lazy ``QuerySet``: Django refuses queries in async code) is evaluated in a
+    worker thread first, where Django's default ``aset`` ran the whole ``set``; only such a
+    value pays for the thread and the extra pickling."""
+    try:
+        return await write(value)
+    except memlease.SerializationError as error:
+        if not isinstance(error.__cause__, SynchronousOnlyOperation):
+            raise
+    return await write(await sync_to_async(_evaluated)(value))
+
+
+def _evaluated(value: Any) -> Any:
+    """`value` after a pickle round trip: lazy parts (a QuerySet's rows) are fetched."""
+    return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
